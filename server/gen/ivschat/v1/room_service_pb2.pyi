@@ -1,0 +1,88 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class FallbackResult(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    FALLBACK_RESULT_UNSPECIFIED: _ClassVar[FallbackResult]
+    FALLBACK_RESULT_ALLOW: _ClassVar[FallbackResult]
+    FALLBACK_RESULT_DENY: _ClassVar[FallbackResult]
+FALLBACK_RESULT_UNSPECIFIED: FallbackResult
+FALLBACK_RESULT_ALLOW: FallbackResult
+FALLBACK_RESULT_DENY: FallbackResult
+
+class MessageReviewHandler(_message.Message):
+    __slots__ = ("uri", "fallback_result")
+    URI_FIELD_NUMBER: _ClassVar[int]
+    FALLBACK_RESULT_FIELD_NUMBER: _ClassVar[int]
+    uri: str
+    fallback_result: FallbackResult
+    def __init__(self, uri: _Optional[str] = ..., fallback_result: _Optional[_Union[FallbackResult, str]] = ...) -> None: ...
+
+class CreateRoomRequest(_message.Message):
+    __slots__ = ("name", "maximum_message_length", "maximum_message_rate_per_second", "message_review_handler", "tags", "logging_configuration_identifiers")
+    class TagsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    MAXIMUM_MESSAGE_LENGTH_FIELD_NUMBER: _ClassVar[int]
+    MAXIMUM_MESSAGE_RATE_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_REVIEW_HANDLER_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    LOGGING_CONFIGURATION_IDENTIFIERS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    maximum_message_length: int
+    maximum_message_rate_per_second: int
+    message_review_handler: MessageReviewHandler
+    tags: _containers.ScalarMap[str, str]
+    logging_configuration_identifiers: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., maximum_message_length: _Optional[int] = ..., maximum_message_rate_per_second: _Optional[int] = ..., message_review_handler: _Optional[_Union[MessageReviewHandler, _Mapping]] = ..., tags: _Optional[_Mapping[str, str]] = ..., logging_configuration_identifiers: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class CreateRoomResponse(_message.Message):
+    __slots__ = ("room",)
+    ROOM_FIELD_NUMBER: _ClassVar[int]
+    room: Room
+    def __init__(self, room: _Optional[_Union[Room, _Mapping]] = ...) -> None: ...
+
+class Room(_message.Message):
+    __slots__ = ("arn", "id", "name", "create_time", "update_time", "maximum_message_length", "maximum_message_rate_per_second", "message_review_handler", "tags", "logging_configuration_identifiers")
+    class TagsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    ARN_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    MAXIMUM_MESSAGE_LENGTH_FIELD_NUMBER: _ClassVar[int]
+    MAXIMUM_MESSAGE_RATE_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_REVIEW_HANDLER_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    LOGGING_CONFIGURATION_IDENTIFIERS_FIELD_NUMBER: _ClassVar[int]
+    arn: str
+    id: str
+    name: str
+    create_time: _timestamp_pb2.Timestamp
+    update_time: _timestamp_pb2.Timestamp
+    maximum_message_length: int
+    maximum_message_rate_per_second: int
+    message_review_handler: MessageReviewHandler
+    tags: _containers.ScalarMap[str, str]
+    logging_configuration_identifiers: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, arn: _Optional[str] = ..., id: _Optional[str] = ..., name: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., maximum_message_length: _Optional[int] = ..., maximum_message_rate_per_second: _Optional[int] = ..., message_review_handler: _Optional[_Union[MessageReviewHandler, _Mapping]] = ..., tags: _Optional[_Mapping[str, str]] = ..., logging_configuration_identifiers: _Optional[_Iterable[str]] = ...) -> None: ...
