@@ -1,0 +1,110 @@
+"""Fault rules: how the local endpoint misbehaves on purpose.
+
+A rule matches requests by operation (and optionally room name), applies to
+the next `times` of them (or all), and can add latency, answer an AWS error,
+create the room first, or drop the connection.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from functools import cache
+from typing import Any, Final
+
+from ivschat_grpc import contract
+
+# ServiceUnavailable is one of AWS's common errors, so it is absent from the
+# ivschat model; every other code and status comes from the model.
+COMMON_ERRORS: Final[Mapping[str, int]] = {"ServiceUnavailable": 503}
+
+
+@cache
+def error_statuses() -> Mapping[str, int]:
+    """Each injectable AWS error code with its HTTP status."""
+    shapes = contract.service_model()["shapes"]
+    statuses = {
+        name: int(shape["error"]["httpStatusCode"])
+        for name, shape in shapes.items()
+        if shape.get("exception")
+    }
+    return {**statuses, **COMMON_ERRORS}
+
+
+@dataclass(slots=True)
+class FaultRule:
+    """FaultRule is one injected misbehaviour."""
+
+    operation: str = "CreateRoom"
+    name: str | None = None
+    error: str | None = None
+    create: bool = False
+    drop: bool = False
+    latency_ms: float = 0.0
+    times: int | None = None
+    fields: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.error is not None and self.error not in error_statuses():
+            known = ", ".join(sorted(error_statuses()))
+            raise ValueError(f"unknown error {self.error!r}; known: {known}")
+        if self.error is not None and self.drop:
+            raise ValueError("a rule either answers an error or drops the connection, not both")
+        if self.latency_ms < 0 or (self.times is not None and self.times < 1):
+            raise ValueError("latency_ms must be >= 0 and times >= 1")
+
+    @classmethod
+    def from_json(cls, data: object) -> FaultRule:
+        """Build a rule from its JSON form, refusing unknown keys."""
+        if not isinstance(data, Mapping):
+            raise ValueError("a fault rule is a JSON object")  # noqa: TRY004 - callers catch one type
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown fault rule keys: {', '.join(sorted(unknown))}")
+        try:
+            return cls(**data)
+        except TypeError as e:
+            raise ValueError(str(e)) from e
+
+    def to_json(self) -> dict[str, Any]:
+        """The rule's JSON form."""
+        return asdict(self)
+
+
+class FaultPlan:
+    """FaultPlan holds the active rules; the first rule that matches wins."""
+
+    def __init__(self, rules: tuple[FaultRule, ...] = ()) -> None:
+        # The admin route and the request path can run on different threads
+        # when the endpoint is embedded, so the rule list is locked.
+        self._lock = threading.Lock()
+        self._rules = list(rules)
+
+    def add(self, *rules: FaultRule) -> None:
+        """Append rules after those already active."""
+        with self._lock:
+            self._rules.extend(rules)
+
+    def clear(self) -> None:
+        """Remove every rule."""
+        with self._lock:
+            self._rules.clear()
+
+    def rules(self) -> list[FaultRule]:
+        """A copy of the active rules."""
+        with self._lock:
+            return list(self._rules)
+
+    def take(self, operation: str, name: object) -> FaultRule | None:
+        """Consume one use of the first rule that matches this request."""
+        with self._lock:
+            for rule in self._rules:
+                if rule.operation != operation or (rule.name is not None and rule.name != name):
+                    continue
+                if rule.times is not None:
+                    rule.times -= 1
+                    if rule.times == 0:
+                        self._rules.remove(rule)
+                return rule
+        return None

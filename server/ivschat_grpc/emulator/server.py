@@ -1,0 +1,516 @@
+"""The local IVS Chat endpoint: AWS's REST-JSON wire protocol on loopback.
+
+It speaks CreateRoom, GetRoom, ListRooms and DeleteRoom the way AWS does
+(SigV4, modeled errors with x-amzn-ErrorType, ISO 8601 times), keeps the rooms
+in memory, records every request it receives, enforces a CreateRoom quota and
+misbehaves on demand through fault rules. Admin routes under /_emulator/ are
+unsigned: the endpoint binds to loopback and holds nothing real.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import secrets
+import string
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final, Self
+
+from aiohttp import web
+
+from ivschat_grpc import contract
+from ivschat_grpc.emulator import sigv4
+from ivschat_grpc.emulator.faults import FaultPlan, FaultRule, error_statuses
+from ivschat_grpc.ratelimit import TokenBucket
+
+# The default credentials are the local endpoint's own, as DynamoDB Local's
+# are: they open nothing at AWS.
+DEFAULT_ACCESS_KEY_ID: Final = "ivschat-local"
+DEFAULT_SECRET_ACCESS_KEY: Final = "ivschat-local-secret"  # noqa: S105 - a public local default
+DEFAULT_REGION: Final = "us-east-1"
+DEFAULT_ACCOUNT: Final = "123456789012"
+# AWS's CreateRoom quota: 5 requests a second per account and region.
+DEFAULT_CREATE_ROOM_RATE: Final = 5.0
+ADMIN: Final = "/_emulator"
+_ID_ALPHABET: Final = string.ascii_letters + string.digits
+
+Json = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class EmulatorSettings:
+    """EmulatorSettings configures one local endpoint."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    region: str = DEFAULT_REGION
+    account: str = DEFAULT_ACCOUNT
+    credentials: Mapping[str, str] = field(
+        default_factory=lambda: {DEFAULT_ACCESS_KEY_ID: DEFAULT_SECRET_ACCESS_KEY}
+    )
+    create_room_rate: float | None = DEFAULT_CREATE_ROOM_RATE
+    logging_configurations: frozenset[str] = frozenset()
+    faults: tuple[FaultRule, ...] = ()
+    record_limit: int = 100_000
+
+
+@dataclass(slots=True)
+class RecordedRequest:
+    """RecordedRequest is what the endpoint saw of one request and answered."""
+
+    operation: str
+    request_id: str
+    body: Any
+    status: int = 0
+    error: str | None = None
+    room_id: str | None = None
+
+    def to_json(self) -> Json:
+        """The record's JSON form."""
+        return {
+            "operation": self.operation,
+            "requestId": self.request_id,
+            "body": self.body,
+            "status": self.status,
+            "error": self.error,
+            "roomId": self.room_id,
+        }
+
+
+class AwsError(Exception):
+    """AwsError is an error answer with AWS's modeled body."""
+
+    def __init__(self, code: str, message: str, **fields: Any) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = error_statuses().get(code, 400)
+        self.body: Json = {"message": message, **fields}
+
+
+class _Dropped(Exception):
+    """_Dropped ends a request by closing its connection without an answer."""
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class EmulatorState:
+    """EmulatorState is everything the endpoint knows, readable by tests."""
+
+    def __init__(self, settings: EmulatorSettings) -> None:
+        self.settings = settings
+        self.rooms: dict[str, Json] = {}
+        self.requests: deque[RecordedRequest] = deque(maxlen=settings.record_limit)
+        self.faults = FaultPlan(settings.faults)
+        self.logging_configurations: set[str] = set(settings.logging_configurations)
+        self.quota: TokenBucket | None = None
+        self.set_quota(settings.create_room_rate)
+
+    def set_quota(self, rate: float | None) -> None:
+        """Set the CreateRoom rate a second, or None for no quota."""
+        # A burst of one second's worth, then a steady rate, as AWS allows.
+        self.quota = None if rate is None else TokenBucket(rate, max(1.0, rate))
+
+    def reset(self) -> None:
+        """Forget rooms, requests and faults; keep the settings."""
+        self.rooms.clear()
+        self.requests.clear()
+        self.faults.clear()
+
+    def recorded(self, operation: str | None = None) -> list[RecordedRequest]:
+        """The recorded requests, optionally for one operation."""
+        return [r for r in self.requests if operation is None or r.operation == operation]
+
+    def arn(self, room_id: str) -> str:
+        """The ARN of a room in this endpoint's account and region."""
+        return f"arn:aws:ivschat:{self.settings.region}:{self.settings.account}:room/{room_id}"
+
+    # --- operations ---------------------------------------------------------
+
+    def create_room(self, params: Json) -> Json:
+        """Validate and store a room, as AWS's CreateRoom does."""
+        violations = contract.check_create_room(params)
+        if violations:
+            raise AwsError(
+                "ValidationException",
+                f"{len(violations)} validation error(s) detected",
+                reason="FIELD_VALIDATION_FAILED",
+                fieldList=[
+                    {"name": contract.aws_field_name(v.path), "message": v.message}
+                    for v in violations
+                ],
+            )
+        for arn in params.get("loggingConfigurationIdentifiers", []):
+            if arn not in self.logging_configurations:
+                raise AwsError(
+                    "ResourceNotFoundException",
+                    f"Logging configuration {arn} not found",
+                    resourceId=arn.rsplit("/", 1)[-1],
+                    resourceType="LOGGING_CONFIGURATION",
+                )
+        room_id = "".join(secrets.choice(_ID_ALPHABET) for _ in range(12))
+        now = _now_iso()
+        handler = params.get("messageReviewHandler")
+        room: Json = {
+            "arn": self.arn(room_id),
+            "id": room_id,
+            "name": params.get("name", ""),
+            "createTime": now,
+            "updateTime": now,
+            "maximumMessageLength": params.get("maximumMessageLength", 500),
+            "maximumMessageRatePerSecond": params.get("maximumMessageRatePerSecond", 10),
+            "tags": dict(params.get("tags", {})),
+            "loggingConfigurationIdentifiers": list(
+                params.get("loggingConfigurationIdentifiers", [])
+            ),
+        }
+        if handler is not None:
+            room["messageReviewHandler"] = {
+                "uri": handler.get("uri", ""),
+                "fallbackResult": handler.get("fallbackResult", "ALLOW"),
+            }
+        self.rooms[room_id] = room
+        return room
+
+    def _room_for(self, params: Json) -> Json:
+        identifier = params.get("identifier")
+        violations: list[contract.Violation] = []
+        contract.check_text(
+            identifier, contract.create_room_shape().room_identifier, ("identifier",), violations
+        )
+        if violations:
+            raise AwsError(
+                "ValidationException",
+                "identifier is invalid",
+                reason="FIELD_VALIDATION_FAILED",
+                fieldList=[{"name": "identifier", "message": violations[0].message}],
+            )
+        room_id = str(identifier).rsplit("/", 1)[-1]
+        room = self.rooms.get(room_id)
+        if room is None or room["arn"] != identifier:
+            raise AwsError(
+                "ResourceNotFoundException",
+                f"Room {identifier} not found",
+                resourceId=room_id,
+                resourceType="ROOM",
+            )
+        return room
+
+    def get_room(self, params: Json) -> Json:
+        """Return one room by ARN."""
+        return self._room_for(params)
+
+    def delete_room(self, params: Json) -> None:
+        """Delete one room by ARN."""
+        del self.rooms[self._room_for(params)["id"]]
+
+    def list_rooms(self, params: Json) -> Json:
+        """Page through rooms, newest update first, filtered as AWS filters."""
+        shape = contract.create_room_shape()
+        violations: list[contract.Violation] = []
+        if "maxResults" in params:
+            contract.check_whole(
+                params["maxResults"], shape.list_max_results, ("maxResults",), violations
+            )
+        if "name" in params:
+            contract.check_text(params["name"], shape.name, ("name",), violations)
+        start = 0
+        token = params.get("nextToken")
+        if token:
+            try:
+                start = int(base64.urlsafe_b64decode(str(token).encode()).decode())
+            except ValueError:
+                violations.append(contract.Violation(("nextToken",), "is not a valid token"))
+        if violations:
+            raise AwsError(
+                "ValidationException",
+                "invalid ListRooms input",
+                reason="FIELD_VALIDATION_FAILED",
+                fieldList=[
+                    {"name": contract.aws_field_name(v.path), "message": v.message}
+                    for v in violations
+                ],
+            )
+        limit = int(params.get("maxResults", shape.list_max_results.max))
+        rooms = sorted(self.rooms.values(), key=lambda r: r["updateTime"], reverse=True)
+        if "name" in params:
+            rooms = [r for r in rooms if r["name"] == params["name"]]
+        if "messageReviewHandlerUri" in params:
+            uri = params["messageReviewHandlerUri"]
+            rooms = [r for r in rooms if r.get("messageReviewHandler", {}).get("uri") == uri]
+        if "loggingConfigurationIdentifier" in params:
+            lc = params["loggingConfigurationIdentifier"]
+            rooms = [r for r in rooms if lc in r["loggingConfigurationIdentifiers"]]
+        page = rooms[start : start + limit]
+        out: Json = {
+            "rooms": [
+                {
+                    k: v
+                    for k, v in r.items()
+                    if k not in ("maximumMessageLength", "maximumMessageRatePerSecond")
+                }
+                for r in page
+            ]
+        }
+        if start + limit < len(rooms):
+            out["nextToken"] = base64.urlsafe_b64encode(str(start + limit).encode()).decode()
+        return out
+
+
+Operation = Callable[[EmulatorState, Json], Json | None]
+OPERATIONS: Final[Mapping[str, tuple[Operation, int]]] = {
+    "CreateRoom": (EmulatorState.create_room, 200),
+    "GetRoom": (EmulatorState.get_room, 200),
+    "ListRooms": (EmulatorState.list_rooms, 200),
+    "DeleteRoom": (EmulatorState.delete_room, 204),
+}
+
+
+def _error_response(request_id: str, status: int, code: str, body: Json) -> web.Response:
+    return web.json_response(
+        body,
+        status=status,
+        headers={"x-amzn-RequestId": request_id, "x-amzn-ErrorType": code},
+    )
+
+
+def _drop(request: web.Request) -> None:
+    transport = request.transport
+    if transport is not None:
+        transport.abort()
+    raise _Dropped
+
+
+def build_app(state: EmulatorState) -> web.Application:
+    """The aiohttp application for one endpoint state."""
+
+    async def aws(request: web.Request) -> web.StreamResponse:
+        operation = request.match_info["operation"]
+        request_id = str(uuid.uuid4())
+        raw = await request.read()
+        record = RecordedRequest(operation, request_id, None)
+        try:
+            record.body = json.loads(raw) if raw else {}
+        except ValueError:
+            record.body = raw.decode("utf-8", "replace")
+        state.requests.append(record)
+        try:
+            response = await _handle(request, operation, raw, record)
+        except AwsError as e:
+            record.status, record.error = e.status, e.code
+            return _error_response(request_id, e.status, e.code, e.body)
+        except sigv4.Refusal as e:
+            record.status, record.error = e.status, e.code
+            return _error_response(request_id, e.status, e.code, {"message": e.message})
+        except _Dropped:
+            record.status, record.error = 0, "ConnectionDropped"
+            raise asyncio.CancelledError from None
+        record.status = response.status
+        return response
+
+    async def _handle(
+        request: web.Request, operation: str, raw: bytes, record: RecordedRequest
+    ) -> web.StreamResponse:
+        sigv4.verify(
+            sigv4.SignedRequest(request.method, request.raw_path, request.headers, raw),
+            secrets=state.settings.credentials,
+            region=state.settings.region,
+            service=contract.SERVICE,
+        )
+        if operation not in OPERATIONS:
+            raise AwsError(
+                "ValidationException",
+                f"Unknown operation {operation}",
+                reason="UNKNOWN_OPERATION",
+            )
+        if not isinstance(record.body, dict):
+            raise AwsError(
+                "ValidationException", "The request body is not a JSON object", reason="OTHER"
+            )
+        params: Json = record.body
+        if operation == "CreateRoom" and state.quota is not None and not state.quota.try_take():
+            raise AwsError(
+                "ThrottlingException",
+                "Rate exceeded for CreateRoom",
+                resourceId="CreateRoom",
+                resourceType="ROOM",
+                limit=int(state.quota.rate),
+            )
+        rule = state.faults.take(operation, params.get("name"))
+        if rule is not None:
+            if rule.latency_ms:
+                await asyncio.sleep(rule.latency_ms / 1000)
+            if rule.create and operation == "CreateRoom":
+                record.room_id = state.create_room(params)["id"]
+            if rule.drop:
+                _drop(request)
+            if rule.error is not None:
+                raise AwsError(rule.error, f"Injected {rule.error}", **_fault_fields(rule))
+            if rule.create:
+                return web.json_response(
+                    state.rooms[record.room_id or ""],
+                    headers={"x-amzn-RequestId": record.request_id},
+                )
+        handler, status = OPERATIONS[operation]
+        result = handler(state, params)
+        if operation == "CreateRoom" and result is not None:
+            record.room_id = result["id"]
+        if result is None:
+            return web.Response(status=status, headers={"x-amzn-RequestId": record.request_id})
+        return web.json_response(
+            result, status=status, headers={"x-amzn-RequestId": record.request_id}
+        )
+
+    app = web.Application()
+    app.add_routes(_admin_routes(state))
+    app.router.add_post("/{operation}", aws)
+    return app
+
+
+def _fault_fields(rule: FaultRule) -> Json:
+    """The modeled fields an injected error carries, unless the rule overrides them."""
+    defaults: Mapping[str, Json] = {
+        "ValidationException": {
+            "reason": "FIELD_VALIDATION_FAILED",
+            "fieldList": [{"name": "name", "message": "Injected validation failure"}],
+        },
+        "ConflictException": {"resourceId": "InjectedRoom", "resourceType": "ROOM"},
+        "ResourceNotFoundException": {"resourceId": "InjectedRoom", "resourceType": "ROOM"},
+        "ServiceQuotaExceededException": {
+            "resourceId": "InjectedRoom",
+            "resourceType": "ROOM",
+            "limit": 50000,
+        },
+        "ThrottlingException": {
+            "resourceId": "CreateRoom",
+            "resourceType": "ROOM",
+            "limit": 5,
+        },
+    }
+    return {**defaults.get(rule.error or "", {}), **rule.fields}
+
+
+def _admin_routes(state: EmulatorState) -> web.RouteTableDef:
+    routes = web.RouteTableDef()
+
+    async def body(request: web.Request) -> Any:
+        try:
+            return await request.json()
+        except ValueError:
+            raise web.HTTPBadRequest(text="body must be JSON") from None
+
+    @routes.get(f"{ADMIN}/health")
+    async def health(_: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    @routes.get(f"{ADMIN}/requests")
+    async def requests(request: web.Request) -> web.Response:
+        op = request.query.get("operation")
+        return web.json_response([r.to_json() for r in state.recorded(op)])
+
+    @routes.delete(f"{ADMIN}/requests")
+    async def clear_requests(_: web.Request) -> web.Response:
+        state.requests.clear()
+        return web.json_response({"ok": True})
+
+    @routes.get(f"{ADMIN}/faults")
+    async def faults(_: web.Request) -> web.Response:
+        return web.json_response([r.to_json() for r in state.faults.rules()])
+
+    @routes.post(f"{ADMIN}/faults")
+    async def add_faults(request: web.Request) -> web.Response:
+        data = await body(request)
+        try:
+            rules = [FaultRule.from_json(d) for d in (data if isinstance(data, list) else [data])]
+        except ValueError as e:
+            raise web.HTTPBadRequest(text=str(e)) from e
+        state.faults.add(*rules)
+        return web.json_response([r.to_json() for r in state.faults.rules()])
+
+    @routes.delete(f"{ADMIN}/faults")
+    async def clear_faults(_: web.Request) -> web.Response:
+        state.faults.clear()
+        return web.json_response({"ok": True})
+
+    @routes.put(f"{ADMIN}/quota")
+    async def quota(request: web.Request) -> web.Response:
+        data = await body(request)
+        rate = data.get("create_room_per_second") if isinstance(data, dict) else None
+        if rate is not None and (not isinstance(rate, int | float) or rate <= 0):
+            raise web.HTTPBadRequest(text="create_room_per_second must be positive or null")
+        state.set_quota(None if rate is None else float(rate))
+        return web.json_response({"create_room_per_second": rate})
+
+    @routes.put(f"{ADMIN}/logging-configurations")
+    async def logging_configurations(request: web.Request) -> web.Response:
+        data = await body(request)
+        arns = data.get("arns") if isinstance(data, dict) else None
+        if not isinstance(arns, list) or not all(isinstance(a, str) for a in arns):
+            raise web.HTTPBadRequest(text='body must be {"arns": [ARN, ...]}')
+        state.logging_configurations = set(arns)
+        return web.json_response({"arns": sorted(state.logging_configurations)})
+
+    @routes.post(f"{ADMIN}/reset")
+    async def reset(_: web.Request) -> web.Response:
+        state.reset()
+        return web.json_response({"ok": True})
+
+    return routes
+
+
+class Emulator:
+    """Emulator runs one local endpoint on the current event loop.
+
+    Use it as `async with Emulator(settings) as emu:`; `emu.url` is then the
+    endpoint URL and `emu.state` its rooms, requests and faults.
+    """
+
+    def __init__(self, settings: EmulatorSettings | None = None) -> None:
+        self.settings = settings or EmulatorSettings()
+        self.state = EmulatorState(self.settings)
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        """The endpoint URL, once started."""
+        return f"http://{self.settings.host}:{self.port}"
+
+    async def start(self) -> None:
+        """Bind and start serving; port 0 picks a free port."""
+        self._runner = web.AppRunner(build_app(self.state), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
+        await site.start()
+        server = site._server
+        assert isinstance(server, asyncio.Server)  # noqa: S101 - TCPSite always makes one
+        self.port = int(server.sockets[0].getsockname()[1])
+
+    async def stop(self) -> None:
+        """Stop serving and close open connections."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+
+async def serve_forever(
+    settings: EmulatorSettings, ready: Callable[[str], Awaitable[None]] | None = None
+) -> None:
+    """Run a standalone endpoint until cancelled."""
+    async with Emulator(settings) as emu:
+        if ready is not None:
+            await ready(emu.url)
+        await asyncio.Event().wait()
