@@ -1,0 +1,198 @@
+"""The adapter: the only module that knows aioboto3 and botocore.
+
+One aioboto3 session and one client serve the whole process; they are opened
+on the caller's AsyncExitStack and closed with it. botocore's own retries are
+off, because botocore would re-send a CreateRoom after a 5xx or a read
+timeout, when AWS may already have created the room. This module retries only
+what AWS certainly did not run: throttling, and connections that were never
+made. Everything else surfaces at once as an :class:`AwsCallError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Mapping
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final, cast
+
+import aioboto3
+import aiohttp
+from aiobotocore.config import AioConfig
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    PartialCredentialsError,
+    ReadTimeoutError,
+)
+
+from ivschat_grpc import __version__, outcomes
+
+if TYPE_CHECKING:
+    from types_aiobotocore_ivschat import IvschatClient
+
+# AWS did not run these calls, so sending them again cannot make a second room.
+RETRY_SAFE: Final = frozenset({"ThrottlingException", outcomes.UNREACHABLE})
+
+
+@dataclass(frozen=True, slots=True)
+class AwsSettings:
+    """AwsSettings is how the adapter reaches AWS."""
+
+    region: str
+    endpoint_url: str | None = None
+    connect_timeout_s: float = 2.0
+    read_timeout_s: float = 30.0
+    max_pool_connections: int = 64
+    max_attempts: int = 4
+    backoff_base_s: float = 0.05
+    backoff_cap_s: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class StaticCredentials:
+    """StaticCredentials are for the embedded local endpoint only; AWS's come from its chain."""
+
+    access_key_id: str
+    secret_access_key: str
+
+    def __repr__(self) -> str:
+        return "StaticCredentials(<redacted>)"
+
+
+class AwsCallError(Exception):
+    """AwsCallError is an AWS call's failure, reduced to what the error table needs."""
+
+    def __init__(
+        self,
+        code: str,
+        *,
+        http_status: int | None = None,
+        fields: Mapping[str, Any] | None = None,
+        request_id: str | None = None,
+        attempts: int = 1,
+    ) -> None:
+        super().__init__(code)
+        self.code = code
+        self.http_status = http_status
+        self.fields: Mapping[str, Any] = fields or {}
+        self.request_id = request_id
+        self.attempts = attempts
+
+
+@dataclass(frozen=True, slots=True)
+class Created:
+    """Created is CreateRoom's output and AWS's request id."""
+
+    room: Mapping[str, Any]
+    request_id: str | None
+    attempts: int
+
+
+def _classify(exc: Exception) -> AwsCallError:
+    if isinstance(exc, ClientError):
+        response: Mapping[str, Any] = exc.response
+        meta = response.get("ResponseMetadata", {})
+        fields = {k: v for k, v in response.items() if k not in ("Error", "ResponseMetadata")}
+        return AwsCallError(
+            str(response.get("Error", {}).get("Code", "Unknown")),
+            http_status=meta.get("HTTPStatusCode"),
+            fields=fields,
+            request_id=meta.get("RequestId"),
+        )
+    if isinstance(exc, EndpointConnectionError):
+        # aiobotocore wraps both a refused connect and a reset mid-request in
+        # this one class; only the former is certainly unsent.
+        cause = exc.kwargs.get("error")
+        sent = not isinstance(cause, aiohttp.ClientConnectorError)
+        return AwsCallError(outcomes.CONNECTION_LOST if sent else outcomes.UNREACHABLE)
+    if isinstance(exc, ConnectTimeoutError):
+        return AwsCallError(outcomes.UNREACHABLE)
+    if isinstance(exc, ConnectionClosedError):
+        return AwsCallError(outcomes.CONNECTION_LOST)
+    if isinstance(exc, ReadTimeoutError):
+        return AwsCallError(outcomes.READ_TIMEOUT)
+    if isinstance(exc, NoCredentialsError | PartialCredentialsError):
+        return AwsCallError(outcomes.CREDENTIALS_MISSING)
+    return AwsCallError(type(exc).__name__)
+
+
+class IvsChat:
+    """IvsChat is the process's one AWS IVS Chat client."""
+
+    def __init__(self, client: IvschatClient, settings: AwsSettings) -> None:
+        self._client = client
+        self._settings = settings
+
+    @classmethod
+    async def open(
+        cls,
+        settings: AwsSettings,
+        stack: AsyncExitStack,
+        credentials: StaticCredentials | None = None,
+    ) -> IvsChat:
+        """Open the client on stack; it closes when the stack does."""
+        session = _session(settings, credentials)
+        config = AioConfig(
+            region_name=settings.region,
+            connect_timeout=settings.connect_timeout_s,
+            read_timeout=settings.read_timeout_s,
+            max_pool_connections=settings.max_pool_connections,
+            retries={"total_max_attempts": 1, "mode": "standard"},
+            user_agent_extra=f"ivschat-grpc/{__version__}",
+        )
+        client = await stack.enter_async_context(
+            session.client("ivschat", endpoint_url=settings.endpoint_url, config=config)
+        )
+        return cls(client, settings)
+
+    async def create_room(self, params: Mapping[str, Any], timeout_s: float | None) -> Created:
+        """Call CreateRoom once, retrying only what AWS did not run, within timeout_s."""
+        attempt = 0
+        try:
+            async with asyncio.timeout(timeout_s):
+                while True:
+                    attempt += 1
+                    try:
+                        response = await self._client.create_room(**params)
+                    except (ClientError, BotoCoreError) as exc:
+                        error = _classify(exc)
+                        error.attempts = attempt
+                        if error.code not in RETRY_SAFE or attempt >= self._settings.max_attempts:
+                            raise error from exc
+                    else:
+                        room = {k: v for k, v in response.items() if k != "ResponseMetadata"}
+                        request_id = response["ResponseMetadata"].get("RequestId")
+                        return Created(room, request_id, attempt)
+                    await asyncio.sleep(self._backoff(attempt))
+        except TimeoutError as exc:
+            raise AwsCallError(outcomes.DEADLINE_EXCEEDED, attempts=attempt) from exc
+
+    def _backoff(self, attempt: int) -> float:
+        # Full jitter, as AWS's architecture blog recommends for throttling.
+        ceiling = min(self._settings.backoff_cap_s, self._settings.backoff_base_s * 2**attempt)
+        return random.uniform(0, ceiling)  # noqa: S311 - jitter, not cryptography
+
+
+def _session(settings: AwsSettings, credentials: StaticCredentials | None) -> aioboto3.Session:
+    if credentials is None:
+        return aioboto3.Session(region_name=settings.region)
+    return aioboto3.Session(
+        aws_access_key_id=credentials.access_key_id,
+        aws_secret_access_key=credentials.secret_access_key,
+        region_name=settings.region,
+    )
+
+
+async def credentials_available(region: str) -> bool:
+    """Whether AWS's standard chain finds credentials; never reveals them."""
+    session = aioboto3.Session(region_name=region)
+    # aioboto3 returns a coroutine here; its stubs declare the sync signature.
+    pending = cast("Awaitable[object | None]", session.get_credentials())
+    credentials = await pending
+    return credentials is not None

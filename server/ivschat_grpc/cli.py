@@ -1,0 +1,163 @@
+"""The ivschat-grpc command: serve the facade, or run the local endpoint."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import secrets
+import signal
+import sys
+from collections.abc import Sequence
+from contextlib import AsyncExitStack
+from dataclasses import replace
+
+from ivschat_grpc import config
+from ivschat_grpc.app import build_server
+from ivschat_grpc.aws import StaticCredentials, credentials_available
+from ivschat_grpc.emulator import (
+    DEFAULT_ACCESS_KEY_ID,
+    DEFAULT_REGION,
+    DEFAULT_SECRET_ACCESS_KEY,
+    Emulator,
+    EmulatorSettings,
+    FaultRule,
+)
+from ivschat_grpc.emulator.server import DEFAULT_ACCOUNT, DEFAULT_CREATE_ROOM_RATE
+
+log = logging.getLogger("ivschat_grpc")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ivschat-grpc", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="serve RoomService over gRPC")
+    config.add_arguments(serve)
+    emu = sub.add_parser("emulator", help="run the local IVS Chat endpoint")
+    emu.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    emu.add_argument("--port", type=int, default=0, help="port to bind; 0 picks a free one")
+    emu.add_argument("--region", default=DEFAULT_REGION)
+    emu.add_argument("--account", default=DEFAULT_ACCOUNT)
+    emu.add_argument(
+        "--create-room-rate",
+        default=str(DEFAULT_CREATE_ROOM_RATE),
+        help='CreateRoom quota per second, or "off" (default 5, as at AWS)',
+    )
+    emu.add_argument(
+        "--logging-configuration",
+        action="append",
+        default=[],
+        metavar="ARN",
+        help="a logging configuration ARN that exists (repeatable)",
+    )
+    emu.add_argument(
+        "--fault", action="append", default=[], metavar="JSON", help="a fault rule (repeatable)"
+    )
+    return parser
+
+
+def _emulator_settings(args: argparse.Namespace) -> EmulatorSettings:
+    rate_raw = args.create_room_rate
+    try:
+        rate = None if rate_raw == "off" else float(rate_raw)
+        faults = tuple(FaultRule.from_json(json.loads(f)) for f in args.fault)
+    except ValueError as e:
+        raise config.ConfigError(f"bad emulator option: {e}") from e
+    if rate is not None and rate <= 0:
+        raise config.ConfigError('--create-room-rate must be positive or "off"')
+    # IVSCHAT_EMULATOR_CREDENTIALS="KEY:SECRET[,KEY:SECRET...]" replaces the default pair.
+    creds = {DEFAULT_ACCESS_KEY_ID: DEFAULT_SECRET_ACCESS_KEY}
+    raw = os.environ.get("IVSCHAT_EMULATOR_CREDENTIALS")
+    if raw:
+        pairs = [p.split(":", 1) for p in raw.split(",")]
+        if any(len(p) != 2 for p in pairs):
+            raise config.ConfigError("IVSCHAT_EMULATOR_CREDENTIALS is KEY:SECRET[,KEY:SECRET]")
+        creds = dict((k, v) for k, v in pairs)
+    return EmulatorSettings(
+        host=args.host,
+        port=args.port,
+        region=args.region,
+        account=args.account,
+        credentials=creds,
+        create_room_rate=rate,
+        logging_configurations=frozenset(args.logging_configuration),
+        faults=faults,
+    )
+
+
+async def _until_signalled() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+async def _run_emulator(settings: EmulatorSettings) -> None:
+    async with Emulator(settings) as emu:
+        print(f"ivschat emulator listening on {emu.url}", flush=True)
+        await _until_signalled()
+
+
+async def _serve(settings: config.Settings) -> None:
+    async with AsyncExitStack() as stack:
+        credentials = None
+        if settings.emulator:
+            # The embedded endpoint gets fresh credentials each run, so nothing
+            # secret is written anywhere and nothing real is ever used.
+            credentials = StaticCredentials(
+                f"local{secrets.token_hex(6)}", secrets.token_urlsafe(24)
+            )
+            emu = Emulator(
+                EmulatorSettings(
+                    region=settings.region or DEFAULT_REGION,
+                    credentials={credentials.access_key_id: credentials.secret_access_key},
+                )
+            )
+            await emu.start()
+            stack.push_async_callback(emu.stop)
+            settings = replace(settings, endpoint_url=emu.url, region=emu.settings.region)
+            print(f"embedded local IVS Chat endpoint at {emu.url}", flush=True)
+        else:
+            region = settings.aws().region
+            if not await credentials_available(region):
+                raise config.ConfigError(
+                    "no AWS credentials found: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
+                    "AWS_SECRET_ACCESS_KEY, or run with an IAM role; or pass --emulator"
+                )
+        service = await build_server(settings, stack, credentials=credentials)
+        target = (
+            "the embedded local endpoint"
+            if settings.emulator
+            else (settings.endpoint_url or f"AWS IVS Chat in {settings.region}")
+        )
+        print(
+            f"ivschat-grpc listening on {settings.host}:{service.port} (backend: {target})",
+            flush=True,
+        )
+        await _until_signalled()
+        log.info("draining for up to %.1f s", settings.grace_s)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ivschat-grpc command."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "emulator":
+            emu_settings = _emulator_settings(args)
+            logging.basicConfig(level=logging.INFO)
+            asyncio.run(_run_emulator(emu_settings))
+            return 0
+        settings = config.load(args, os.environ)
+        logging.basicConfig(level=settings.log_level, stream=sys.stderr)
+        asyncio.run(_serve(settings))
+    except config.ConfigError as e:
+        print(f"ivschat-grpc: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,336 @@
+"""How AWS's answers become gRPC statuses: the product's error contract.
+
+The table below is data, and the only place the mapping lives. Every status
+carries google.rpc.ErrorInfo (reason: the AWS error code, or the facade's own
+reason) plus the detail its row names. Messages are fixed text: no exception
+text or stack trace ever reaches a caller.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Final
+
+import grpc
+from google.protobuf import any_pb2, duration_pb2
+from google.protobuf.message import Message as ProtoMessage
+from google.rpc import error_details_pb2, status_pb2
+
+from ivschat_grpc import outcomes
+from ivschat_grpc.contract import MapKey, Violation
+
+AWS_DOMAIN: Final = "ivschat.amazonaws.com"
+FACADE_DOMAIN: Final = "ivschat-grpc"
+REQUEST_ID_KEY: Final = "aws-request-id"
+# Requests the facade refuses itself carry this ErrorInfo reason.
+INVALID_REQUEST: Final = "INVALID_REQUEST"
+
+
+class Detail(enum.Enum):
+    """Detail names the rich detail a row adds beside ErrorInfo."""
+
+    NONE = enum.auto()
+    BAD_REQUEST = enum.auto()
+    PRECONDITION = enum.auto()
+    RESOURCE = enum.auto()
+    QUOTA = enum.auto()
+    RETRY = enum.auto()
+    # The call reached AWS, or may have: the room may exist.
+    MAY_EXIST = enum.auto()
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """Rule is one row of the error table."""
+
+    code: grpc.StatusCode
+    detail: Detail
+    message: str
+    reason: str | None = None  # None: the AWS error code is the reason
+    retry_after_s: float = 0.0
+
+
+_CREDENTIALS_REFUSED = Rule(
+    grpc.StatusCode.INTERNAL,
+    Detail.NONE,
+    "AWS refused the service's own credentials",
+    reason="AWS_CREDENTIALS_REFUSED",
+)
+
+AWS_ERRORS: Final[Mapping[str, Rule]] = {
+    "ValidationException": Rule(
+        grpc.StatusCode.INVALID_ARGUMENT, Detail.BAD_REQUEST, "AWS rejected the request's fields"
+    ),
+    "AccessDeniedException": Rule(
+        grpc.StatusCode.PERMISSION_DENIED,
+        Detail.NONE,
+        "AWS denied the service's role permission to create rooms",
+    ),
+    "PendingVerification": Rule(
+        grpc.StatusCode.FAILED_PRECONDITION,
+        Detail.PRECONDITION,
+        "the AWS account is pending verification",
+    ),
+    "ResourceNotFoundException": Rule(
+        grpc.StatusCode.NOT_FOUND, Detail.RESOURCE, "a resource the request names does not exist"
+    ),
+    "ConflictException": Rule(
+        grpc.StatusCode.ABORTED, Detail.RESOURCE, "the request conflicts with a resource's state"
+    ),
+    "ServiceQuotaExceededException": Rule(
+        grpc.StatusCode.RESOURCE_EXHAUSTED, Detail.QUOTA, "the AWS account's room quota is spent"
+    ),
+    "ThrottlingException": Rule(
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        Detail.RETRY,
+        "AWS throttled CreateRoom; it did not run, retry later",
+        retry_after_s=1.0,
+    ),
+    "InternalServerException": Rule(
+        grpc.StatusCode.INTERNAL,
+        Detail.MAY_EXIST,
+        "AWS failed internally; the room may exist",
+    ),
+    "ServiceUnavailable": Rule(
+        grpc.StatusCode.UNAVAILABLE,
+        Detail.RETRY,
+        "AWS IVS Chat is unavailable; retry later",
+        retry_after_s=1.0,
+    ),
+    # AWS's answers when it will not authenticate the facade itself. The
+    # caller can do nothing about them, hence INTERNAL rather than an auth code.
+    "UnrecognizedClientException": _CREDENTIALS_REFUSED,
+    "InvalidSignatureException": _CREDENTIALS_REFUSED,
+    "IncompleteSignatureException": _CREDENTIALS_REFUSED,
+    "MissingAuthenticationTokenException": _CREDENTIALS_REFUSED,
+    "ExpiredTokenException": _CREDENTIALS_REFUSED,
+    "InvalidClientTokenId": _CREDENTIALS_REFUSED,
+    "SignatureDoesNotMatch": _CREDENTIALS_REFUSED,
+    # Outcomes where AWS gave no answer; their codes come from outcomes.py.
+    outcomes.UNREACHABLE: Rule(
+        grpc.StatusCode.UNAVAILABLE,
+        Detail.RETRY,
+        "AWS IVS Chat could not be reached; the room was not created",
+        reason="AWS_UNREACHABLE",
+        retry_after_s=1.0,
+    ),
+    outcomes.CONNECTION_LOST: Rule(
+        grpc.StatusCode.INTERNAL,
+        Detail.MAY_EXIST,
+        "the connection to AWS broke after the request was sent; the room may exist",
+        reason="AWS_CONNECTION_LOST",
+    ),
+    outcomes.READ_TIMEOUT: Rule(
+        grpc.StatusCode.INTERNAL,
+        Detail.MAY_EXIST,
+        "AWS did not answer in time; the room may exist",
+        reason="AWS_READ_TIMEOUT",
+    ),
+    outcomes.DEADLINE_EXCEEDED: Rule(
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        Detail.MAY_EXIST,
+        "the deadline passed before AWS answered; the room may exist",
+        reason="DEADLINE_EXCEEDED",
+    ),
+    outcomes.CREDENTIALS_MISSING: Rule(
+        grpc.StatusCode.INTERNAL,
+        Detail.NONE,
+        "the service has no AWS credentials",
+        reason="AWS_CREDENTIALS_MISSING",
+    ),
+}
+
+# Codes AWS may answer that the table does not name, by HTTP status class.
+_BY_STATUS: Final[Sequence[tuple[range, Rule]]] = (
+    (range(503, 504), AWS_ERRORS["ServiceUnavailable"]),
+    (range(500, 600), AWS_ERRORS["InternalServerException"]),
+    (range(429, 430), AWS_ERRORS["ThrottlingException"]),
+)
+FALLBACK: Final = Rule(
+    grpc.StatusCode.INTERNAL, Detail.NONE, "the service failed unexpectedly", reason="INTERNAL"
+)
+
+
+def rule_for(code: str, http_status: int | None) -> Rule:
+    """The table's row for an AWS error code, falling back on its HTTP status."""
+    rule = AWS_ERRORS.get(code)
+    if rule is not None:
+        return rule
+    for statuses, fallback in _BY_STATUS:
+        if http_status in statuses:
+            return fallback
+    return FALLBACK
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """Failure is a gRPC status ready to send, with its rich details."""
+
+    code: grpc.StatusCode
+    message: str
+    details: Sequence[ProtoMessage] = ()
+    request_id: str | None = None
+    reason: str = ""
+
+    def to_status_proto(self) -> status_pb2.Status:
+        """The google.rpc.Status form, for trailers and batch items alike."""
+        packed = []
+        for d in self.details:
+            a = any_pb2.Any()
+            a.Pack(d)
+            packed.append(a)
+        return status_pb2.Status(code=self.code.value[0], message=self.message, details=packed)
+
+    def trailing_metadata(self) -> tuple[tuple[str, str | bytes], ...]:
+        """Trailers: the binary status details, and AWS's request id if any."""
+        md: list[tuple[str, str | bytes]] = [
+            ("grpc-status-details-bin", self.to_status_proto().SerializeToString())
+        ]
+        if self.request_id:
+            md.append((REQUEST_ID_KEY, self.request_id))
+        return tuple(md)
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def proto_path(path: Iterable[str | int]) -> str:
+    """Render an AWS member path as a proto field path: tags["k"], ids[3]."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif isinstance(part, MapKey):
+            escaped = part.replace("\\", "\\\\").replace('"', '\\"')
+            out += f'["{escaped}"]'
+        else:
+            out += f".{_snake(part)}" if out else _snake(part)
+    return out
+
+
+_AWS_NAME = re.compile(r"^(?P<head>[A-Za-z.]+)(?:\[(?P<index>[^\]]*)\])?$")
+
+
+def proto_path_from_aws_name(name: str) -> str:
+    """Translate a fieldList name from AWS (camelCase, maybe indexed) to a proto path."""
+    m = _AWS_NAME.match(name)
+    if m is None:
+        return name
+    parts: list[str | int] = list(m["head"].split("."))
+    index = m["index"]
+    if index is not None:
+        parts.append(int(index) if index.isdigit() else MapKey(index))
+    return proto_path(parts)
+
+
+def _error_info(reason: str, domain: str, metadata: Mapping[str, str]) -> ProtoMessage:
+    return error_details_pb2.ErrorInfo(reason=reason, domain=domain, metadata=metadata)
+
+
+def invalid_request(violations: Sequence[Violation]) -> Failure:
+    """INVALID_ARGUMENT for a request the facade refuses before calling AWS."""
+    bad = error_details_pb2.BadRequest(
+        field_violations=[
+            error_details_pb2.BadRequest.FieldViolation(
+                field=proto_path(v.path), description=v.message
+            )
+            for v in violations
+        ]
+    )
+    return Failure(
+        grpc.StatusCode.INVALID_ARGUMENT,
+        f"the request has {len(violations)} invalid field(s); see BadRequest details",
+        (_error_info(INVALID_REQUEST, FACADE_DOMAIN, {}), bad),
+        reason=INVALID_REQUEST,
+    )
+
+
+def from_aws(
+    code: str,
+    *,
+    http_status: int | None = None,
+    fields: Mapping[str, Any] | None = None,
+    request_id: str | None = None,
+) -> Failure:
+    """Translate one AWS outcome through the table."""
+    fields = fields or {}
+    rule = rule_for(code, http_status)
+    reason = rule.reason or code
+    metadata = {"aws_error_code": code} if rule.reason and code in AWS_ERRORS else {}
+    if rule.detail is Detail.MAY_EXIST:
+        metadata["room_may_exist"] = "true"
+    domain = FACADE_DOMAIN if rule.reason else AWS_DOMAIN
+    details: list[ProtoMessage] = [_error_info(reason, domain, metadata)]
+    details.extend(_detail(rule, fields))
+    return Failure(rule.code, rule.message, tuple(details), request_id, reason)
+
+
+def _detail(rule: Rule, fields: Mapping[str, Any]) -> list[ProtoMessage]:
+    resource = f"{fields.get('resourceType', '')}/{fields.get('resourceId', '')}".strip("/")
+    match rule.detail:
+        case Detail.BAD_REQUEST:
+            entries = fields.get("fieldList") or []
+            return [
+                error_details_pb2.BadRequest(
+                    field_violations=[
+                        error_details_pb2.BadRequest.FieldViolation(
+                            field=proto_path_from_aws_name(str(e.get("name", ""))),
+                            description=str(e.get("message", "")),
+                        )
+                        for e in entries
+                        if isinstance(e, Mapping)
+                    ]
+                )
+            ]
+        case Detail.PRECONDITION:
+            return [
+                error_details_pb2.PreconditionFailure(
+                    violations=[
+                        error_details_pb2.PreconditionFailure.Violation(
+                            type="ACCOUNT_VERIFICATION",
+                            subject="aws-account",
+                            description="the AWS account must finish verification",
+                        )
+                    ]
+                )
+            ]
+        case Detail.RESOURCE:
+            return [
+                error_details_pb2.ResourceInfo(
+                    resource_type=str(fields.get("resourceType", "")),
+                    resource_name=str(fields.get("resourceId", "")),
+                )
+            ]
+        case Detail.QUOTA:
+            limit = fields.get("limit")
+            return [
+                error_details_pb2.QuotaFailure(
+                    violations=[
+                        error_details_pb2.QuotaFailure.Violation(
+                            subject=resource or "ROOM",
+                            description=f"limit {limit}" if limit is not None else "limit reached",
+                        )
+                    ]
+                )
+            ]
+        case Detail.RETRY:
+            delay = duration_pb2.Duration()
+            delay.FromTimedelta(timedelta(seconds=rule.retry_after_s))
+            return [error_details_pb2.RetryInfo(retry_delay=delay)]
+        case Detail.NONE | Detail.MAY_EXIST:
+            return []
+
+
+def unexpected() -> Failure:
+    """INTERNAL for a bug of ours; the log has the traceback, the caller does not."""
+    return Failure(
+        grpc.StatusCode.INTERNAL,
+        FALLBACK.message,
+        (_error_info("INTERNAL", FACADE_DOMAIN, {}),),
+        reason="INTERNAL",
+    )

@@ -1,0 +1,18 @@
+"""Names for the outcomes of an AWS call that AWS itself did not answer.
+
+The adapter reports them, the error table maps them; neither owns the other.
+"""
+
+from typing import Final
+
+# The connection was never made (refused, unreachable, DNS): AWS did not run
+# the call, so it is safe to retry.
+UNREACHABLE: Final = "EndpointUnreachable"
+# The connection broke after the request went out: AWS may have run it.
+CONNECTION_LOST: Final = "ConnectionLost"
+# botocore's read timeout fired: AWS may have run it.
+READ_TIMEOUT: Final = "ReadTimeout"
+# The caller's deadline fired first: AWS may have run it.
+DEADLINE_EXCEEDED: Final = "DeadlineExceeded"
+# The standard credential chain found nothing to sign with.
+CREDENTIALS_MISSING: Final = "CredentialsMissing"

@@ -1,0 +1,91 @@
+"""Shared fixtures: a clean AWS environment, the local endpoint, and a real server.
+
+Every test runs with AWS_* stripped, AWS's config files pointed at empty files
+and the instance metadata service disabled, so nothing can reach real AWS or
+read a developer's profile.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import grpc
+import pytest
+from ivschat.v1 import room_service_pb2_grpc as pb_grpc
+from ivschat_grpc.app import Service, build_server
+from ivschat_grpc.config import Settings
+from ivschat_grpc.emulator import (
+    DEFAULT_ACCESS_KEY_ID,
+    DEFAULT_REGION,
+    DEFAULT_SECRET_ACCESS_KEY,
+    Emulator,
+    EmulatorSettings,
+)
+
+LOGGING_ARNS = tuple(
+    f"arn:aws:ivschat:us-east-1:123456789012:logging-configuration/LogCfg{i}" for i in range(3)
+)
+
+
+@pytest.fixture(autouse=True)
+def clean_aws_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Strip AWS_*, and point AWS's config files at empty ones."""
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    empty_config = tmp_path / "aws-config"
+    empty_credentials = tmp_path / "aws-credentials"
+    empty_config.write_text("")
+    empty_credentials.write_text("")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(empty_config))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty_credentials))
+    # The metadata service lives off loopback; tests never talk to it.
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    return
+
+
+def use_emulator_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Give AWS's standard chain the local endpoint's credentials, through the environment."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", DEFAULT_ACCESS_KEY_ID)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", DEFAULT_SECRET_ACCESS_KEY)
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[Emulator]:
+    """A local endpoint with its quota off and three logging configurations."""
+    settings = EmulatorSettings(
+        create_room_rate=None, logging_configurations=frozenset(LOGGING_ARNS)
+    )
+    async with Emulator(settings) as emu:
+        yield emu
+
+
+@dataclass
+class Facade:
+    """Facade is a running server, a client stub for it, and the endpoint behind it."""
+
+    service: Service
+    stub: pb_grpc.RoomServiceAsyncStub
+    channel: grpc.aio.Channel
+    emulator: Emulator
+
+
+def facade_settings(emu: Emulator, **overrides: object) -> Settings:
+    """Settings for a facade on a free loopback port, pointed at emu."""
+    base = Settings(region=DEFAULT_REGION, endpoint_url=emu.url, host="127.0.0.1", port=0)
+    return replace(base, **overrides)  # type: ignore[arg-type]  # overrides are Settings fields
+
+
+@pytest.fixture
+async def facade(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Facade]:
+    """A real server on port 0, with credentials from the standard chain (env)."""
+    use_emulator_credentials(monkeypatch)
+    async with AsyncExitStack() as stack:
+        service = await build_server(facade_settings(emulator, grace_s=1.0), stack)
+        channel = grpc.aio.insecure_channel(f"127.0.0.1:{service.port}")
+        stack.push_async_callback(channel.close)
+        yield Facade(service, pb_grpc.RoomServiceStub(channel), channel, emulator)

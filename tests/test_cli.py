@@ -1,0 +1,142 @@
+"""The ivschat-grpc command as a user runs it: real processes, real signals."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import aioboto3
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2
+from ivschat.v1 import room_service_pb2 as pb
+from ivschat.v1 import room_service_pb2_grpc as pb_grpc
+from ivschat_grpc import healthcheck
+from ivschat_grpc.emulator import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY
+
+START_TIMEOUT_S = 60
+
+
+@asynccontextmanager
+async def running(
+    *args: str, env: dict[str, str] | None = None
+) -> AsyncIterator[tuple[asyncio.subprocess.Process, list[str]]]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "ivschat_grpc",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env if env is not None else dict(os.environ),
+    )
+    lines: list[str] = []
+    try:
+        yield proc, lines
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+async def read_until(
+    proc: asyncio.subprocess.Process, lines: list[str], pattern: str
+) -> re.Match[str]:
+    assert proc.stdout is not None
+    while True:
+        raw = await asyncio.wait_for(proc.stdout.readline(), START_TIMEOUT_S)
+        if not raw:
+            stderr = (await proc.stderr.read()).decode() if proc.stderr else ""
+            raise AssertionError(f"process ended before {pattern!r}: {lines} {stderr}")
+        line = raw.decode().rstrip()
+        lines.append(line)
+        m = re.search(pattern, line)
+        if m:
+            return m
+
+
+async def stop(proc: asyncio.subprocess.Process) -> int:
+    proc.send_signal(signal.SIGTERM)
+    return await asyncio.wait_for(proc.wait(), START_TIMEOUT_S)
+
+
+async def run_to_end(*args: str) -> tuple[int, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "ivschat_grpc",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), START_TIMEOUT_S)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode() + err.decode()
+
+
+async def test_serve_without_region_says_what_to_set() -> None:
+    code, output = await run_to_end("serve", "--port", "0")
+    assert code == 2
+    assert "AWS_REGION" in output
+    assert "--emulator" in output
+
+
+async def test_serve_without_credentials_says_what_to_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    code, output = await run_to_end("serve", "--port", "0")
+    assert code == 2
+    assert "no AWS credentials" in output
+    assert "AWS_ACCESS_KEY_ID" in output
+
+
+async def test_serve_emulator_creates_a_room_and_stops_on_sigterm() -> None:
+    async with running("serve", "--emulator", "--port", "0") as (proc, lines):
+        m = await read_until(proc, lines, r"listening on 127\.0\.0\.1:(\d+)")
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{m[1]}") as channel:
+            status = await healthcheck.check(channel)
+            assert status == health_pb2.HealthCheckResponse.SERVING
+            reply = await pb_grpc.RoomServiceStub(channel).CreateRoom(
+                pb.CreateRoomRequest(name="quickstart"), timeout=10
+            )
+            assert reply.room.name == "quickstart"
+            assert reply.room.arn.startswith("arn:aws:ivschat:us-east-1:")
+        assert await stop(proc) == 0
+    assert not any("secret" in line.lower() for line in lines)
+
+
+async def test_standalone_emulator_with_env_chain_credentials(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async with running("emulator", "--port", "0", "--create-room-rate", "off") as (emu, lines):
+        url = (await read_until(emu, lines, r"listening on (http://127\.0\.0\.1:\d+)"))[1]
+        session = aioboto3.Session(
+            aws_access_key_id=DEFAULT_ACCESS_KEY_ID,
+            aws_secret_access_key=DEFAULT_SECRET_ACCESS_KEY,
+            region_name="us-east-1",
+        )
+        async with session.client("ivschat", endpoint_url=url) as client:
+            assert (await client.create_room(name="direct"))["name"] == "direct"
+
+        # The service reads AWS's own variables: endpoint, region, credentials.
+        monkeypatch.setenv("AWS_ENDPOINT_URL_IVSCHAT", url)
+        monkeypatch.setenv("AWS_REGION", "us-east-1")
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", DEFAULT_ACCESS_KEY_ID)
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", DEFAULT_SECRET_ACCESS_KEY)
+        monkeypatch.setenv("IVSCHAT_GRPC_PORT", "1")  # the flag below must win
+        async with running("serve", "--port", "0") as (svc, svc_lines):
+            port = (await read_until(svc, svc_lines, r"listening on 127\.0\.0\.1:(\d+)"))[1]
+            assert url in svc_lines[-1]
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                reply = await pb_grpc.RoomServiceStub(channel).CreateRoom(
+                    pb.CreateRoomRequest(name="via-facade"), timeout=10
+                )
+            assert reply.room.name == "via-facade"
+            assert await stop(svc) == 0
+            stderr = (await svc.stderr.read()).decode() if svc.stderr else ""
+            assert DEFAULT_SECRET_ACCESS_KEY not in stderr + "\n".join(svc_lines)
+        assert await stop(emu) == 0

@@ -1,0 +1,90 @@
+"""Pieces in isolation: the error table's fallbacks, config precedence, the token bucket."""
+
+from __future__ import annotations
+
+import argparse
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2
+from ivschat_grpc import config, errors, outcomes
+from ivschat_grpc.contract import MapKey
+from ivschat_grpc.ratelimit import TokenBucket
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "expected"),
+    [
+        ("BadGateway", 502, grpc.StatusCode.INTERNAL),
+        ("ServiceUnavailableException", 503, grpc.StatusCode.UNAVAILABLE),
+        ("SlowDown", 429, grpc.StatusCode.RESOURCE_EXHAUSTED),
+        ("SomethingNew", 418, grpc.StatusCode.INTERNAL),
+        (outcomes.UNREACHABLE, None, grpc.StatusCode.UNAVAILABLE),
+        (outcomes.READ_TIMEOUT, None, grpc.StatusCode.INTERNAL),
+    ],
+)
+def test_codes_the_table_does_not_name_fall_back_by_status(
+    code: str, status: int | None, expected: grpc.StatusCode
+) -> None:
+    failure = errors.from_aws(code, http_status=status)
+    assert failure.code == expected
+    assert failure.to_status_proto().details  # ErrorInfo, always
+
+
+def test_other_5xx_say_the_room_may_exist() -> None:
+    failure = errors.from_aws("BadGateway", http_status=502)
+    info = error_details_pb2.ErrorInfo()
+    failure.to_status_proto().details[0].Unpack(info)
+    assert info.reason == "BadGateway"
+    assert info.metadata["room_may_exist"] == "true"
+
+
+@pytest.mark.parametrize(
+    ("path", "rendered"),
+    [
+        (("maximumMessageLength",), "maximum_message_length"),
+        (("messageReviewHandler", "fallbackResult"), "message_review_handler.fallback_result"),
+        (("loggingConfigurationIdentifiers", 3), "logging_configuration_identifiers[3]"),
+        (("tags", MapKey('a"b\\')), 'tags["a\\"b\\\\"]'),
+    ],
+)
+def test_proto_paths(path: tuple[str | int, ...], rendered: str) -> None:
+    assert errors.proto_path(path) == rendered
+
+
+def _args(**kwargs: object) -> argparse.Namespace:
+    return argparse.Namespace(**kwargs)
+
+
+def test_flags_override_environment() -> None:
+    env = {"IVSCHAT_GRPC_PORT": "7000", "AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": "x"}
+    assert config.load(_args(), env).port == 7000
+    assert config.load(_args(port="0"), env).port == 0
+    assert config.load(_args(), env).region == "eu-west-1"
+    assert config.load(_args(region="ap-south-1"), env).region == "ap-south-1"
+    assert config.load(_args(), {"AWS_DEFAULT_REGION": "x"}).region == "x"
+    endpoint_env = {"AWS_ENDPOINT_URL": "http://a", "AWS_ENDPOINT_URL_IVSCHAT": "http://b"}
+    assert config.load(_args(), endpoint_env).endpoint_url == "http://b"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"port": "http"}, "port must be an integer"),
+        ({"port": "70000"}, "port must be 0 to 65535"),
+        ({"log_level": "chatty"}, "log level"),
+        ({"grace": "-1"}, "grace must be positive"),
+    ],
+)
+def test_bad_settings_are_refused(kwargs: dict[str, str], message: str) -> None:
+    with pytest.raises(config.ConfigError, match=message):
+        config.load(_args(**kwargs), {})
+
+
+def test_token_bucket_bursts_then_paces() -> None:
+    now = [0.0]
+    bucket = TokenBucket(rate=5, capacity=5, clock=lambda: now[0])
+    assert [bucket.try_take() for _ in range(6)] == [True] * 5 + [False]
+    now[0] += 0.2
+    assert bucket.try_take()
+    assert not bucket.try_take()
