@@ -9,6 +9,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import aioboto3
 import grpc
@@ -140,3 +141,25 @@ async def test_standalone_emulator_with_env_chain_credentials(
             stderr = (await svc.stderr.read()).decode() if svc.stderr else ""
             assert DEFAULT_SECRET_ACCESS_KEY not in stderr + "\n".join(svc_lines)
         assert await stop(emu) == 0
+
+
+async def test_readme_python_example_runs_against_the_quick_start() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    example = re.search(r"```python\n(.*?)```", readme, re.S)
+    assert example is not None
+    async with running("serve", "--emulator", "--port", "0") as (proc, lines):
+        port = (await read_until(proc, lines, r"listening on 127\.0\.0\.1:(\d+)"))[1]
+        # The README shows the default port; the test must use the one it got.
+        code = example[1].replace("127.0.0.1:50051", f"127.0.0.1:{port}")
+        client = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            code,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(client.communicate(), START_TIMEOUT_S)
+        assert client.returncode == 0, err.decode()
+        assert 'name: "match-42"' in out.decode()
+        assert re.search(r"^[0-9a-f-]{36}$", out.decode(), re.M)  # the AWS request id
+        assert await stop(proc) == 0
