@@ -163,3 +163,28 @@ async def test_readme_python_example_runs_against_the_quick_start() -> None:
         assert 'name: "match-42"' in out.decode()
         assert re.search(r"^[0-9a-f-]{36}$", out.decode(), re.M)  # the AWS request id
         assert await stop(proc) == 0
+
+
+async def test_emulator_flags_set_faults_and_logging_configurations_at_start() -> None:
+    arn = "arn:aws:ivschat:us-east-1:123456789012:logging-configuration/FromFlag"
+    fault = '{"error": "ConflictException", "name": "doomed", "times": 1}'
+    args = ("emulator", "--port", "0", "--logging-configuration", arn, "--fault", fault)
+    async with running(*args) as (emu, lines):
+        url = (await read_until(emu, lines, r"listening on (http://127\.0\.0\.1:\d+)"))[1]
+        session = aioboto3.Session(
+            aws_access_key_id=DEFAULT_ACCESS_KEY_ID,
+            aws_secret_access_key=DEFAULT_SECRET_ACCESS_KEY,
+            region_name="us-east-1",
+        )
+        async with session.client("ivschat", endpoint_url=url) as client:
+            with pytest.raises(client.exceptions.ConflictException):
+                await client.create_room(name="doomed")
+            room = await client.create_room(name="doomed", loggingConfigurationIdentifiers=[arn])
+            assert room["loggingConfigurationIdentifiers"] == [arn]
+        assert await stop(emu) == 0
+
+
+async def test_emulator_refuses_a_bad_fault_flag() -> None:
+    code, output = await run_to_end("emulator", "--fault", '{"error": "NoSuchError"}')
+    assert code == 2
+    assert "unknown error 'NoSuchError'" in output

@@ -172,3 +172,31 @@ async def test_all_violations_in_one_status(facade: Facade) -> None:
     }
     assert "7" not in (info.value.details() or "")  # a fixed message, no echo of input
     assert facade.emulator.state.recorded() == []
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        (b"\xff\xff\xff", "ivschat.v1.CreateRoomRequest"),
+        (b"\x0a\x02\xc3\x28", "name"),
+        (b"\x22\x03\x0a\x01\xff", "message_review_handler.uri"),
+        (b"\x2a\x06\x0a\x01k\x12\x01\xff", "tags"),
+        (b"\x32\x01a\x32\x01\xff", "logging_configuration_identifiers[1]"),
+    ],
+    ids=["corrupt", "name", "uri", "tag", "logging-id"],
+)
+async def test_bytes_that_do_not_parse_are_invalid_argument(
+    facade: Facade, raw: bytes, field: str
+) -> None:
+    call = facade.channel.unary_unary(
+        "/ivschat.v1.RoomService/CreateRoom",
+        request_serializer=lambda b: b,
+        response_deserializer=pb.CreateRoomResponse.FromString,
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await call(raw, timeout=10)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error_info(info.value).reason == "MALFORMED_REQUEST"
+    assert field in field_violations(info.value)
+    assert "DecodeError" not in (info.value.details() or "")
+    assert facade.emulator.state.recorded() == []

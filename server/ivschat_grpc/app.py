@@ -15,6 +15,7 @@ from ivschat.v1 import room_service_pb2_grpc as pb_grpc
 
 from ivschat_grpc.aws import IvsChat, StaticCredentials
 from ivschat_grpc.config import Settings
+from ivschat_grpc.malformed import MalformedRequestInterceptor
 from ivschat_grpc.servicer import RoomService
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ async def build_server(
 
     aws = await IvsChat.open(settings.aws(), stack, credentials)
 
-    server = grpc.aio.server()
+    server = grpc.aio.server(interceptors=(MalformedRequestInterceptor(),))
     pb_grpc.add_RoomServiceServicer_to_server(RoomService(aws, settings.default_timeout_s), server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(

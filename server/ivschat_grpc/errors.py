@@ -28,6 +28,8 @@ FACADE_DOMAIN: Final = "ivschat-grpc"
 REQUEST_ID_KEY: Final = "aws-request-id"
 # Requests the facade refuses itself carry this ErrorInfo reason.
 INVALID_REQUEST: Final = "INVALID_REQUEST"
+# Requests whose bytes do not parse carry this one.
+MALFORMED_REQUEST: Final = "MALFORMED_REQUEST"
 
 
 class Detail(enum.Enum):
@@ -324,6 +326,28 @@ def _detail(rule: Rule, fields: Mapping[str, Any]) -> list[ProtoMessage]:
             return [error_details_pb2.RetryInfo(retry_delay=delay)]
         case Detail.NONE | Detail.MAY_EXIST:
             return []
+
+
+def malformed(type_name: str, field: str | None) -> Failure:
+    """INVALID_ARGUMENT for bytes that do not parse as the request message."""
+    description = (
+        "holds a string that is not valid UTF-8"
+        if field
+        else f"the request is not a valid {type_name} message"
+    )
+    bad = error_details_pb2.BadRequest(
+        field_violations=[
+            error_details_pb2.BadRequest.FieldViolation(
+                field=field or type_name, description=description
+            )
+        ]
+    )
+    return Failure(
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "the request could not be parsed; see BadRequest details",
+        (_error_info(MALFORMED_REQUEST, FACADE_DOMAIN, {}), bad),
+        reason=MALFORMED_REQUEST,
+    )
 
 
 def unexpected() -> Failure:
