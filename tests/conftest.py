@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -80,12 +80,19 @@ def facade_settings(emu: Emulator, **overrides: object) -> Settings:
     return replace(base, **overrides)  # type: ignore[arg-type]  # overrides are Settings fields
 
 
+@asynccontextmanager
+async def serving(settings: Settings) -> AsyncIterator[tuple[Service, grpc.aio.Channel]]:
+    """A real server built from settings, and a channel to it; both closed after."""
+    async with AsyncExitStack() as stack:
+        service = await build_server(settings, stack)
+        channel = grpc.aio.insecure_channel(f"127.0.0.1:{service.port}")
+        stack.push_async_callback(channel.close)
+        yield service, channel
+
+
 @pytest.fixture
 async def facade(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Facade]:
     """A real server on port 0, with credentials from the standard chain (env)."""
     use_emulator_credentials(monkeypatch)
-    async with AsyncExitStack() as stack:
-        service = await build_server(facade_settings(emulator, grace_s=1.0), stack)
-        channel = grpc.aio.insecure_channel(f"127.0.0.1:{service.port}")
-        stack.push_async_callback(channel.close)
+    async with serving(facade_settings(emulator, grace_s=1.0)) as (service, channel):
         yield Facade(service, pb_grpc.RoomServiceStub(channel), channel, emulator)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import signal
 import sys
@@ -23,19 +22,21 @@ from ivschat_grpc.emulator import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_K
 START_TIMEOUT_S = 60
 
 
-@asynccontextmanager
-async def running(
-    *args: str, env: dict[str, str] | None = None
-) -> AsyncIterator[tuple[asyncio.subprocess.Process, list[str]]]:
-    proc = await asyncio.create_subprocess_exec(
+async def spawn(*args: str) -> asyncio.subprocess.Process:
+    """The ivschat-grpc command in a child process, with this test's environment."""
+    return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "ivschat_grpc",
         *args,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        env=env if env is not None else dict(os.environ),
     )
+
+
+@asynccontextmanager
+async def running(*args: str) -> AsyncIterator[tuple[asyncio.subprocess.Process, list[str]]]:
+    proc = await spawn(*args)
     lines: list[str] = []
     try:
         yield proc, lines
@@ -67,14 +68,7 @@ async def stop(proc: asyncio.subprocess.Process) -> int:
 
 
 async def run_to_end(*args: str) -> tuple[int, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "ivschat_grpc",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    proc = await spawn(*args)
     out, err = await asyncio.wait_for(proc.communicate(), START_TIMEOUT_S)
     assert proc.returncode is not None
     return proc.returncode, out.decode() + err.decode()

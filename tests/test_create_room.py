@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 
 import grpc
@@ -14,10 +13,15 @@ from grpc_reflection.v1alpha import reflection_pb2
 from ivschat.v1 import room_service_pb2 as pb
 from ivschat.v1 import room_service_pb2_grpc as pb_grpc
 from ivschat_grpc import healthcheck
-from ivschat_grpc.app import build_server
 from ivschat_grpc.emulator import Emulator, FaultRule
 
-from tests.conftest import LOGGING_ARNS, Facade, facade_settings, use_emulator_credentials
+from tests.conftest import (
+    LOGGING_ARNS,
+    Facade,
+    facade_settings,
+    serving,
+    use_emulator_credentials,
+)
 from tests.richstatus import detail, error_info, field_violations, status_of, trailer
 
 LAMBDA = "arn:aws:lambda:us-east-1:123456789012:function:review"
@@ -256,12 +260,8 @@ async def test_server_default_deadline_applies_without_a_client_deadline(
 ) -> None:
     use_emulator_credentials(monkeypatch)
     emulator.state.faults.add(FaultRule(latency_ms=3000))
-    async with AsyncExitStack() as stack:
-        service = await build_server(
-            facade_settings(emulator, default_timeout_s=0.3, grace_s=0.1), stack
-        )
-        channel = grpc.aio.insecure_channel(f"127.0.0.1:{service.port}")
-        stack.push_async_callback(channel.close)
+    settings = facade_settings(emulator, default_timeout_s=0.3, grace_s=0.1)
+    async with serving(settings) as (_, channel):
         with pytest.raises(grpc.aio.AioRpcError) as info:
             await pb_grpc.RoomServiceStub(channel).CreateRoom(pb.CreateRoomRequest())
     assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
@@ -277,12 +277,8 @@ async def test_unreachable_endpoint_is_unavailable(monkeypatch: pytest.MonkeyPat
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{closed.getsockname()[1]}"
-        async with AsyncExitStack() as stack:
-            emu_stub = Emulator()  # only for its URL shape; never started
-            settings = facade_settings(emu_stub, endpoint_url=url, grace_s=0.1)
-            service = await build_server(settings, stack)
-            channel = grpc.aio.insecure_channel(f"127.0.0.1:{service.port}")
-            stack.push_async_callback(channel.close)
+        settings = facade_settings(Emulator(), endpoint_url=url, grace_s=0.1)
+        async with serving(settings) as (_, channel):
             with pytest.raises(grpc.aio.AioRpcError) as info:
                 await pb_grpc.RoomServiceStub(channel).CreateRoom(
                     pb.CreateRoomRequest(), timeout=10
@@ -297,10 +293,7 @@ async def test_refused_credentials_are_internal(
 ) -> None:
     use_emulator_credentials(monkeypatch)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")
-    async with AsyncExitStack() as stack:
-        service = await build_server(facade_settings(emulator, grace_s=0.1), stack)
-        channel = grpc.aio.insecure_channel(f"127.0.0.1:{service.port}")
-        stack.push_async_callback(channel.close)
+    async with serving(facade_settings(emulator, grace_s=0.1)) as (_, channel):
         with pytest.raises(grpc.aio.AioRpcError) as info:
             await pb_grpc.RoomServiceStub(channel).CreateRoom(pb.CreateRoomRequest(), timeout=10)
     assert info.value.code() == grpc.StatusCode.INTERNAL
@@ -311,10 +304,7 @@ async def test_refused_credentials_are_internal(
 
 
 async def test_missing_credentials_are_internal(emulator: Emulator) -> None:
-    async with AsyncExitStack() as stack:
-        service = await build_server(facade_settings(emulator, grace_s=0.1), stack)
-        channel = grpc.aio.insecure_channel(f"127.0.0.1:{service.port}")
-        stack.push_async_callback(channel.close)
+    async with serving(facade_settings(emulator, grace_s=0.1)) as (_, channel):
         with pytest.raises(grpc.aio.AioRpcError) as info:
             await pb_grpc.RoomServiceStub(channel).CreateRoom(pb.CreateRoomRequest(), timeout=10)
     assert info.value.code() == grpc.StatusCode.INTERNAL
