@@ -94,5 +94,6 @@ async def serving(settings: Settings) -> AsyncIterator[tuple[Service, grpc.aio.C
 async def facade(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Facade]:
     """A real server on port 0, with credentials from the standard chain (env)."""
     use_emulator_credentials(monkeypatch)
-    async with serving(facade_settings(emulator, grace_s=1.0)) as (service, channel):
+    settings = facade_settings(emulator, grace_s=1.0, create_rate=None)
+    async with serving(settings) as (service, channel):
         yield Facade(service, pb_grpc.RoomServiceStub(channel), channel, emulator)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from ivschat.v1 import room_service_pb2 as pb
 from ivschat.v1 import room_service_pb2_grpc as pb_grpc
 
 from ivschat_grpc.aws import IvsChat, StaticCredentials
+from ivschat_grpc.batch import BatchLimits
 from ivschat_grpc.config import Settings
 from ivschat_grpc.malformed import MalformedRequestInterceptor
 from ivschat_grpc.servicer import RoomService
@@ -27,16 +29,29 @@ NOT_SERVING: Final = health_pb2.HealthCheckResponse.NOT_SERVING
 
 @dataclass(frozen=True, slots=True)
 class Service:
-    """Service is a started server, its bound port and its health."""
+    """Service is a started server, its bound port, its health and its servicer."""
 
     server: grpc.aio.Server
     port: int
     health: health.aio.HealthServicer
+    rooms: RoomService
 
     async def drain(self, grace_s: float) -> None:
-        """Say NOT_SERVING, refuse new RPCs, and let running ones finish."""
+        """Say NOT_SERVING, refuse new RPCs, and let running ones finish within grace_s.
+
+        Batch streams stop reading and answer what they read. Requests still
+        out to AWS for streams that already closed are awaited too, so the
+        AWS client is not closed under them.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace_s
         await self.health.enter_graceful_shutdown()
+        self.rooms.begin_drain()
         await self.server.stop(grace_s)
+        pending = list(self.rooms.background)
+        remaining = deadline - loop.time()
+        if pending and remaining > 0:
+            await asyncio.wait(pending, timeout=remaining)
 
 
 def _address(host: str, port: int) -> str:
@@ -60,15 +75,21 @@ async def build_server(
 
     aws = await IvsChat.open(settings.aws(), stack, credentials)
 
-    server = grpc.aio.server(interceptors=(MalformedRequestInterceptor(),))
-    pb_grpc.add_RoomServiceServicer_to_server(RoomService(aws, settings.default_timeout_s), server)
+    server = grpc.aio.server(interceptors=(MalformedRequestInterceptor(SERVICE_NAME),))
+    rooms = RoomService(
+        aws,
+        settings.default_timeout_s,
+        BatchLimits(settings.batch_window, settings.max_items_per_stream),
+        settings.max_streams,
+    )
+    pb_grpc.add_RoomServiceServicer_to_server(rooms, server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
     port = server.add_insecure_port(_address(settings.host, settings.port))
     await server.start()
-    service = Service(server, port, health_servicer)
+    service = Service(server, port, health_servicer, rooms)
     stack.push_async_callback(service.drain, settings.grace_s)
 
     for name in ("", SERVICE_NAME):

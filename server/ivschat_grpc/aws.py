@@ -32,6 +32,7 @@ from botocore.exceptions import (
 )
 
 from ivschat_grpc import __version__, outcomes
+from ivschat_grpc.pacing import Pacer, Priority
 
 if TYPE_CHECKING:
     from types_aiobotocore_ivschat import IvschatClient
@@ -50,6 +51,9 @@ class AwsSettings:
     read_timeout_s: float = 30.0
     max_pool_connections: int = 64
     max_attempts: int = 4
+    # AWS's CreateRoom quota per account and region; None turns pacing off.
+    create_rate: float | None = 5.0
+    max_in_flight: int = 16
     backoff_base_s: float = 0.05
     backoff_cap_s: float = 1.0
 
@@ -83,6 +87,19 @@ class AwsCallError(Exception):
         self.fields: Mapping[str, Any] = fields or {}
         self.request_id = request_id
         self.attempts = attempts
+
+
+@dataclass(slots=True)
+class CallControl:
+    """CallControl lets a caller stop a call between attempts, never mid-request.
+
+    sending is true while a request is out to AWS: then its answer must be
+    awaited, because AWS may be creating the room.
+    """
+
+    stopped: bool = False
+    sending: bool = False
+    attempts: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +145,8 @@ class IvsChat:
     def __init__(self, client: IvschatClient, settings: AwsSettings) -> None:
         self._client = client
         self._settings = settings
+        self.pacer = Pacer(settings.create_rate)
+        self._in_flight = asyncio.Semaphore(settings.max_in_flight)
 
     @classmethod
     async def open(
@@ -151,27 +170,52 @@ class IvsChat:
         )
         return cls(client, settings)
 
-    async def create_room(self, params: Mapping[str, Any], timeout_s: float | None) -> Created:
-        """Call CreateRoom once, retrying only what AWS did not run, within timeout_s."""
-        attempt = 0
+    async def create_room(
+        self,
+        params: Mapping[str, Any],
+        timeout_s: float | None,
+        *,
+        priority: Priority = Priority.INTERACTIVE,
+        control: CallControl | None = None,
+    ) -> Created:
+        """Call CreateRoom, retrying only what AWS did not run, all within timeout_s.
+
+        Each attempt waits for a connection slot, then a pacing slot, so the
+        process never sends faster than the quota nor more than max_in_flight
+        at once.
+        """
+        control = control or CallControl()
         try:
             async with asyncio.timeout(timeout_s):
                 while True:
-                    attempt += 1
-                    try:
-                        response = await self._client.create_room(**params)
-                    except (ClientError, BotoCoreError) as exc:
-                        error = _classify(exc)
-                        error.attempts = attempt
-                        if error.code not in RETRY_SAFE or attempt >= self._settings.max_attempts:
-                            raise error from exc
-                    else:
-                        room = {k: v for k, v in response.items() if k != "ResponseMetadata"}
-                        request_id = response["ResponseMetadata"].get("RequestId")
-                        return Created(room, request_id, attempt)
-                    await asyncio.sleep(self._backoff(attempt))
+                    async with self._in_flight:
+                        if control.stopped:
+                            raise AwsCallError(outcomes.ABANDONED, attempts=control.attempts)
+                        await self.pacer.acquire(priority)
+                        if control.stopped:
+                            raise AwsCallError(outcomes.ABANDONED, attempts=control.attempts)
+                        control.attempts += 1
+                        control.sending = True
+                        try:
+                            response = await self._client.create_room(**params)
+                        except (ClientError, BotoCoreError) as exc:
+                            control.sending = False
+                            error = _classify(exc)
+                            error.attempts = control.attempts
+                            last_try = control.attempts >= self._settings.max_attempts
+                            if error.code not in RETRY_SAFE or last_try:
+                                raise error from exc
+                        else:
+                            control.sending = False
+                            room = {k: v for k, v in response.items() if k != "ResponseMetadata"}
+                            request_id = response["ResponseMetadata"].get("RequestId")
+                            return Created(room, request_id, control.attempts)
+                    await asyncio.sleep(self._backoff(control.attempts))
         except TimeoutError as exc:
-            raise AwsCallError(outcomes.DEADLINE_EXCEEDED, attempts=attempt) from exc
+            # Cancelled mid-request, sending stays true: AWS may have run it.
+            code = outcomes.DEADLINE_EXCEEDED if control.sending else outcomes.DEADLINE_NOT_SENT
+            control.sending = False
+            raise AwsCallError(code, attempts=control.attempts) from exc
 
     def _backoff(self, attempt: int) -> float:
         # Full jitter, as AWS's architecture blog recommends for throttling.

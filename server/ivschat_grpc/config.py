@@ -39,6 +39,13 @@ class Settings:
     default_timeout_s: float = 30.0
     grace_s: float = 10.0
     aws_max_attempts: int = 4
+    # AWS allows 5 CreateRoom calls a second per account and region.
+    create_rate: float | None = 5.0
+    aws_max_in_flight: int = 16
+    # Items one batch stream may have read and not yet answered.
+    batch_window: int = 32
+    max_streams: int = 16
+    max_items_per_stream: int | None = None
 
     def aws(self) -> AwsSettings:
         """The adapter's settings; region must be known by now."""
@@ -50,6 +57,8 @@ class Settings:
             region=self.region,
             endpoint_url=self.endpoint_url,
             max_attempts=self.aws_max_attempts,
+            create_rate=self.create_rate,
+            max_in_flight=self.aws_max_in_flight,
         )
 
 
@@ -70,6 +79,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--grace", help=f"seconds to drain on SIGTERM ({ENV_PREFIX}GRACE; default 10)"
     )
     parser.add_argument(
+        "--create-rate",
+        help=f'CreateRoom calls a second for the whole process, or "off" '
+        f"({ENV_PREFIX}CREATE_RATE; default 5, AWS's quota)",
+    )
+    parser.add_argument(
+        "--max-aws-in-flight",
+        help=f"AWS calls in flight at once ({ENV_PREFIX}MAX_AWS_IN_FLIGHT; default 16)",
+    )
+    parser.add_argument(
+        "--batch-window",
+        help=f"items a batch stream works on at once ({ENV_PREFIX}BATCH_WINDOW; default 32)",
+    )
+    parser.add_argument(
+        "--max-streams",
+        help=f"batch streams at once ({ENV_PREFIX}MAX_STREAMS; default 16)",
+    )
+    parser.add_argument(
+        "--max-items-per-stream",
+        help=f"items one batch stream may send ({ENV_PREFIX}MAX_ITEMS_PER_STREAM; default none)",
+    )
+    parser.add_argument(
         "--emulator",
         action="store_true",
         help="serve against an embedded local IVS Chat endpoint instead of AWS",
@@ -87,6 +117,15 @@ def _parse(name: str, raw: str, convert: Callable[[str], T]) -> T:
 def _positive(name: str, value: float) -> float:
     if value <= 0:
         raise ConfigError(f"{name} must be positive, not {value}")
+    return value
+
+
+def _at_least_one(name: str, raw: str | None, default: int) -> int:
+    if raw is None:
+        return default
+    value = _parse(name, raw, int)
+    if value < 1:
+        raise ConfigError(f"{name} must be at least 1, not {value}")
     return value
 
 
@@ -112,6 +151,15 @@ def load(args: argparse.Namespace, environ: Mapping[str, str]) -> Settings:
         raise ConfigError(f"log level must be one of DEBUG, INFO, WARNING, ERROR, not {log_level}")
     timeout_raw = pick("default_timeout", f"{ENV_PREFIX}DEFAULT_TIMEOUT")
     grace_raw = pick("grace", f"{ENV_PREFIX}GRACE")
+    rate_raw = pick("create_rate", f"{ENV_PREFIX}CREATE_RATE")
+    create_rate = defaults.create_rate
+    if rate_raw is not None:
+        create_rate = (
+            None
+            if rate_raw == "off"
+            else _positive("create rate", _parse("create rate", rate_raw, float))
+        )
+    items_raw = pick("max_items_per_stream", f"{ENV_PREFIX}MAX_ITEMS_PER_STREAM")
     return Settings(
         region=pick("region", "AWS_REGION", "AWS_DEFAULT_REGION"),
         endpoint_url=pick("endpoint_url", "AWS_ENDPOINT_URL_IVSCHAT", "AWS_ENDPOINT_URL"),
@@ -128,5 +176,20 @@ def load(args: argparse.Namespace, environ: Mapping[str, str]) -> Settings:
             defaults.grace_s
             if grace_raw is None
             else _positive("grace", _parse("grace", grace_raw, float))
+        ),
+        create_rate=create_rate,
+        aws_max_in_flight=_at_least_one(
+            "max AWS in flight",
+            pick("max_aws_in_flight", f"{ENV_PREFIX}MAX_AWS_IN_FLIGHT"),
+            defaults.aws_max_in_flight,
+        ),
+        batch_window=_at_least_one(
+            "batch window", pick("batch_window", f"{ENV_PREFIX}BATCH_WINDOW"), defaults.batch_window
+        ),
+        max_streams=_at_least_one(
+            "max streams", pick("max_streams", f"{ENV_PREFIX}MAX_STREAMS"), defaults.max_streams
+        ),
+        max_items_per_stream=(
+            None if items_raw is None else _at_least_one("max items per stream", items_raw, 1)
         ),
     )

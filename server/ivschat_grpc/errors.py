@@ -138,6 +138,21 @@ AWS_ERRORS: Final[Mapping[str, Rule]] = {
         "the deadline passed before AWS answered; the room may exist",
         reason="DEADLINE_EXCEEDED",
     ),
+    outcomes.DEADLINE_NOT_SENT: Rule(
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        Detail.RETRY,
+        "the deadline passed while the call waited for the CreateRoom rate; "
+        "the room was not created",
+        reason="DEADLINE_EXCEEDED_NOT_SENT",
+        retry_after_s=1.0,
+    ),
+    outcomes.ABANDONED: Rule(
+        grpc.StatusCode.UNAVAILABLE,
+        Detail.RETRY,
+        "the stream ended before this item was sent; the room was not created",
+        reason="NOT_SENT",
+        retry_after_s=1.0,
+    ),
     outcomes.CREDENTIALS_MISSING: Rule(
         grpc.StatusCode.INTERNAL,
         Detail.NONE,
@@ -266,6 +281,8 @@ def from_aws(
     metadata = {"aws_error_code": code} if rule.reason and code in AWS_ERRORS else {}
     if rule.detail is Detail.MAY_EXIST:
         metadata["room_may_exist"] = "true"
+    if request_id:
+        metadata["aws_request_id"] = request_id
     domain = FACADE_DOMAIN if rule.reason else AWS_DOMAIN
     details: list[ProtoMessage] = [_error_info(reason, domain, metadata)]
     details.extend(_detail(rule, fields))
@@ -347,6 +364,54 @@ def malformed(type_name: str, field: str | None) -> Failure:
         "the request could not be parsed; see BadRequest details",
         (_error_info(MALFORMED_REQUEST, FACADE_DOMAIN, {}), bad),
         reason=MALFORMED_REQUEST,
+    )
+
+
+def _limit(subject: str, limit: int, message: str, reason: str) -> Failure:
+    quota = error_details_pb2.QuotaFailure(
+        violations=[
+            error_details_pb2.QuotaFailure.Violation(subject=subject, description=f"limit {limit}")
+        ]
+    )
+    return Failure(
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        message,
+        (_error_info(reason, FACADE_DOMAIN, {"limit": str(limit)}), quota),
+        reason=reason,
+    )
+
+
+def items_per_stream_exceeded(limit: int) -> Failure:
+    """RESOURCE_EXHAUSTED for a batch item past the per-stream maximum."""
+    return _limit(
+        "items per BatchCreateRooms stream",
+        limit,
+        "this stream has reached its item limit; send further items on a new stream",
+        "BATCH_ITEMS_EXCEEDED",
+    )
+
+
+def too_many_streams(limit: int) -> Failure:
+    """RESOURCE_EXHAUSTED for a batch stream past the concurrent-stream maximum."""
+    return _limit(
+        "concurrent BatchCreateRooms streams",
+        limit,
+        "too many batch streams are open; retry later",
+        "BATCH_STREAMS_EXCEEDED",
+    )
+
+
+def shutting_down() -> Failure:
+    """UNAVAILABLE that ends a batch stream when the server drains."""
+    delay = duration_pb2.Duration(seconds=1)
+    return Failure(
+        grpc.StatusCode.UNAVAILABLE,
+        "the server is shutting down; every item read was answered, send the rest elsewhere",
+        (
+            _error_info("SHUTTING_DOWN", FACADE_DOMAIN, {}),
+            error_details_pb2.RetryInfo(retry_delay=delay),
+        ),
+        reason="SHUTTING_DOWN",
     )
 
 

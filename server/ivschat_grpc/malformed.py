@@ -111,7 +111,15 @@ def failure(request: Undecodable) -> errors.Failure:
 
 
 class MalformedRequestInterceptor(grpc.aio.ServerInterceptor):
-    """MalformedRequestInterceptor answers unparseable unary requests with INVALID_ARGUMENT."""
+    """MalformedRequestInterceptor makes request parsing total for every method.
+
+    A unary call with bad bytes ends INVALID_ARGUMENT; a stream gets an
+    Undecodable item, which its handler answers like any invalid item. Only
+    the named service is touched: health and reflection keep grpcio's parsing.
+    """
+
+    def __init__(self, service: str) -> None:
+        self._prefix = f"/{service}/"
 
     async def intercept_service(
         self,
@@ -121,11 +129,17 @@ class MalformedRequestInterceptor(grpc.aio.ServerInterceptor):
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any]:
         handler: Any = await continuation(handler_call_details)
-        if handler is None or handler.request_deserializer is None:
+        if (
+            handler is None
+            or handler.request_deserializer is None
+            or not handler_call_details.method.startswith(self._prefix)
+        ):
             return handler  # type: ignore[no-any-return]  # grpc's handler tuple is untyped
+        total = _total(handler.request_deserializer)
         behavior = handler.unary_unary
         if behavior is None:
-            return handler  # type: ignore[no-any-return]  # streams handle Undecodable per item
+            # A stream gets the Undecodable as an item, and answers it like any invalid one.
+            return handler._replace(request_deserializer=total)  # type: ignore[no-any-return]  # grpc's handler tuple is untyped
 
         async def unary_unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             if isinstance(request, Undecodable):
@@ -134,5 +148,5 @@ class MalformedRequestInterceptor(grpc.aio.ServerInterceptor):
             return await behavior(request, context)
 
         return handler._replace(  # type: ignore[no-any-return]  # as above
-            request_deserializer=_total(handler.request_deserializer), unary_unary=unary_unary
+            request_deserializer=total, unary_unary=unary_unary
         )

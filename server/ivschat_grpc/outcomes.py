@@ -12,7 +12,12 @@ UNREACHABLE: Final = "EndpointUnreachable"
 CONNECTION_LOST: Final = "ConnectionLost"
 # botocore's read timeout fired: AWS may have run it.
 READ_TIMEOUT: Final = "ReadTimeout"
-# The caller's deadline fired first: AWS may have run it.
+# The caller's deadline fired while the request was out: AWS may have run it.
 DEADLINE_EXCEEDED: Final = "DeadlineExceeded"
+# The caller's deadline fired while the call waited to be sent (for a pacing
+# slot, a connection slot or a retry's backoff): AWS did not run it.
+DEADLINE_NOT_SENT: Final = "DeadlineExceededNotSent"
+# The caller stopped the call (a batch stream ended) before it was sent.
+ABANDONED: Final = "Abandoned"
 # The standard credential chain found nothing to sign with.
 CREDENTIALS_MISSING: Final = "CredentialsMissing"

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import wraps
 from typing import Any, NoReturn, TypeVar
 
@@ -13,6 +14,7 @@ from ivschat.v1 import room_service_pb2_grpc as pb_grpc
 
 from ivschat_grpc import contract, convert, errors
 from ivschat_grpc.aws import AwsCallError, IvsChat
+from ivschat_grpc.batch import Batch, BatchLimits
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +48,38 @@ def guarded(handler: Handler[S, Req, Resp]) -> Handler[S, Req, Resp]:
 
 
 class RoomService(pb_grpc.RoomServiceServicer):
-    """RoomService exposes IVS Chat's CreateRoom over gRPC."""
+    """RoomService exposes IVS Chat's CreateRoom over gRPC, singly and in batches."""
 
-    def __init__(self, aws: IvsChat, default_timeout_s: float) -> None:
+    def __init__(
+        self,
+        aws: IvsChat,
+        default_timeout_s: float,
+        batch_limits: BatchLimits,
+        max_streams: int,
+    ) -> None:
         self._aws = aws
         self._default_timeout_s = default_timeout_s
+        self._batch_limits = batch_limits
+        self._max_streams = max_streams
+        self._batches: set[Batch] = set()
+        # Item tasks outlive a closed stream while their request is out to AWS.
+        self.background: set[asyncio.Task[None]] = set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    async def wait_idle(self) -> None:
+        """Return once no batch stream is open and no item is out to AWS."""
+        while self._batches or self.background:
+            self._idle.clear()
+            if self.background:
+                await asyncio.wait(list(self.background))
+            else:
+                await self._idle.wait()
+
+    def begin_drain(self) -> None:
+        """Make every open batch stop reading and finish what it has read."""
+        for batch in self._batches:
+            batch.begin_drain()
 
     @guarded
     async def CreateRoom(
@@ -76,3 +105,26 @@ class RoomService(pb_grpc.RoomServiceServicer):
         if created.request_id:
             context.set_trailing_metadata(((errors.REQUEST_ID_KEY, created.request_id),))
         return pb.CreateRoomResponse(room=convert.to_room(created.room))
+
+    async def BatchCreateRooms(
+        self,
+        request_iterator: AsyncIterator[pb.BatchCreateRoomsRequest],
+        context: grpc.aio.ServicerContext[pb.BatchCreateRoomsRequest, pb.BatchCreateRoomsResponse],
+    ) -> AsyncIterator[pb.BatchCreateRoomsResponse]:
+        """Create a room per item, answering each once; see batch.py."""
+        if len(self._batches) >= self._max_streams:
+            await abort(context, errors.too_many_streams(self._max_streams))
+        batch = Batch(self._aws, request_iterator, self._batch_limits, self.background)
+        self._batches.add(batch)
+        try:
+            async for response in batch.responses():
+                yield response
+        except Exception:
+            log.exception("BatchCreateRooms failed unexpectedly")
+            await abort(context, errors.unexpected())
+        finally:
+            self._batches.discard(batch)
+            if not self._batches:
+                self._idle.set()
+        if batch.draining:
+            await abort(context, errors.shutting_down())

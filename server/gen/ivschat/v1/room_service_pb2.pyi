@@ -1,6 +1,7 @@
 import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.rpc import status_pb2 as _status_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -86,3 +87,23 @@ class Room(_message.Message):
     tags: _containers.ScalarMap[str, str]
     logging_configuration_identifiers: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, arn: _Optional[str] = ..., id: _Optional[str] = ..., name: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., maximum_message_length: _Optional[int] = ..., maximum_message_rate_per_second: _Optional[int] = ..., message_review_handler: _Optional[_Union[MessageReviewHandler, _Mapping]] = ..., tags: _Optional[_Mapping[str, str]] = ..., logging_configuration_identifiers: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class BatchCreateRoomsRequest(_message.Message):
+    __slots__ = ("correlation_id", "room")
+    CORRELATION_ID_FIELD_NUMBER: _ClassVar[int]
+    ROOM_FIELD_NUMBER: _ClassVar[int]
+    correlation_id: str
+    room: CreateRoomRequest
+    def __init__(self, correlation_id: _Optional[str] = ..., room: _Optional[_Union[CreateRoomRequest, _Mapping]] = ...) -> None: ...
+
+class BatchCreateRoomsResponse(_message.Message):
+    __slots__ = ("correlation_id", "room", "error", "aws_request_id")
+    CORRELATION_ID_FIELD_NUMBER: _ClassVar[int]
+    ROOM_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    AWS_REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    correlation_id: str
+    room: Room
+    error: _status_pb2.Status
+    aws_request_id: str
+    def __init__(self, correlation_id: _Optional[str] = ..., room: _Optional[_Union[Room, _Mapping]] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ..., aws_request_id: _Optional[str] = ...) -> None: ...

@@ -41,6 +41,11 @@ class RoomServiceStub:
                 request_serializer=ivschat_dot_v1_dot_room__service__pb2.CreateRoomRequest.SerializeToString,
                 response_deserializer=ivschat_dot_v1_dot_room__service__pb2.CreateRoomResponse.FromString,
                 _registered_method=True)
+        self.BatchCreateRooms = channel.stream_stream(
+                '/ivschat.v1.RoomService/BatchCreateRooms',
+                request_serializer=ivschat_dot_v1_dot_room__service__pb2.BatchCreateRoomsRequest.SerializeToString,
+                response_deserializer=ivschat_dot_v1_dot_room__service__pb2.BatchCreateRoomsResponse.FromString,
+                _registered_method=True)
 
 
 class RoomServiceServicer:
@@ -58,6 +63,18 @@ class RoomServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def BatchCreateRooms(self, request_iterator, context):
+        """BatchCreateRooms creates one room per streamed request, paced to AWS's
+        CreateRoom quota together with every other call the service makes.
+        BatchCreateRooms answers every request it reads exactly once, in
+        completion order; a failed item is answered in its error and never ends
+        the stream. The server reads a request only when it has room to work on
+        it, so a client that stops reading stalls only its own stream.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RoomServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -65,6 +82,11 @@ def add_RoomServiceServicer_to_server(servicer, server):
                     servicer.CreateRoom,
                     request_deserializer=ivschat_dot_v1_dot_room__service__pb2.CreateRoomRequest.FromString,
                     response_serializer=ivschat_dot_v1_dot_room__service__pb2.CreateRoomResponse.SerializeToString,
+            ),
+            'BatchCreateRooms': grpc.stream_stream_rpc_method_handler(
+                    servicer.BatchCreateRooms,
+                    request_deserializer=ivschat_dot_v1_dot_room__service__pb2.BatchCreateRoomsRequest.FromString,
+                    response_serializer=ivschat_dot_v1_dot_room__service__pb2.BatchCreateRoomsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -96,6 +118,33 @@ class RoomService:
             '/ivschat.v1.RoomService/CreateRoom',
             ivschat_dot_v1_dot_room__service__pb2.CreateRoomRequest.SerializeToString,
             ivschat_dot_v1_dot_room__service__pb2.CreateRoomResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BatchCreateRooms(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/ivschat.v1.RoomService/BatchCreateRooms',
+            ivschat_dot_v1_dot_room__service__pb2.BatchCreateRoomsRequest.SerializeToString,
+            ivschat_dot_v1_dot_room__service__pb2.BatchCreateRoomsResponse.FromString,
             options,
             channel_credentials,
             insecure,

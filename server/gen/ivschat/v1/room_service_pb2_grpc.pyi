@@ -41,6 +41,14 @@ class RoomServiceStub:
     that AWS may have executed, and reports such outcomes as INTERNAL with
     ErrorInfo metadata room_may_exist=true.
     """
+    BatchCreateRooms: _grpc.StreamStreamMultiCallable[_room_service_pb2.BatchCreateRoomsRequest, _room_service_pb2.BatchCreateRoomsResponse]
+    """BatchCreateRooms creates one room per streamed request, paced to AWS's
+    CreateRoom quota together with every other call the service makes.
+    BatchCreateRooms answers every request it reads exactly once, in
+    completion order; a failed item is answered in its error and never ends
+    the stream. The server reads a request only when it has room to work on
+    it, so a client that stops reading stalls only its own stream.
+    """
 
 @_typing.type_check_only
 class RoomServiceAsyncStub(RoomServiceStub):
@@ -54,6 +62,14 @@ class RoomServiceAsyncStub(RoomServiceStub):
     CreateRoom is not idempotent at AWS: the service never retries a call
     that AWS may have executed, and reports such outcomes as INTERNAL with
     ErrorInfo metadata room_may_exist=true.
+    """
+    BatchCreateRooms: _aio.StreamStreamMultiCallable[_room_service_pb2.BatchCreateRoomsRequest, _room_service_pb2.BatchCreateRoomsResponse]  # type: ignore[assignment]
+    """BatchCreateRooms creates one room per streamed request, paced to AWS's
+    CreateRoom quota together with every other call the service makes.
+    BatchCreateRooms answers every request it reads exactly once, in
+    completion order; a failed item is answered in its error and never ends
+    the stream. The server reads a request only when it has room to work on
+    it, so a client that stops reading stalls only its own stream.
     """
 
 class RoomServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -71,6 +87,20 @@ class RoomServiceServicer(metaclass=_abc_1.ABCMeta):
         CreateRoom is not idempotent at AWS: the service never retries a call
         that AWS may have executed, and reports such outcomes as INTERNAL with
         ErrorInfo metadata room_may_exist=true.
+        """
+
+    @_abc_1.abstractmethod
+    def BatchCreateRooms(
+        self,
+        request_iterator: _MaybeAsyncIterator[_room_service_pb2.BatchCreateRoomsRequest],
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_room_service_pb2.BatchCreateRoomsResponse], _abc.AsyncIterator[_room_service_pb2.BatchCreateRoomsResponse]]:
+        """BatchCreateRooms creates one room per streamed request, paced to AWS's
+        CreateRoom quota together with every other call the service makes.
+        BatchCreateRooms answers every request it reads exactly once, in
+        completion order; a failed item is answered in its error and never ends
+        the stream. The server reads a request only when it has room to work on
+        it, so a client that stops reading stalls only its own stream.
         """
 
 def add_RoomServiceServicer_to_server(servicer: RoomServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
