@@ -122,8 +122,9 @@ async def test_standalone_emulator_with_env_chain_credentials(
         monkeypatch.setenv("AWS_REGION", "us-east-1")
         monkeypatch.setenv("AWS_ACCESS_KEY_ID", DEFAULT_ACCESS_KEY_ID)
         monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", DEFAULT_SECRET_ACCESS_KEY)
+        monkeypatch.setenv("AWS_SESSION_TOKEN", "FAKE-SESSION-TOKEN-123")
         monkeypatch.setenv("IVSCHAT_GRPC_PORT", "1")  # the flag below must win
-        async with running("serve", "--port", "0") as (svc, svc_lines):
+        async with running("serve", "--port", "0", "--log-level", "DEBUG") as (svc, svc_lines):
             port = (await read_until(svc, svc_lines, r"listening on 127\.0\.0\.1:(\d+)"))[1]
             assert url in svc_lines[-1]
             async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
@@ -133,7 +134,10 @@ async def test_standalone_emulator_with_env_chain_credentials(
             assert reply.room.name == "via-facade"
             assert await stop(svc) == 0
             stderr = (await svc.stderr.read()).decode() if svc.stderr else ""
-            assert DEFAULT_SECRET_ACCESS_KEY not in stderr + "\n".join(svc_lines)
+            logged = stderr + "\n".join(svc_lines)
+            assert "DEBUG" in logged  # the level took effect ...
+            for secret in (DEFAULT_SECRET_ACCESS_KEY, "FAKE-SESSION-TOKEN-123", "Signature="):
+                assert secret not in logged  # ... and no credential was logged
         assert await stop(emu) == 0
 
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from dataclasses import replace
 
-from ivschat_grpc import config
+from ivschat_grpc import batchfile, config
 from ivschat_grpc.app import build_server
 from ivschat_grpc.aws import StaticCredentials, credentials_available
 from ivschat_grpc.emulator import (
@@ -28,6 +28,17 @@ from ivschat_grpc.emulator import (
 from ivschat_grpc.emulator.server import DEFAULT_ACCOUNT, DEFAULT_CREATE_ROOM_RATE
 
 log = logging.getLogger("ivschat_grpc")
+
+# At DEBUG these libraries log signed request headers: the access key id, the
+# signature and the session token. They never log below INFO here.
+_CHATTY_AWS_LOGGERS = ("botocore", "aiobotocore", "aioboto3", "boto3", "urllib3")
+
+
+def _configure_logging(level: str | int) -> None:
+    logging.basicConfig(level=level, stream=sys.stderr)
+    floor = max(logging.getLogger().level, logging.INFO)
+    for name in _CHATTY_AWS_LOGGERS:
+        logging.getLogger(name).setLevel(floor)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -54,6 +65,25 @@ def _parser() -> argparse.ArgumentParser:
     )
     emu.add_argument(
         "--fault", action="append", default=[], metavar="JSON", help="a fault rule (repeatable)"
+    )
+    batch = sub.add_parser(
+        "batch-create",
+        help="stream a JSON Lines or CSV file of CreateRoom requests to a server",
+        description=batchfile.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    batch.add_argument("file", help="requests: .jsonl (one CreateRoomRequest a line) or .csv")
+    batch.add_argument("--server", default="127.0.0.1:50051", help="host:port of the service")
+    batch.add_argument(
+        "--output",
+        help="append results here (JSON Lines); a rerun skips ids it records as created",
+    )
+    batch.add_argument("--timeout", type=float, default=None, help="seconds for the whole stream")
+    batch.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="draw a progress bar on stderr (default: when stderr is a terminal)",
     )
     return parser
 
@@ -145,13 +175,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ivschat-grpc command."""
     args = _parser().parse_args(argv)
     try:
+        if args.command == "batch-create":
+            return batchfile.main(args)
         if args.command == "emulator":
             emu_settings = _emulator_settings(args)
-            logging.basicConfig(level=logging.INFO)
+            _configure_logging(logging.INFO)
             asyncio.run(_run_emulator(emu_settings))
             return 0
         settings = config.load(args, os.environ)
-        logging.basicConfig(level=settings.log_level, stream=sys.stderr)
+        _configure_logging(settings.log_level)
         asyncio.run(_serve(settings))
     except config.ConfigError as e:
         print(f"ivschat-grpc: {e}", file=sys.stderr)

@@ -55,6 +55,8 @@ class Text:
     min_len: int
     max_len: int
     pattern: re.Pattern[str] | None
+    # What a matching value looks like, for people; the pattern when None.
+    shape: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +92,7 @@ def service_model() -> Mapping[str, Any]:
     return model
 
 
-def _text(shape_name: str) -> Text:
+def _text(shape_name: str, shape_hint: str | None = None) -> Text:
     shape = service_model()["shapes"][shape_name]
     pattern = shape.get("pattern")
     return Text(
@@ -99,6 +101,7 @@ def _text(shape_name: str) -> Text:
         # AWS anchors every pattern to the whole value; fullmatch does so too,
         # and unlike "$" it does not let a trailing newline through.
         pattern=re.compile(pattern) if pattern else None,
+        shape=shape_hint,
     )
 
 
@@ -115,7 +118,11 @@ def create_room_shape() -> CreateRoomShape:
         name=_text("RoomName"),
         maximum_message_length=_whole("RoomMaxMessageLength"),
         maximum_message_rate_per_second=_whole("RoomMaxMessageRatePerSecond"),
-        review_uri=_text("LambdaArn"),
+        review_uri=_text(
+            "LambdaArn",
+            "empty, or a Lambda function ARN: "
+            "arn:aws:lambda:<region>:<12-digit account>:function:<name>",
+        ),
         fallback_results=tuple(shapes["FallbackResult"]["enum"]),
         tags_max=int(shapes["Tags"]["max"]),
         tag_key=_text("TagKey"),
@@ -140,7 +147,8 @@ def check_text(value: object, rule: Text, path: Path, out: list[Violation]) -> N
             )
         )
     if rule.pattern is not None and rule.pattern.fullmatch(value) is None:
-        out.append(Violation(path, f"must match the pattern {rule.pattern.pattern}"))
+        wanted = rule.shape or f"a match of the pattern {rule.pattern.pattern}"
+        out.append(Violation(path, f"must be {wanted}"))
 
 
 def check_whole(value: object, rule: Whole, path: Path, out: list[Violation]) -> None:

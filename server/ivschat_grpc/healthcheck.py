@@ -6,6 +6,7 @@ server answers SERVING, 1 otherwise. No downloaded probe binary is needed.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import sys
 
@@ -35,11 +36,15 @@ async def _probe(address: str, service: str) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Exit 0 if the server at ADDRESS (default 127.0.0.1:50051) is SERVING."""
-    args = sys.argv[1:] if argv is None else argv
-    address = args[0] if args else "127.0.0.1:50051"
-    service = args[1] if len(args) > 1 else ""
-    serving = asyncio.run(_probe(address, service))
+    """Exit 0 if the server at ADDRESS is SERVING, 1 otherwise."""
+    parser = argparse.ArgumentParser(
+        prog="python -m ivschat_grpc.healthcheck",
+        description="Exit 0 if the server reports SERVING over grpc.health.v1.",
+    )
+    parser.add_argument("address", nargs="?", default="127.0.0.1:50051", help="host:port")
+    parser.add_argument("service", nargs="?", default="", help="service name; empty for all")
+    args = parser.parse_args(argv)
+    serving = asyncio.run(_probe(args.address, args.service))
     print("SERVING" if serving else "NOT_SERVING")
     return 0 if serving else 1
 

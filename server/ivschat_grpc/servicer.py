@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import wraps
-from typing import Any, NoReturn, TypeVar
+from typing import Any, Final, NoReturn, TypeVar
 
 import grpc
 from ivschat.v1 import room_service_pb2 as pb
@@ -19,8 +19,25 @@ from ivschat_grpc.batch import Batch, BatchLimits
 log = logging.getLogger(__name__)
 
 
+# The share of a caller's remaining time kept back for the answer's way home,
+# so a DEADLINE_EXCEEDED with details reaches the caller before its own timer
+# fires and leaves it with a bare status.
+ANSWER_MARGIN: Final = 0.1
+ANSWER_MARGIN_MAX_S: Final = 0.1
+
+
+def aws_timeout(remaining_s: float | None, default_s: float) -> float:
+    """The time an AWS call may take inside a call with remaining_s left."""
+    if remaining_s is None:
+        return default_s
+    return max(0.0, remaining_s - min(remaining_s * ANSWER_MARGIN, ANSWER_MARGIN_MAX_S))
+
+
 async def abort(context: grpc.aio.ServicerContext[Any, Any], failure: errors.Failure) -> NoReturn:
     """End the RPC with failure's code, message and rich details."""
+    if context.done():
+        # The caller already gave up (cancel or deadline): nobody is left to tell.
+        raise asyncio.CancelledError
     await context.abort(failure.code, failure.message, failure.trailing_metadata())
     raise AssertionError("context.abort returned")  # pragma: no cover - abort always raises
 
@@ -41,6 +58,8 @@ def guarded(handler: Handler[S, Req, Resp]) -> Handler[S, Req, Resp]:
         except grpc.aio.AbortError:
             raise
         except Exception:
+            if context.done():
+                raise asyncio.CancelledError from None  # the call ended under us
             log.exception("%s failed unexpectedly", handler.__name__)
             await abort(context, errors.unexpected())
 
@@ -92,8 +111,7 @@ class RoomService(pb_grpc.RoomServiceServicer):
         violations = contract.check_create_room(params)
         if violations:
             await abort(context, errors.invalid_request(violations))
-        remaining = context.time_remaining()
-        timeout = self._default_timeout_s if remaining is None else remaining
+        timeout = aws_timeout(context.time_remaining(), self._default_timeout_s)
         try:
             created = await self._aws.create_room(params, timeout)
         except AwsCallError as e:

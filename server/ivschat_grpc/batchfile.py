@@ -1,0 +1,289 @@
+"""ivschat-grpc batch-create: stream a file of CreateRoom requests to a server.
+
+Input is JSON Lines (one CreateRoomRequest per line, in proto JSON, with an
+optional "correlation_id"; or a whole BatchCreateRoomsRequest with a "room")
+or CSV (see CSV_COLUMNS). A line without a correlation id gets "line-N".
+Output is one JSON line per result, appended to --output, so a rerun with the
+same --output skips every correlation id already created.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import sys
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final, TextIO
+
+import grpc
+from google.protobuf import json_format
+from ivschat.v1 import room_service_pb2 as pb
+from ivschat.v1 import room_service_pb2_grpc as pb_grpc
+
+from ivschat_grpc.convert import FROM_AWS_FALLBACK
+
+CSV_COLUMNS: Final = (
+    "correlation_id",
+    "name",
+    "maximum_message_length",
+    "maximum_message_rate_per_second",
+    "message_review_handler_uri",
+    "fallback_result",
+    "tags",  # k=v;k2=v2
+    "logging_configuration_identifiers",  # arn;arn
+)
+EXIT_OK: Final = 0
+EXIT_ITEMS_FAILED: Final = 1
+EXIT_USAGE: Final = 2
+EXIT_STREAM_FAILED: Final = 3
+
+
+class InputError(Exception):
+    """InputError is a line that is not a request; it is answered locally."""
+
+    def __init__(self, message: str, number: int = 0) -> None:
+        super().__init__(message)
+        self.correlation_id = f"line-{number}" if number else ""
+
+
+def _code_name(code: int) -> str:
+    return next((c.name for c in grpc.StatusCode if c.value[0] == code), str(code))
+
+
+def _tags(text: str, number: int) -> dict[str, str]:
+    tags: dict[str, str] = {}
+    for pair in filter(None, text.split(";")):
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise InputError(f"line {number}: tag {pair!r} is not k=v", number)
+        tags[key] = value
+    return tags
+
+
+def _from_json_line(text: str, number: int) -> pb.BatchCreateRoomsRequest:
+    try:
+        data = json.loads(text)
+    except ValueError as e:
+        raise InputError(f"line {number}: not JSON: {e}", number) from e
+    if not isinstance(data, dict):
+        raise InputError(f"line {number}: not a JSON object", number)
+    try:
+        if "room" in data:
+            return json_format.ParseDict(data, pb.BatchCreateRoomsRequest())
+        cid = data.pop("correlation_id", data.pop("correlationId", ""))
+        room = json_format.ParseDict(data, pb.CreateRoomRequest())
+    except json_format.ParseError as e:
+        raise InputError(f"line {number}: {e}", number) from e
+    return pb.BatchCreateRoomsRequest(correlation_id=str(cid), room=room)
+
+
+def _from_csv_row(row: dict[str, str], number: int) -> pb.BatchCreateRoomsRequest:
+    room = pb.CreateRoomRequest()
+    try:
+        if row.get("name"):
+            room.name = row["name"]
+        for column in ("maximum_message_length", "maximum_message_rate_per_second"):
+            if row.get(column):
+                setattr(room, column, int(row[column]))
+        if row.get("message_review_handler_uri") or row.get("fallback_result"):
+            room.message_review_handler.uri = row.get("message_review_handler_uri", "")
+            fallback = row.get("fallback_result", "").upper()
+            if fallback:
+                room.message_review_handler.fallback_result = FROM_AWS_FALLBACK[fallback]
+        room.tags.update(_tags(row.get("tags") or "", number))
+        ids = row.get("logging_configuration_identifiers") or ""
+        room.logging_configuration_identifiers.extend(filter(None, ids.split(";")))
+    except (ValueError, KeyError) as e:
+        raise InputError(f"line {number}: {e}", number) from e
+    return pb.BatchCreateRoomsRequest(correlation_id=row.get("correlation_id") or "", room=room)
+
+
+def read_requests(path: Path) -> Iterator[pb.BatchCreateRoomsRequest | InputError]:
+    """Each line's request (or why it is not one), with default correlation ids."""
+    with path.open(newline="") as f:
+        if path.suffix.lower() == ".csv":
+            reader = csv.DictReader(f)
+            unknown = set(reader.fieldnames or ()) - set(CSV_COLUMNS)
+            if unknown:
+                raise InputError(f"unknown CSV columns: {', '.join(sorted(unknown))}")
+            rows: Iterator[tuple[int, Any]] = ((n + 2, row) for n, row in enumerate(reader))
+            parse: Any = _from_csv_row
+        else:
+            rows = ((n + 1, line) for n, line in enumerate(f) if line.strip())
+            parse = _from_json_line
+        for number, row in rows:
+            try:
+                request = parse(row, number)
+            except InputError as e:
+                yield e
+                continue
+            if not request.correlation_id:
+                request.correlation_id = f"line-{number}"
+            yield request
+
+
+def already_created(output: Path) -> set[str]:
+    """Correlation ids that an earlier run recorded as created."""
+    done: set[str] = set()
+    if not output.exists():
+        return done
+    with output.open() as f:
+        for line in f:
+            try:
+                result = json.loads(line)
+            except ValueError:
+                continue  # a line cut short by an interrupted run
+            if isinstance(result, dict) and "room" in result:
+                done.add(str(result.get("correlation_id", "")))
+    return done
+
+
+def result_json(response: pb.BatchCreateRoomsResponse) -> dict[str, Any]:
+    """One result line: the room, or the error with its code's name and details."""
+    out: dict[str, Any] = {"correlation_id": response.correlation_id}
+    if response.HasField("room"):
+        out["room"] = json_format.MessageToDict(response.room, preserving_proto_field_name=True)
+    else:
+        error = json_format.MessageToDict(response.error, preserving_proto_field_name=True)
+        error["code"] = _code_name(response.error.code)
+        out["error"] = error
+    if response.aws_request_id:
+        out["aws_request_id"] = response.aws_request_id
+    return out
+
+
+@dataclass
+class Progress:
+    """Progress draws a one-line bar with rate and ETA on a terminal."""
+
+    total: int
+    stream: TextIO
+    enabled: bool
+    done: int = 0
+    started: float = field(default_factory=time.monotonic)
+    _drawn: float = 0.0
+
+    def step(self, force: bool = False) -> None:
+        self.done += 1
+        now = time.monotonic()
+        if not self.enabled or (not force and now - self._drawn < 0.1 and self.done < self.total):
+            return
+        self._drawn = now
+        elapsed = max(now - self.started, 1e-9)
+        rate = self.done / elapsed
+        left = max(self.total - self.done, 0)
+        eta = f"{left / rate:,.0f}s" if rate > 0 else "?"
+        width = 30
+        filled = int(width * self.done / self.total) if self.total else width
+        bar = "#" * filled + "." * (width - filled)
+        self.stream.write(f"\r[{bar}] {self.done}/{self.total} {rate:,.1f}/s ETA {eta} ")
+        self.stream.flush()
+
+
+@dataclass
+class Summary:
+    """Summary counts the run's outcomes."""
+
+    created: int = 0
+    skipped: int = 0
+    failed: Counter[str] = field(default_factory=Counter)
+
+    def line(self) -> str:
+        failures = ", ".join(f"{code}: {n}" for code, n in sorted(self.failed.items()))
+        failed = sum(self.failed.values())
+        return (
+            f"created {self.created}, failed {failed}"
+            + (f" ({failures})" if failures else "")
+            + f", skipped {self.skipped} already created"
+        )
+
+
+async def run(
+    path: Path,
+    *,
+    target: str,
+    output: Path | None,
+    progress: bool | None,
+    timeout_s: float | None,
+    out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
+) -> int:
+    """Stream path's requests to target; write results; return the exit code."""
+    skip = already_created(output) if output else set()
+    try:
+        total = sum(1 for r in read_requests(path))
+    except (OSError, InputError) as e:
+        err.write(f"ivschat-grpc: {e}\n")
+        return EXIT_USAGE
+    summary = Summary()
+    sink = output.open("a") if output else out
+    bar = Progress(total, err, err.isatty() if progress is None else progress)
+    local_failures: list[pb.BatchCreateRoomsResponse] = []
+
+    def record(response: pb.BatchCreateRoomsResponse) -> None:
+        sink.write(json.dumps(result_json(response)) + "\n")
+        if response.HasField("room"):
+            summary.created += 1
+        else:
+            summary.failed[_code_name(response.error.code)] += 1
+        bar.step()
+
+    async def requests() -> AsyncIterator[pb.BatchCreateRoomsRequest]:
+        for request in read_requests(path):
+            if isinstance(request, InputError):
+                local_failures.append(
+                    pb.BatchCreateRoomsResponse(
+                        correlation_id=request.correlation_id,
+                        error={
+                            "code": grpc.StatusCode.INVALID_ARGUMENT.value[0],
+                            "message": str(request),
+                        },
+                    )
+                )
+                continue
+            if request.correlation_id in skip:
+                summary.skipped += 1
+                bar.step()
+                continue
+            yield request
+
+    try:
+        async with grpc.aio.insecure_channel(target) as channel:
+            stub = pb_grpc.RoomServiceStub(channel)
+            async for response in stub.BatchCreateRooms(requests(), timeout=timeout_s):
+                record(response)
+                while local_failures:
+                    record(local_failures.pop())
+        while local_failures:
+            record(local_failures.pop())
+    except grpc.aio.AioRpcError as e:
+        if bar.enabled:
+            err.write("\n")
+        err.write(f"ivschat-grpc: the stream failed: {e.code().name}: {e.details()}\n")
+        err.write(summary.line() + "\n")
+        return EXIT_STREAM_FAILED
+    finally:
+        if output:
+            sink.close()
+    if bar.enabled:
+        err.write("\n")
+    err.write(summary.line() + "\n")
+    return EXIT_ITEMS_FAILED if summary.failed else EXIT_OK
+
+
+def main(args: Any) -> int:
+    """Entry point for the batch-create subcommand."""
+    return asyncio.run(
+        run(
+            Path(args.file),
+            target=args.server,
+            output=Path(args.output) if args.output else None,
+            progress=args.progress,
+            timeout_s=args.timeout,
+        )
+    )
