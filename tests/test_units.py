@@ -70,10 +70,15 @@ def test_flags_override_environment() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"port": "http"}, "port must be an integer"),
-        ({"port": "70000"}, "port must be 0 to 65535"),
-        ({"log_level": "chatty"}, "log level"),
-        ({"grace": "-1"}, "grace must be positive"),
+        ({"port": "http"}, "--port must be an integer"),
+        ({"port": "70000"}, "--port must be 0 to 65535"),
+        ({"log_level": "chatty"}, "--log-level must be one of"),
+        ({"grace_s": "-1"}, "--grace must be positive"),
+        ({"create_rate": "fast"}, "--create-rate must be a number"),
+        ({"host": "0.0.0.0"}, "refusing to listen on 0.0.0.0 without TLS"),  # noqa: S104 - refused
+        ({"host": "10.1.2.3"}, "pass --insecure"),
+        ({"allowed_clients": "svc-a"}, "--allowed-clients needs --tls-client-ca"),
+        ({"tls_cert": "/nonexistent.pem"}, "cannot read /nonexistent.pem"),
     ],
 )
 def test_bad_settings_are_refused(kwargs: dict[str, str], message: str) -> None:
@@ -88,3 +93,30 @@ def test_token_bucket_bursts_then_paces() -> None:
     now[0] += 0.2
     assert bucket.try_take()
     assert not bucket.try_take()
+
+
+def test_environment_errors_name_the_variable() -> None:
+    with pytest.raises(config.ConfigError, match="IVSCHAT_GRPC_BATCH_WINDOW must be at least 1"):
+        config.load(_args(), {"IVSCHAT_GRPC_BATCH_WINDOW": "0"})
+
+
+def test_insecure_allows_a_non_loopback_bind_and_tokens_combine() -> None:
+    settings = config.load(
+        _args(host="0.0.0.0", insecure=True),  # noqa: S104 - the point of the test
+        {"IVSCHAT_GRPC_AUTH_TOKENS": "t1, t2"},
+    )
+    assert settings.host == "0.0.0.0"  # noqa: S104 - as set
+    assert settings.auth_tokens == ("t1", "t2")
+    assert "t1" not in repr(settings)
+
+
+def test_every_option_names_a_settings_field() -> None:
+    assert {o.field for o in config.OPTIONS} <= config.field_names()
+    assert len({o.flag for o in config.OPTIONS}) == len(config.OPTIONS)
+
+
+def test_largest_valid_request_fits_the_default_limit() -> None:
+    from ivschat_grpc.limits import largest_valid_request_bytes
+
+    assert 20 * 1024 < config.Settings().max_message_bytes == largest_valid_request_bytes()
+    assert largest_valid_request_bytes() < 128 * 1024

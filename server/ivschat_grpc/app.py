@@ -1,4 +1,4 @@
-"""Assembling the server: services, health, reflection, and their lifecycle."""
+"""Assembling the server: services, security, limits, telemetry, and drain."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 import logging
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -18,7 +18,9 @@ from ivschat_grpc.aws import IvsChat, StaticCredentials
 from ivschat_grpc.batch import BatchLimits
 from ivschat_grpc.config import Settings
 from ivschat_grpc.malformed import MalformedRequestInterceptor
+from ivschat_grpc.security import AuthInterceptor, server_credentials
 from ivschat_grpc.servicer import RoomService
+from ivschat_grpc.telemetry import Metrics, RpcInterceptor, serve_metrics
 
 log = logging.getLogger(__name__)
 
@@ -29,33 +31,61 @@ NOT_SERVING: Final = health_pb2.HealthCheckResponse.NOT_SERVING
 
 @dataclass(frozen=True, slots=True)
 class Service:
-    """Service is a started server, its bound port, its health and its servicer."""
+    """Service is a started server: its ports, health, servicer and telemetry."""
 
     server: grpc.aio.Server
     port: int
     health: health.aio.HealthServicer
     rooms: RoomService
+    metrics: Metrics
+    rpcs: RpcInterceptor
+    metrics_port: int | None = None
+    health_server: grpc.aio.Server | None = None
+    health_port: int | None = None
 
     async def drain(self, grace_s: float) -> None:
-        """Say NOT_SERVING, refuse new RPCs, and let running ones finish within grace_s.
+        """Drain within grace_s: NOT_SERVING, refuse new RPCs, finish the running ones.
 
-        Batch streams stop reading and answer what they read. Requests still
-        out to AWS for streams that already closed are awaited too, so the
-        AWS client is not closed under them.
+        Health keeps answering (NOT_SERVING) while running RPCs finish, so
+        probes see the drain. Batch streams stop reading, answer what they
+        read, and end UNAVAILABLE. Requests still out to AWS are awaited, so
+        the AWS client is not closed under them.
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace_s
         await self.health.enter_graceful_shutdown()
+        self.rpcs.close()
         self.rooms.begin_drain()
-        await self.server.stop(grace_s)
+        try:
+            await asyncio.wait_for(self.rpcs.wait_idle(), max(0.0, deadline - loop.time()))
+        except TimeoutError:
+            log.warning("grace period over with RPCs still running; cancelling them")
+        await self.server.stop(max(0.0, deadline - loop.time()))
         pending = list(self.rooms.background)
-        remaining = deadline - loop.time()
-        if pending and remaining > 0:
-            await asyncio.wait(pending, timeout=remaining)
+        if pending and deadline > loop.time():
+            await asyncio.wait(pending, timeout=deadline - loop.time())
+        if self.health_server is not None:
+            await self.health_server.stop(0)
 
 
 def _address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _options(settings: Settings) -> list[tuple[str, Any]]:
+    ms = 1000
+    return [
+        ("grpc.max_receive_message_length", settings.max_message_bytes),
+        ("grpc.keepalive_time_ms", int(settings.keepalive_time_s * ms)),
+        ("grpc.keepalive_timeout_ms", int(settings.keepalive_timeout_s * ms)),
+        ("grpc.keepalive_permit_without_calls", 1),
+        # A client that pings more often than this gets GOAWAY (too_many_pings).
+        (
+            "grpc.http2.min_ping_interval_without_data_ms",
+            int(settings.min_client_ping_interval_s * ms),
+        ),
+        ("grpc.http2.max_ping_strikes", 2),
+    ]
 
 
 async def build_server(
@@ -66,30 +96,82 @@ async def build_server(
 ) -> Service:
     """Open the AWS client, bind, start and report SERVING; returns the bound port.
 
-    Everything opened here closes with stack: the server stops first (with
-    settings.grace_s), then the AWS client closes.
+    Everything opened here closes with stack: the server drains first (within
+    settings.grace_s), then the metrics endpoint stops, then the AWS client closes.
     """
     health_servicer = health.aio.HealthServicer()
     for name in ("", SERVICE_NAME):
         await health_servicer.set(name, NOT_SERVING)
 
-    aws = await IvsChat.open(settings.aws(), stack, credentials)
+    metrics = Metrics()
+    aws = await IvsChat.open(settings.aws(), stack, credentials, observer=metrics)
+    metrics.pacing_queue.set_function(lambda: aws.pacer.waiting)
 
-    server = grpc.aio.server(interceptors=(MalformedRequestInterceptor(SERVICE_NAME),))
+    rpcs = RpcInterceptor(metrics)
+    interceptors: list[grpc.aio.ServerInterceptor] = [rpcs]
+    if settings.authenticates_callers:
+        interceptors.append(
+            AuthInterceptor(
+                settings.auth_tokens, settings.allowed_clients, settings.tls_client_ca is not None
+            )
+        )
+    interceptors.append(MalformedRequestInterceptor(SERVICE_NAME))
+    server = grpc.aio.server(
+        interceptors=interceptors,
+        options=_options(settings),
+        maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
+    )
     rooms = RoomService(
         aws,
         settings.default_timeout_s,
         BatchLimits(settings.batch_window, settings.max_items_per_stream),
         settings.max_streams,
+        metrics,
     )
     pb_grpc.add_RoomServiceServicer_to_server(rooms, server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
-    port = server.add_insecure_port(_address(settings.host, settings.port))
+    address = _address(settings.host, settings.port)
+    if settings.tls_cert is not None and settings.tls_key is not None:
+        creds = server_credentials(settings.tls_cert, settings.tls_key, settings.tls_client_ca)
+        port = server.add_secure_port(address, creds)
+    else:
+        port = server.add_insecure_port(address)
+        if settings.insecure:
+            log.warning(
+                "listening on %s without TLS%s (--insecure)",
+                address,
+                "" if settings.authenticates_callers else " or caller authentication",
+            )
+
+    health_server, health_port = None, None
+    if settings.health_port is not None:
+        # Probes (kubelet's among them) speak plaintext and carry no client
+        # certificate, so health alone is also served on its own port.
+        health_server = grpc.aio.server()
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, health_server)
+        health_port = health_server.add_insecure_port(_address(settings.host, settings.health_port))
+        await health_server.start()
+
+    metrics_port = None
+    if settings.metrics_port is not None:
+        runner, metrics_port = await serve_metrics(metrics, settings.host, settings.metrics_port)
+        stack.push_async_callback(runner.cleanup)
+
     await server.start()
-    service = Service(server, port, health_servicer, rooms)
+    service = Service(
+        server,
+        port,
+        health_servicer,
+        rooms,
+        metrics,
+        rpcs,
+        metrics_port,
+        health_server,
+        health_port,
+    )
     stack.push_async_callback(service.drain, settings.grace_s)
 
     for name in ("", SERVICE_NAME):

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import Awaitable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final, Protocol, cast
 
 import aioboto3
 import aiohttp
@@ -139,12 +140,30 @@ def _classify(exc: Exception) -> AwsCallError:
     return AwsCallError(type(exc).__name__)
 
 
+class AttemptObserver(Protocol):
+    """AttemptObserver hears of every attempt sent to AWS (for metrics)."""
+
+    def on_attempt(self, outcome: str, seconds: float, retried: bool) -> None:
+        """outcome is "OK" or the failure's code; retried says another attempt follows."""
+
+
+class _Unobserved:
+    def on_attempt(self, outcome: str, seconds: float, retried: bool) -> None:
+        pass
+
+
 class IvsChat:
     """IvsChat is the process's one AWS IVS Chat client."""
 
-    def __init__(self, client: IvschatClient, settings: AwsSettings) -> None:
+    def __init__(
+        self,
+        client: IvschatClient,
+        settings: AwsSettings,
+        observer: AttemptObserver | None = None,
+    ) -> None:
         self._client = client
         self._settings = settings
+        self._observer = observer or _Unobserved()
         self.pacer = Pacer(settings.create_rate)
         self._in_flight = asyncio.Semaphore(settings.max_in_flight)
 
@@ -154,6 +173,7 @@ class IvsChat:
         settings: AwsSettings,
         stack: AsyncExitStack,
         credentials: StaticCredentials | None = None,
+        observer: AttemptObserver | None = None,
     ) -> IvsChat:
         """Open the client on stack; it closes when the stack does."""
         session = _session(settings, credentials)
@@ -168,7 +188,7 @@ class IvsChat:
         client = await stack.enter_async_context(
             session.client("ivschat", endpoint_url=settings.endpoint_url, config=config)
         )
-        return cls(client, settings)
+        return cls(client, settings, observer)
 
     async def create_room(
         self,
@@ -196,6 +216,7 @@ class IvsChat:
                             raise AwsCallError(outcomes.ABANDONED, attempts=control.attempts)
                         control.attempts += 1
                         control.sending = True
+                        sent_at = time.perf_counter()
                         try:
                             response = await self._client.create_room(**params)
                         except (ClientError, BotoCoreError) as exc:
@@ -203,10 +224,15 @@ class IvsChat:
                             error = _classify(exc)
                             error.attempts = control.attempts
                             last_try = control.attempts >= self._settings.max_attempts
-                            if error.code not in RETRY_SAFE or last_try:
+                            retry = error.code in RETRY_SAFE and not last_try
+                            self._observer.on_attempt(
+                                error.code, time.perf_counter() - sent_at, retry
+                            )
+                            if not retry:
                                 raise error from exc
                         else:
                             control.sending = False
+                            self._observer.on_attempt("OK", time.perf_counter() - sent_at, False)
                             room = {k: v for k, v in response.items() if k != "ResponseMetadata"}
                             request_id = response["ResponseMetadata"].get("RequestId")
                             return Created(room, request_id, control.attempts)

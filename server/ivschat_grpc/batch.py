@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import Any, Final
@@ -26,8 +27,10 @@ from ivschat.v1 import room_service_pb2 as pb
 
 from ivschat_grpc import contract, convert, errors, outcomes
 from ivschat_grpc.aws import AwsCallError, CallControl, IvsChat
+from ivschat_grpc.limits import CORRELATION_ID_MAX
 from ivschat_grpc.malformed import Undecodable
 from ivschat_grpc.pacing import Priority
+from ivschat_grpc.telemetry import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +62,13 @@ class Batch:
         requests: AsyncIterator[Any],
         limits: BatchLimits,
         background: set[asyncio.Task[None]],
+        metrics: Metrics,
     ) -> None:
         self._aws = aws
         self._requests = requests
         self._limits = limits
         self._background = background
+        self._metrics = metrics
         self._window = asyncio.Semaphore(limits.window)
         self._results: asyncio.Queue[object] = asyncio.Queue()
         self._work: dict[asyncio.Task[None], CallControl] = {}
@@ -122,17 +127,23 @@ class Batch:
     def _accept(self, request: object) -> None:
         self.items_read += 1
         if isinstance(request, Undecodable):
-            self._results.put_nowait(_error("", errors.malformed(request.type_name, request.field)))
+            self._answer(_error("", errors.malformed(request.type_name, request.field)))
             return
         assert isinstance(request, pb.BatchCreateRoomsRequest)  # noqa: S101 - the deserializer's type
         cid = request.correlation_id
         limit = self._limits.max_items
         if limit is not None and self.items_read > limit:
-            self._results.put_nowait(_error(cid, errors.items_per_stream_exceeded(limit)))
+            self._answer(_error(cid, errors.items_per_stream_exceeded(limit)))
             return
         violations: list[contract.Violation] = []
         if not cid:
             violations.append(contract.Violation(("correlationId",), "must not be empty"))
+        elif len(cid) > CORRELATION_ID_MAX:
+            violations.append(
+                contract.Violation(
+                    ("correlationId",), f"must be at most {CORRELATION_ID_MAX} characters"
+                )
+            )
         elif cid in self._in_flight_ids:
             violations.append(
                 contract.Violation(("correlationId",), "repeats an item still in flight")
@@ -146,7 +157,7 @@ class Batch:
                 for v in contract.check_create_room(params)
             ]
         if violations:
-            self._results.put_nowait(_error(cid, errors.invalid_request(violations)))
+            self._answer(_error(cid, errors.invalid_request(violations)))
             return
         self._in_flight_ids.add(cid)
         control = CallControl()
@@ -155,6 +166,21 @@ class Batch:
         self._background.add(task)
         task.add_done_callback(self._forget)
 
+    def _answer(self, response: pb.BatchCreateRoomsResponse, started: float | None = None) -> None:
+        code = "OK" if response.HasField("room") else errors.code_name(response.error.code)
+        self._metrics.batch_items.labels(code).inc()
+        duration = None if started is None else round((time.perf_counter() - started) * 1000, 3)
+        log.info(
+            "batch item",
+            extra={
+                "correlation_id": response.correlation_id,
+                "code": code,
+                "duration_ms": duration,
+                "aws_request_id": response.aws_request_id or None,
+            },
+        )
+        self._results.put_nowait(response)
+
     def _forget(self, task: asyncio.Task[None]) -> None:
         self._work.pop(task, None)
         self._background.discard(task)
@@ -162,6 +188,7 @@ class Batch:
     # --- working ---------------------------------------------------------------
 
     async def _create(self, cid: str, params: dict[str, Any], control: CallControl) -> None:
+        started = time.perf_counter()
         try:
             created = await self._aws.create_room(
                 params, None, priority=Priority.BULK, control=control
@@ -190,7 +217,7 @@ class Batch:
             response = _error(cid, errors.unexpected())
         finally:
             self._in_flight_ids.discard(cid)
-        self._results.put_nowait(response)
+        self._answer(response, started)
 
     @staticmethod
     def _stop_unsent(work: Iterable[tuple[asyncio.Task[None], CallControl]]) -> None:

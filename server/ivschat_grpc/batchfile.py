@@ -26,6 +26,7 @@ from ivschat.v1 import room_service_pb2 as pb
 from ivschat.v1 import room_service_pb2_grpc as pb_grpc
 
 from ivschat_grpc.convert import FROM_AWS_FALLBACK
+from ivschat_grpc.errors import code_name
 
 CSV_COLUMNS: Final = (
     "correlation_id",
@@ -49,10 +50,6 @@ class InputError(Exception):
     def __init__(self, message: str, number: int = 0) -> None:
         super().__init__(message)
         self.correlation_id = f"line-{number}" if number else ""
-
-
-def _code_name(code: int) -> str:
-    return next((c.name for c in grpc.StatusCode if c.value[0] == code), str(code))
 
 
 def _tags(text: str, number: int) -> dict[str, str]:
@@ -150,7 +147,7 @@ def result_json(response: pb.BatchCreateRoomsResponse) -> dict[str, Any]:
         out["room"] = json_format.MessageToDict(response.room, preserving_proto_field_name=True)
     else:
         error = json_format.MessageToDict(response.error, preserving_proto_field_name=True)
-        error["code"] = _code_name(response.error.code)
+        error["code"] = code_name(response.error.code)
         out["error"] = error
     if response.aws_request_id:
         out["aws_request_id"] = response.aws_request_id
@@ -230,7 +227,7 @@ async def run(
         if response.HasField("room"):
             summary.created += 1
         else:
-            summary.failed[_code_name(response.error.code)] += 1
+            summary.failed[code_name(response.error.code)] += 1
         bar.step()
 
     async def requests() -> AsyncIterator[pb.BatchCreateRoomsRequest]:

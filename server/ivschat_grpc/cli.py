@@ -26,6 +26,7 @@ from ivschat_grpc.emulator import (
     FaultRule,
 )
 from ivschat_grpc.emulator.server import DEFAULT_ACCOUNT, DEFAULT_CREATE_ROOM_RATE
+from ivschat_grpc.telemetry import JsonFormatter
 
 log = logging.getLogger("ivschat_grpc")
 
@@ -34,8 +35,11 @@ log = logging.getLogger("ivschat_grpc")
 _CHATTY_AWS_LOGGERS = ("botocore", "aiobotocore", "aioboto3", "boto3", "urllib3")
 
 
-def _configure_logging(level: str | int) -> None:
-    logging.basicConfig(level=level, stream=sys.stderr)
+def _configure_logging(level: str | int, json_lines: bool = True) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if json_lines:
+        handler.setFormatter(JsonFormatter())
+    logging.basicConfig(level=level, handlers=[handler], force=True)
     floor = max(logging.getLogger().level, logging.INFO)
     for name in _CHATTY_AWS_LOGGERS:
         logging.getLogger(name).setLevel(floor)
@@ -179,11 +183,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return batchfile.main(args)
         if args.command == "emulator":
             emu_settings = _emulator_settings(args)
-            _configure_logging(logging.INFO)
+            _configure_logging(logging.INFO, json_lines=False)
             asyncio.run(_run_emulator(emu_settings))
             return 0
         settings = config.load(args, os.environ)
-        _configure_logging(settings.log_level)
+        _configure_logging(settings.log_level, settings.log_format == "json")
         asyncio.run(_serve(settings))
     except config.ConfigError as e:
         print(f"ivschat-grpc: {e}", file=sys.stderr)

@@ -2,23 +2,25 @@
 
 Flags win over environment variables, which win over defaults. AWS's own
 variables (AWS_REGION, AWS_ENDPOINT_URL_IVSCHAT, ...) keep their AWS meaning;
-the service's own start with IVSCHAT_GRPC_.
+the service's own start with IVSCHAT_GRPC_. Every option is one row of
+OPTIONS, so its flag, variable, parsing and help cannot drift apart.
 """
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Final, TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Final
 
 from ivschat_grpc.aws import AwsSettings
+from ivschat_grpc.limits import largest_valid_request_bytes
 
 ENV_PREFIX: Final = "IVSCHAT_GRPC_"
 DEFAULT_PORT: Final = 50051
-
-T = TypeVar("T")
 
 
 class ConfigError(Exception):
@@ -34,6 +36,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
     log_level: str = "INFO"
+    log_format: str = "json"
     emulator: bool = False
     # A call without a deadline gets this one, so nothing waits on AWS forever.
     default_timeout_s: float = 30.0
@@ -46,6 +49,30 @@ class Settings:
     batch_window: int = 32
     max_streams: int = 16
     max_items_per_stream: int | None = None
+    max_concurrent_rpcs: int = 256
+    max_message_bytes: int = field(default_factory=largest_valid_request_bytes)
+    keepalive_time_s: float = 60.0
+    keepalive_timeout_s: float = 20.0
+    min_client_ping_interval_s: float = 10.0
+    # PEM bytes, read once at start; never printed.
+    tls_cert: bytes | None = field(default=None, repr=False)
+    tls_key: bytes | None = field(default=None, repr=False)
+    tls_client_ca: bytes | None = field(default=None, repr=False)
+    auth_tokens: tuple[str, ...] = field(default=(), repr=False)
+    allowed_clients: tuple[str, ...] = ()
+    insecure: bool = False
+    metrics_port: int | None = None
+    health_port: int | None = None
+
+    @property
+    def tls(self) -> bool:
+        """Whether the service listens with TLS."""
+        return self.tls_cert is not None
+
+    @property
+    def authenticates_callers(self) -> bool:
+        """Whether callers must prove who they are: a token or a client certificate."""
+        return bool(self.auth_tokens) or self.tls_client_ca is not None
 
     def aws(self) -> AwsSettings:
         """The adapter's settings; region must be known by now."""
@@ -62,134 +89,280 @@ class Settings:
         )
 
 
+# --- converters: raw text to a typed value, or ConfigError ------------------
+
+
+def _int(lo: int, hi: int | None = None) -> Callable[[str], int]:
+    def convert(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(f"must be an integer, not {raw!r}") from None
+        if value < lo or (hi is not None and value > hi):
+            bound = f"{lo} to {hi}" if hi is not None else f"at least {lo}"
+            raise ConfigError(f"must be {bound}, not {value}")
+        return value
+
+    return convert
+
+
+def _positive(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"must be a number, not {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(f"must be positive, not {value}")
+    return value
+
+
+def _rate(raw: str) -> float | None:
+    return None if raw == "off" else _positive(raw)
+
+
+def _level(raw: str) -> str:
+    level = raw.upper()
+    if level not in logging.getLevelNamesMapping():
+        raise ConfigError(f"must be one of DEBUG, INFO, WARNING, ERROR, not {raw}")
+    return level
+
+
+def _log_format(raw: str) -> str:
+    if raw not in ("json", "text"):
+        raise ConfigError(f'must be "json" or "text", not {raw!r}')
+    return raw
+
+
+def _pem(raw: str) -> bytes:
+    try:
+        return Path(raw).read_bytes()
+    except OSError as e:
+        raise ConfigError(f"cannot read {raw}: {e.strerror}") from None
+
+
+def _tokens_file(raw: str) -> tuple[str, ...]:
+    try:
+        text = Path(raw).read_text()
+    except OSError as e:
+        raise ConfigError(f"cannot read {raw}: {e.strerror}") from None
+    return tuple(t.strip() for t in text.splitlines() if t.strip() and not t.startswith("#"))
+
+
+def _csv(raw: str) -> tuple[str, ...]:
+    return tuple(p.strip() for p in raw.split(",") if p.strip())
+
+
+def _text(raw: str) -> str:
+    return raw
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """Option is one setting: where it comes from and how it is read."""
+
+    field: str
+    flag: str
+    env: tuple[str, ...]
+    convert: Callable[[str], Any]
+    help: str
+
+
+def _own(name: str) -> tuple[str, ...]:
+    return (ENV_PREFIX + name,)
+
+
+OPTIONS: Final[Sequence[Option]] = (
+    Option("host", "--host", _own("HOST"), _text, "address to bind (default 127.0.0.1)"),
+    Option("port", "--port", _own("PORT"), _int(0, 65535), "port to bind; 0 picks one (50051)"),
+    Option("region", "--region", ("AWS_REGION", "AWS_DEFAULT_REGION"), _text, "AWS region"),
+    Option(
+        "endpoint_url",
+        "--endpoint-url",
+        ("AWS_ENDPOINT_URL_IVSCHAT", "AWS_ENDPOINT_URL"),
+        _text,
+        "IVS Chat endpoint URL (default: AWS's)",
+    ),
+    Option("log_level", "--log-level", _own("LOG_LEVEL"), _level, "log level (INFO)"),
+    Option("log_format", "--log-format", _own("LOG_FORMAT"), _log_format, "json or text (json)"),
+    Option(
+        "default_timeout_s",
+        "--default-timeout",
+        _own("DEFAULT_TIMEOUT"),
+        _positive,
+        "seconds for calls sent without a deadline (30)",
+    ),
+    Option("grace_s", "--grace", _own("GRACE"), _positive, "seconds to drain on SIGTERM (10)"),
+    Option(
+        "create_rate",
+        "--create-rate",
+        _own("CREATE_RATE"),
+        _rate,
+        'CreateRoom calls a second for the process, or "off" (5, AWS\'s quota)',
+    ),
+    Option(
+        "aws_max_in_flight",
+        "--max-aws-in-flight",
+        _own("MAX_AWS_IN_FLIGHT"),
+        _int(1),
+        "AWS calls in flight at once (16)",
+    ),
+    Option(
+        "batch_window",
+        "--batch-window",
+        _own("BATCH_WINDOW"),
+        _int(1),
+        "items one batch stream works on at once (32)",
+    ),
+    Option("max_streams", "--max-streams", _own("MAX_STREAMS"), _int(1), "batch streams (16)"),
+    Option(
+        "max_items_per_stream",
+        "--max-items-per-stream",
+        _own("MAX_ITEMS_PER_STREAM"),
+        _int(1),
+        "items one batch stream may send (no limit)",
+    ),
+    Option(
+        "max_concurrent_rpcs",
+        "--max-concurrent-rpcs",
+        _own("MAX_CONCURRENT_RPCS"),
+        _int(1),
+        "RPCs at once; more are refused RESOURCE_EXHAUSTED (256)",
+    ),
+    Option(
+        "max_message_bytes",
+        "--max-message-bytes",
+        _own("MAX_MESSAGE_BYTES"),
+        _int(1024),
+        "largest request message; larger is RESOURCE_EXHAUSTED (the largest valid request)",
+    ),
+    Option(
+        "keepalive_time_s",
+        "--keepalive-time",
+        _own("KEEPALIVE_TIME"),
+        _positive,
+        "seconds between the server's keepalive pings (60)",
+    ),
+    Option(
+        "keepalive_timeout_s",
+        "--keepalive-timeout",
+        _own("KEEPALIVE_TIMEOUT"),
+        _positive,
+        "seconds to wait for a ping's answer before closing the connection (20)",
+    ),
+    Option(
+        "min_client_ping_interval_s",
+        "--min-client-ping-interval",
+        _own("MIN_CLIENT_PING_INTERVAL"),
+        _positive,
+        "shortest interval allowed between a client's pings; faster clients are cut off (10)",
+    ),
+    Option("tls_cert", "--tls-cert", _own("TLS_CERT"), _pem, "PEM certificate chain file"),
+    Option("tls_key", "--tls-key", _own("TLS_KEY"), _pem, "PEM private key file"),
+    Option(
+        "tls_client_ca",
+        "--tls-client-ca",
+        _own("TLS_CLIENT_CA"),
+        _pem,
+        "PEM CA file; when set, clients must present a certificate it signed (mTLS)",
+    ),
+    Option(
+        "auth_tokens",
+        "--auth-token-file",
+        (),
+        _tokens_file,
+        f"file of accepted bearer tokens, one a line; or {ENV_PREFIX}AUTH_TOKENS=tok1,tok2",
+    ),
+    Option(
+        "allowed_clients",
+        "--allowed-clients",
+        _own("ALLOWED_CLIENTS"),
+        _csv,
+        "comma-separated client certificate names (CN or DNS SAN) allowed in (mTLS)",
+    ),
+    Option(
+        "metrics_port",
+        "--metrics-port",
+        _own("METRICS_PORT"),
+        _int(0, 65535),
+        "serve Prometheus metrics at http://HOST:PORT/metrics (off)",
+    ),
+    Option(
+        "health_port",
+        "--health-port",
+        _own("HEALTH_PORT"),
+        _int(0, 65535),
+        "also serve grpc.health.v1 alone, in plaintext, on this port (off)",
+    ),
+)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare serve's flags; every default is None so the environment can fill it."""
-    parser.add_argument("--host", help=f"address to bind ({ENV_PREFIX}HOST; default 127.0.0.1)")
-    parser.add_argument("--port", help=f"port to bind, 0 for any ({ENV_PREFIX}PORT; default 50051)")
-    parser.add_argument("--region", help="AWS region (AWS_REGION, AWS_DEFAULT_REGION)")
-    parser.add_argument(
-        "--endpoint-url", help="IVS Chat endpoint (AWS_ENDPOINT_URL_IVSCHAT, AWS_ENDPOINT_URL)"
-    )
-    parser.add_argument("--log-level", help=f"log level ({ENV_PREFIX}LOG_LEVEL; default INFO)")
-    parser.add_argument(
-        "--default-timeout",
-        help=f"seconds for calls sent without a deadline ({ENV_PREFIX}DEFAULT_TIMEOUT; default 30)",
-    )
-    parser.add_argument(
-        "--grace", help=f"seconds to drain on SIGTERM ({ENV_PREFIX}GRACE; default 10)"
-    )
-    parser.add_argument(
-        "--create-rate",
-        help=f'CreateRoom calls a second for the whole process, or "off" '
-        f"({ENV_PREFIX}CREATE_RATE; default 5, AWS's quota)",
-    )
-    parser.add_argument(
-        "--max-aws-in-flight",
-        help=f"AWS calls in flight at once ({ENV_PREFIX}MAX_AWS_IN_FLIGHT; default 16)",
-    )
-    parser.add_argument(
-        "--batch-window",
-        help=f"items a batch stream works on at once ({ENV_PREFIX}BATCH_WINDOW; default 32)",
-    )
-    parser.add_argument(
-        "--max-streams",
-        help=f"batch streams at once ({ENV_PREFIX}MAX_STREAMS; default 16)",
-    )
-    parser.add_argument(
-        "--max-items-per-stream",
-        help=f"items one batch stream may send ({ENV_PREFIX}MAX_ITEMS_PER_STREAM; default none)",
-    )
+    for option in OPTIONS:
+        env = f" ({', '.join(option.env)})" if option.env else ""
+        parser.add_argument(option.flag, dest=option.field, help=option.help + env)
     parser.add_argument(
         "--emulator",
         action="store_true",
         help="serve against an embedded local IVS Chat endpoint instead of AWS",
     )
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        help="allow listening beyond loopback without TLS and caller authentication",
+    )
 
 
-def _parse(name: str, raw: str, convert: Callable[[str], T]) -> T:
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
     try:
-        return convert(raw)
+        return ipaddress.ip_address(host).is_loopback
     except ValueError:
-        kind = "an integer" if convert is int else "a number"
-        raise ConfigError(f"{name} must be {kind}, not {raw!r}") from None
-
-
-def _positive(name: str, value: float) -> float:
-    if value <= 0:
-        raise ConfigError(f"{name} must be positive, not {value}")
-    return value
-
-
-def _at_least_one(name: str, raw: str | None, default: int) -> int:
-    if raw is None:
-        return default
-    value = _parse(name, raw, int)
-    if value < 1:
-        raise ConfigError(f"{name} must be at least 1, not {value}")
-    return value
+        return False
 
 
 def load(args: argparse.Namespace, environ: Mapping[str, str]) -> Settings:
     """Build Settings from parsed flags and an environment, once."""
-
-    def pick(flag: str, *env_names: str) -> str | None:
-        value = getattr(args, flag, None)
-        if value is not None:
-            return str(value)
-        for env in env_names:
-            if environ.get(env):
-                return environ[env]
-        return None
-
-    defaults = Settings()
-    port_raw = pick("port", f"{ENV_PREFIX}PORT")
-    port = defaults.port if port_raw is None else _parse("port", port_raw, int)
-    if not 0 <= port <= 65535:
-        raise ConfigError(f"port must be 0 to 65535, not {port}")
-    log_level = (pick("log_level", f"{ENV_PREFIX}LOG_LEVEL") or defaults.log_level).upper()
-    if log_level not in logging.getLevelNamesMapping():
-        raise ConfigError(f"log level must be one of DEBUG, INFO, WARNING, ERROR, not {log_level}")
-    timeout_raw = pick("default_timeout", f"{ENV_PREFIX}DEFAULT_TIMEOUT")
-    grace_raw = pick("grace", f"{ENV_PREFIX}GRACE")
-    rate_raw = pick("create_rate", f"{ENV_PREFIX}CREATE_RATE")
-    create_rate = defaults.create_rate
-    if rate_raw is not None:
-        create_rate = (
-            None
-            if rate_raw == "off"
-            else _positive("create rate", _parse("create rate", rate_raw, float))
-        )
-    items_raw = pick("max_items_per_stream", f"{ENV_PREFIX}MAX_ITEMS_PER_STREAM")
-    return Settings(
-        region=pick("region", "AWS_REGION", "AWS_DEFAULT_REGION"),
-        endpoint_url=pick("endpoint_url", "AWS_ENDPOINT_URL_IVSCHAT", "AWS_ENDPOINT_URL"),
-        host=pick("host", f"{ENV_PREFIX}HOST") or defaults.host,
-        port=port,
-        log_level=log_level,
+    values: dict[str, Any] = {}
+    for option in OPTIONS:
+        raw = getattr(args, option.field, None)
+        source = option.flag
+        if raw is None:
+            source, raw = next(((e, environ[e]) for e in option.env if environ.get(e)), ("", None))
+        if raw is None:
+            continue
+        try:
+            values[option.field] = option.convert(str(raw))
+        except ConfigError as e:
+            raise ConfigError(f"{source} {e}") from None
+    env_tokens = _csv(environ.get(f"{ENV_PREFIX}AUTH_TOKENS", ""))
+    values["auth_tokens"] = tuple(values.get("auth_tokens", ())) + env_tokens
+    settings = Settings(
         emulator=bool(getattr(args, "emulator", False)),
-        default_timeout_s=(
-            defaults.default_timeout_s
-            if timeout_raw is None
-            else _positive("default timeout", _parse("default timeout", timeout_raw, float))
-        ),
-        grace_s=(
-            defaults.grace_s
-            if grace_raw is None
-            else _positive("grace", _parse("grace", grace_raw, float))
-        ),
-        create_rate=create_rate,
-        aws_max_in_flight=_at_least_one(
-            "max AWS in flight",
-            pick("max_aws_in_flight", f"{ENV_PREFIX}MAX_AWS_IN_FLIGHT"),
-            defaults.aws_max_in_flight,
-        ),
-        batch_window=_at_least_one(
-            "batch window", pick("batch_window", f"{ENV_PREFIX}BATCH_WINDOW"), defaults.batch_window
-        ),
-        max_streams=_at_least_one(
-            "max streams", pick("max_streams", f"{ENV_PREFIX}MAX_STREAMS"), defaults.max_streams
-        ),
-        max_items_per_stream=(
-            None if items_raw is None else _at_least_one("max items per stream", items_raw, 1)
-        ),
+        insecure=bool(getattr(args, "insecure", False)),
+        **values,
     )
+    _check(settings)
+    return settings
+
+
+def _check(s: Settings) -> None:
+    if (s.tls_cert is None) != (s.tls_key is None):
+        raise ConfigError("--tls-cert and --tls-key go together")
+    if s.tls_client_ca is not None and not s.tls:
+        raise ConfigError("--tls-client-ca needs --tls-cert and --tls-key")
+    if s.allowed_clients and s.tls_client_ca is None:
+        raise ConfigError("--allowed-clients needs --tls-client-ca, which makes clients show one")
+    exposed = not _is_loopback(s.host)
+    if exposed and not (s.tls and s.authenticates_callers) and not s.insecure:
+        raise ConfigError(
+            f"refusing to listen on {s.host} without TLS and caller authentication "
+            "(--tls-cert/--tls-key with --auth-token-file or --tls-client-ca); "
+            "listen on 127.0.0.1, or pass --insecure to do it anyway"
+        )
+
+
+def field_names() -> frozenset[str]:
+    """Every Settings field, for checks that OPTIONS names real fields."""
+    return frozenset(f.name for f in fields(Settings))

@@ -172,6 +172,14 @@ FALLBACK: Final = Rule(
 )
 
 
+def code_name(code: int) -> str:
+    """The name of a numeric gRPC status code, as in google.rpc.Status."""
+    return _CODE_NAMES.get(code, str(code))
+
+
+_CODE_NAMES: Final[Mapping[int, str]] = {c.value[0]: c.name for c in grpc.StatusCode}
+
+
 def rule_for(code: str, http_status: int | None) -> Rule:
     """The table's row for an AWS error code, falling back on its HTTP status."""
     rule = AWS_ERRORS.get(code)

@@ -15,6 +15,7 @@ from ivschat.v1 import room_service_pb2_grpc as pb_grpc
 from ivschat_grpc import contract, convert, errors
 from ivschat_grpc.aws import AwsCallError, IvsChat
 from ivschat_grpc.batch import Batch, BatchLimits
+from ivschat_grpc.telemetry import Metrics, rpc_fields
 
 log = logging.getLogger(__name__)
 
@@ -75,11 +76,13 @@ class RoomService(pb_grpc.RoomServiceServicer):
         default_timeout_s: float,
         batch_limits: BatchLimits,
         max_streams: int,
+        metrics: Metrics,
     ) -> None:
         self._aws = aws
         self._default_timeout_s = default_timeout_s
         self._batch_limits = batch_limits
         self._max_streams = max_streams
+        self._metrics = metrics
         self._batches: set[Batch] = set()
         # Item tasks outlive a closed stream while their request is out to AWS.
         self.background: set[asyncio.Task[None]] = set()
@@ -115,11 +118,12 @@ class RoomService(pb_grpc.RoomServiceServicer):
         try:
             created = await self._aws.create_room(params, timeout)
         except AwsCallError as e:
+            rpc_fields().update(aws_request_id=e.request_id, attempts=e.attempts)
             failure = errors.from_aws(
                 e.code, http_status=e.http_status, fields=e.fields, request_id=e.request_id
             )
-            log.info("CreateRoom failed: %s after %d attempt(s)", e.code, e.attempts)
             await abort(context, failure)
+        rpc_fields().update(aws_request_id=created.request_id, attempts=created.attempts)
         if created.request_id:
             context.set_trailing_metadata(((errors.REQUEST_ID_KEY, created.request_id),))
         return pb.CreateRoomResponse(room=convert.to_room(created.room))
@@ -132,7 +136,9 @@ class RoomService(pb_grpc.RoomServiceServicer):
         """Create a room per item, answering each once; see batch.py."""
         if len(self._batches) >= self._max_streams:
             await abort(context, errors.too_many_streams(self._max_streams))
-        batch = Batch(self._aws, request_iterator, self._batch_limits, self.background)
+        batch = Batch(
+            self._aws, request_iterator, self._batch_limits, self.background, self._metrics
+        )
         self._batches.add(batch)
         try:
             async for response in batch.responses():

@@ -1,0 +1,258 @@
+"""What the service tells its operators: Prometheus metrics, JSON logs, the drain gate.
+
+One interceptor sees every RPC. It refuses new ones while the server drains,
+keeps the in-flight count that drain waits on, and records each call's method,
+code and duration as a metric and as one JSON log line. Handlers add fields to
+that line (the AWS request id, attempts) through `rpc_fields()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import grpc
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from ivschat_grpc import errors
+
+log = logging.getLogger("ivschat_grpc.rpc")
+
+# Fields a handler adds to its RPC's log line.
+_FIELDS: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "rpc_fields", default=None
+)
+# Log record attributes that become JSON fields; nothing else is copied, so no
+# header, token or credential can reach a log line by accident.
+LOG_FIELDS: Final = (
+    "method",
+    "code",
+    "duration_ms",
+    "aws_request_id",
+    "correlation_id",
+    "attempts",
+    "peer",
+    "items",
+)
+_LATENCY_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+
+def rpc_fields() -> dict[str, Any]:
+    """The current RPC's extra log fields (a throwaway dict outside an RPC)."""
+    fields = _FIELDS.get()
+    return fields if fields is not None else {}
+
+
+class JsonFormatter(logging.Formatter):
+    """JsonFormatter writes one JSON object per record, with only known fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for name in LOG_FIELDS:
+            value = record.__dict__.get(name)
+            if value is not None:
+                out[name] = value
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out, ensure_ascii=False)
+
+
+class Metrics:
+    """Metrics holds the service's Prometheus metrics on a registry of its own."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.rpcs = Counter(
+            "ivschat_grpc_rpcs", "RPCs finished, by method and code", ["method", "code"], registry=r
+        )
+        self.rpc_seconds = Histogram(
+            "ivschat_grpc_rpc_duration_seconds",
+            "RPC duration",
+            ["method"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.in_flight = Gauge(
+            "ivschat_grpc_rpcs_in_flight", "RPCs in progress", ["method"], registry=r
+        )
+        self.aws_calls = Counter(
+            "ivschat_grpc_aws_calls",
+            "CreateRoom calls sent to AWS, by outcome",
+            ["outcome"],
+            registry=r,
+        )
+        self.aws_seconds = Histogram(
+            "ivschat_grpc_aws_call_duration_seconds",
+            "AWS CreateRoom call duration, by outcome",
+            ["outcome"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.throttles_absorbed = Counter(
+            "ivschat_grpc_aws_throttles_absorbed",
+            "AWS throttles that were retried rather than returned",
+            registry=r,
+        )
+        self.pacing_queue = Gauge(
+            "ivschat_grpc_pacing_queue_depth", "calls waiting for a CreateRoom slot", registry=r
+        )
+        self.batch_items = Counter(
+            "ivschat_grpc_batch_items", "batch items answered, by code", ["code"], registry=r
+        )
+
+    def on_attempt(self, outcome: str, seconds: float, retried: bool) -> None:
+        """Record one AWS attempt; adapter hook."""
+        self.aws_calls.labels(outcome).inc()
+        self.aws_seconds.labels(outcome).observe(seconds)
+        if retried and outcome == "ThrottlingException":
+            self.throttles_absorbed.inc()
+
+    def scrape(self) -> bytes:
+        """The exposition text."""
+        return generate_latest(self.registry)
+
+
+async def serve_metrics(metrics: Metrics, host: str, port: int) -> tuple[web.AppRunner, int]:
+    """Serve /metrics over HTTP; return the runner (to clean up) and the bound port."""
+
+    async def handler(_: web.Request) -> web.Response:
+        return web.Response(body=metrics.scrape(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    app = web.Application()
+    app.router.add_get("/metrics", handler)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    server = site._server
+    assert isinstance(server, asyncio.Server)  # noqa: S101 - TCPSite always makes one
+    return runner, int(server.sockets[0].getsockname()[1])
+
+
+def _code_of(context: grpc.aio.ServicerContext[Any, Any], default: grpc.StatusCode) -> str:
+    code = context.code()
+    if isinstance(code, grpc.StatusCode):
+        return code.name
+    if isinstance(code, int):
+        return errors.code_name(code)
+    return default.name
+
+
+class RpcInterceptor(grpc.aio.ServerInterceptor):
+    """RpcInterceptor gates, counts, times and logs every RPC but health checks."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+        self._draining = False
+        self._active = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def close(self) -> None:
+        """Refuse new RPCs from now on (UNAVAILABLE); running ones go on."""
+        self._draining = True
+
+    async def wait_idle(self) -> None:
+        """Return once no RPC is running."""
+        await self._idle.wait()
+
+    def _enter(self, method: str) -> None:
+        self._active += 1
+        self._idle.clear()
+        self._metrics.in_flight.labels(method).inc()
+
+    def _exit(self, method: str, code: str, started: float, fields: dict[str, Any]) -> None:
+        seconds = time.perf_counter() - started
+        self._metrics.in_flight.labels(method).dec()
+        self._metrics.rpcs.labels(method, code).inc()
+        self._metrics.rpc_seconds.labels(method).observe(seconds)
+        log.info(
+            "rpc",
+            extra={"method": method, "code": code, "duration_ms": round(seconds * 1000, 3)}
+            | fields,
+        )
+        self._active -= 1
+        if self._active == 0:
+            self._idle.set()
+
+    async def intercept_service(
+        self,
+        continuation: Callable[
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
+        ],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        handler: Any = await continuation(handler_call_details)
+        method = handler_call_details.method
+        if handler is None or method.startswith("/grpc.health.v1.Health/"):
+            return handler  # type: ignore[no-any-return]  # grpc's handler tuple is untyped
+        if handler.unary_unary is not None:
+            return handler._replace(unary_unary=self._unary(method, handler.unary_unary))  # type: ignore[no-any-return]  # as above
+        if handler.stream_stream is not None:
+            return handler._replace(stream_stream=self._stream(method, handler.stream_stream))  # type: ignore[no-any-return]  # as above
+        return handler  # type: ignore[no-any-return]  # as above
+
+    async def _refuse(self, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+        failure = errors.shutting_down()
+        await context.abort(failure.code, failure.message, failure.trailing_metadata())
+
+    def _unary(self, method: str, behavior: Any) -> Any:
+        async def run(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            if self._draining:
+                await self._refuse(context)
+            fields: dict[str, Any] = {}
+            _FIELDS.set(fields)
+            started = time.perf_counter()
+            self._enter(method)
+            code = grpc.StatusCode.OK.name
+            try:
+                return await behavior(request, context)
+            except grpc.aio.AbortError:
+                code = _code_of(context, grpc.StatusCode.UNKNOWN)
+                raise
+            except asyncio.CancelledError:
+                code = grpc.StatusCode.CANCELLED.name
+                raise
+            finally:
+                self._exit(method, code, started, fields)
+
+        return run
+
+    def _stream(self, method: str, behavior: Any) -> Any:
+        async def run(
+            request_iterator: Any, context: grpc.aio.ServicerContext[Any, Any]
+        ) -> AsyncIterator[Any]:
+            if self._draining:
+                await self._refuse(context)
+            fields: dict[str, Any] = {}
+            _FIELDS.set(fields)
+            started = time.perf_counter()
+            self._enter(method)
+            code = grpc.StatusCode.OK.name
+            try:
+                async for response in behavior(request_iterator, context):
+                    yield response
+            except grpc.aio.AbortError:
+                code = _code_of(context, grpc.StatusCode.UNKNOWN)
+                raise
+            except (asyncio.CancelledError, GeneratorExit):
+                code = grpc.StatusCode.CANCELLED.name
+                raise
+            finally:
+                self._exit(method, code, started, fields)
+
+        return run
