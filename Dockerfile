@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# Build stage: install the package and its runtime dependencies into a venv.
+# Build stage: install the runtime dependencies, then the package, into a venv.
 FROM python:3.11-slim AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /src
@@ -16,9 +16,19 @@ RUN /opt/venv/bin/pip install --quiet --no-deps .
 FROM python:3.11-slim
 RUN useradd --system --uid 10001 --no-create-home ivschat
 COPY --from=build /opt/venv /opt/venv
-ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 IVSCHAT_GRPC_HOST=0.0.0.0
+# Listening beyond loopback needs TLS and caller authentication: mount a
+# certificate and key and set IVSCHAT_GRPC_TLS_CERT, IVSCHAT_GRPC_TLS_KEY and
+# IVSCHAT_GRPC_AUTH_TOKENS (or IVSCHAT_GRPC_TLS_CLIENT_CA), or the service
+# refuses to start. Health is also served in plaintext on 50052 for probes.
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    IVSCHAT_GRPC_HOST=0.0.0.0 \
+    IVSCHAT_GRPC_PORT=50051 \
+    IVSCHAT_GRPC_HEALTH_PORT=50052 \
+    IVSCHAT_GRPC_METRICS_PORT=9464
 USER 10001
-EXPOSE 50051
+EXPOSE 50051 50052 9464
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s \
-  CMD ["python", "-m", "ivschat_grpc.healthcheck", "127.0.0.1:50051"]
+  CMD ["python", "-m", "ivschat_grpc.healthcheck", "127.0.0.1:50052"]
+# Exec form: SIGTERM reaches Python, which drains before it exits.
 ENTRYPOINT ["ivschat-grpc", "serve"]

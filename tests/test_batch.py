@@ -16,6 +16,7 @@ from ivschat_grpc.app import Service
 from ivschat_grpc.emulator import Emulator, EmulatorSettings, FaultRule
 
 from tests.conftest import facade_settings, serving, use_emulator_credentials
+from tests.richstatus import error_info
 
 Item = pb.BatchCreateRoomsRequest
 
@@ -346,3 +347,34 @@ async def test_server_drain_answers_every_item_read_then_unavailable(
     assert len(emu.state.rooms) == len(created)
     assert len(emu.state.recorded("CreateRoom")) == len(created)
     assert len(responses) < 200
+
+
+async def test_unary_goes_ahead_of_more_batch_items_than_fit_in_flight(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async with batch_facade(monkeypatch, create_rate=10.0, aws_max_in_flight=4) as (_, stub, emu):
+        batch = asyncio.ensure_future(collect(stub, (item(f"q{i}") for i in range(40))))
+        await until(lambda: len(emu.state.recorded("CreateRoom")) >= 2)
+        sent_before = len(emu.state.recorded("CreateRoom"))
+        reply = await stub.CreateRoom(pb.CreateRoomRequest(name="urgent"), timeout=30)
+        order = [r.body.get("name") for r in emu.state.recorded("CreateRoom")]
+        await batch
+    assert reply.room.name == "urgent"
+    # Dozens of batch items were waiting; the unary call waited for one slot, not for them.
+    assert order.index("urgent") <= sent_before + 1
+
+
+async def test_drain_after_half_close_ends_with_details(monkeypatch: pytest.MonkeyPatch) -> None:
+    async with batch_facade(monkeypatch, create_rate=None) as (service, stub, emu):
+        emu.state.faults.add(FaultRule(latency_ms=500))
+        call = stub.BatchCreateRooms(items_of(item(f"h{i}") for i in range(4)), timeout=30)
+        await until(lambda: len(emu.state.recorded("CreateRoom")) == 4)  # all read and sent
+        drain = asyncio.ensure_future(service.drain(20.0))
+        responses: list[pb.BatchCreateRoomsResponse] = []
+        with pytest.raises(grpc.aio.AioRpcError) as info:  # noqa: PT012 - the stream is the subject
+            async for r in call:
+                responses.append(r)
+        await drain
+    assert [r.WhichOneof("result") for r in responses] == ["room"] * 4
+    assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert error_info(info.value).reason == "SHUTTING_DOWN"

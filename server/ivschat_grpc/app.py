@@ -13,7 +13,9 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from ivschat.v1 import room_service_pb2 as pb
 from ivschat.v1 import room_service_pb2_grpc as pb_grpc
+from opentelemetry.sdk.trace import TracerProvider
 
+from ivschat_grpc import tracing
 from ivschat_grpc.aws import IvsChat, StaticCredentials
 from ivschat_grpc.batch import BatchLimits
 from ivschat_grpc.config import Settings
@@ -93,6 +95,7 @@ async def build_server(
     stack: AsyncExitStack,
     *,
     credentials: StaticCredentials | None = None,
+    tracer_provider: TracerProvider | None = None,
 ) -> Service:
     """Open the AWS client, bind, start and report SERVING; returns the bound port.
 
@@ -109,6 +112,10 @@ async def build_server(
 
     rpcs = RpcInterceptor(metrics)
     interceptors: list[grpc.aio.ServerInterceptor] = [rpcs]
+    tracer_provider = tracer_provider or tracing.provider_for(settings.tracing)
+    if tracer_provider is not None:
+        interceptors.insert(0, tracing.interceptor(tracer_provider))
+        stack.callback(tracer_provider.shutdown)
     if settings.authenticates_callers:
         interceptors.append(
             AuthInterceptor(

@@ -164,8 +164,7 @@ class IvsChat:
         self._client = client
         self._settings = settings
         self._observer = observer or _Unobserved()
-        self.pacer = Pacer(settings.create_rate)
-        self._in_flight = asyncio.Semaphore(settings.max_in_flight)
+        self.pacer = Pacer(settings.create_rate, settings.max_in_flight)
 
     @classmethod
     async def open(
@@ -200,18 +199,18 @@ class IvsChat:
     ) -> Created:
         """Call CreateRoom, retrying only what AWS did not run, all within timeout_s.
 
-        Each attempt waits for a connection slot, then a pacing slot, so the
-        process never sends faster than the quota nor more than max_in_flight
-        at once.
+        Each attempt waits for a send slot from the pacer, so the process
+        never sends faster than the quota nor more than max_in_flight at once,
+        and unary callers (INTERACTIVE) go ahead of batch items (BULK).
         """
         control = control or CallControl()
         try:
             async with asyncio.timeout(timeout_s):
                 while True:
-                    async with self._in_flight:
-                        if control.stopped:
-                            raise AwsCallError(outcomes.ABANDONED, attempts=control.attempts)
-                        await self.pacer.acquire(priority)
+                    if control.stopped:
+                        raise AwsCallError(outcomes.ABANDONED, attempts=control.attempts)
+                    await self.pacer.acquire(priority)
+                    try:
                         if control.stopped:
                             raise AwsCallError(outcomes.ABANDONED, attempts=control.attempts)
                         control.attempts += 1
@@ -236,6 +235,8 @@ class IvsChat:
                             room = {k: v for k, v in response.items() if k != "ResponseMetadata"}
                             request_id = response["ResponseMetadata"].get("RequestId")
                             return Created(room, request_id, control.attempts)
+                    finally:
+                        self.pacer.release()
                     await asyncio.sleep(self._backoff(control.attempts))
         except TimeoutError as exc:
             # Cancelled mid-request, sending stays true: AWS may have run it.

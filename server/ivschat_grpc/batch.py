@@ -12,6 +12,11 @@ finish, because AWS may be creating its room. On a client cancel or deadline
 nobody is left to answer. On a server drain the stream stops reading,
 answers what it has read (items never sent get UNAVAILABLE, safe to retry),
 and the servicer then ends it with UNAVAILABLE.
+
+Every item read is answered exactly once, whatever happens to its task: a
+done-callback answers for a task that ended without answering (cancelled
+before it was sent: NOT_SENT; a bug: INTERNAL). The end marker is posted
+from a finally, so the stream always ends.
 """
 
 from __future__ import annotations
@@ -19,8 +24,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Iterable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from ivschat.v1 import room_service_pb2 as pb
@@ -53,6 +58,16 @@ def _error(correlation_id: str, failure: errors.Failure) -> pb.BatchCreateRoomsR
     )
 
 
+@dataclass(slots=True)
+class _Item:
+    """_Item is one accepted item while its task runs."""
+
+    cid: str
+    control: CallControl = field(default_factory=CallControl)
+    started: float = field(default_factory=time.perf_counter)
+    answered: bool = False
+
+
 class Batch:
     """Batch works through one stream's requests and yields one response for each."""
 
@@ -71,14 +86,23 @@ class Batch:
         self._metrics = metrics
         self._window = asyncio.Semaphore(limits.window)
         self._results: asyncio.Queue[object] = asyncio.Queue()
-        self._work: dict[asyncio.Task[None], CallControl] = {}
+        self._work: dict[asyncio.Task[None], _Item] = {}
         self._in_flight_ids: set[str] = set()
         self._reader: asyncio.Task[None] | None = None
+        self._drain = asyncio.Event()
+        self._failed: BaseException | None = None
         self.items_read = 0
-        self.draining = False
+
+    @property
+    def draining(self) -> bool:
+        """Whether the server asked this stream to wind down."""
+        return self._drain.is_set()
 
     async def responses(self) -> AsyncIterator[pb.BatchCreateRoomsResponse]:
-        """Every item's response, in completion order, until the stream is done."""
+        """Every item's response, in completion order, until the stream is done.
+
+        Raises the reader's error, if it failed, after answering what it read.
+        """
         self._reader = asyncio.create_task(self._read())
         finished = False
         try:
@@ -90,39 +114,61 @@ class Batch:
                 yield response
                 self._window.release()
             finished = True
-            await self._reader
         finally:
             if not finished:
                 self._abandon()
+        if self._failed is not None:
+            raise self._failed
 
     def begin_drain(self) -> None:
         """Stop reading; answer what was read; send nothing more to AWS."""
-        self.draining = True
-        if self._reader is not None:
-            self._reader.cancel()
-        self._stop_unsent(self._work.items())
+        self._drain.set()
+        self._stop_unsent()
 
     # --- reading -------------------------------------------------------------
 
+    async def _until_drain(self, step: asyncio.Future[Any], drained: asyncio.Future[Any]) -> bool:
+        """Wait for step or a drain; True if step finished, even as the drain began.
+
+        A read that grpc completed is never thrown away: it is accepted and answered.
+        """
+        if not step.done():
+            await asyncio.wait({step, drained}, return_when=asyncio.FIRST_COMPLETED)
+        if step.done():
+            return True
+        step.cancel()
+        return False
+
     async def _read(self) -> None:
+        drained = asyncio.ensure_future(self._drain.wait())
         try:
-            while True:
-                await self._window.acquire()
+            while not self.draining:
+                if self._window.locked():
+                    slot = asyncio.ensure_future(self._window.acquire())
+                    if not await self._until_drain(slot, drained):
+                        break
+                else:
+                    await self._window.acquire()  # free now: returns at once
+                read = asyncio.ensure_future(anext(self._requests))
+                if not await self._until_drain(read, drained):
+                    self._window.release()
+                    break
                 try:
-                    request = await anext(self._requests)
+                    request = read.result()
                 except StopAsyncIteration:
                     self._window.release()
                     break
                 self._accept(request)
-        except asyncio.CancelledError:
-            if not self.draining:
-                raise
-            task = asyncio.current_task()
-            if task is not None:
-                task.uncancel()
-        if self._work:
-            await asyncio.wait(list(self._work))
-        self._results.put_nowait(_END)
+        except Exception as exc:
+            log.exception("reading a batch stream failed")
+            self._failed = exc
+        finally:
+            drained.cancel()
+            try:
+                if self._work:
+                    await asyncio.wait(list(self._work))
+            finally:
+                self._results.put_nowait(_END)
 
     def _accept(self, request: object) -> None:
         self.items_read += 1
@@ -160,11 +206,50 @@ class Batch:
             self._answer(_error(cid, errors.invalid_request(violations)))
             return
         self._in_flight_ids.add(cid)
-        control = CallControl()
-        task = asyncio.create_task(self._create(cid, params, control))
-        self._work[task] = control
+        item = _Item(cid)
+        task = asyncio.create_task(self._create(item, params))
+        self._work[task] = item
         self._background.add(task)
-        task.add_done_callback(self._forget)
+        task.add_done_callback(self._finished)
+
+    # --- working ---------------------------------------------------------------
+
+    async def _create(self, item: _Item, params: dict[str, Any]) -> None:
+        try:
+            created = await self._aws.create_room(
+                params, None, priority=Priority.BULK, control=item.control
+            )
+            response = pb.BatchCreateRoomsResponse(
+                correlation_id=item.cid,
+                room=convert.to_room(created.room),
+                aws_request_id=created.request_id or "",
+            )
+        except AwsCallError as e:
+            response = _error(
+                item.cid,
+                errors.from_aws(
+                    e.code, http_status=e.http_status, fields=e.fields, request_id=e.request_id
+                ),
+            )
+        self._answer_item(item, response)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        """Forget a task, and answer for it if it ended without answering."""
+        item = self._work.pop(task, None)
+        self._background.discard(task)
+        if item is None or item.answered:
+            return
+        if task.cancelled():
+            failure = errors.from_aws(outcomes.ABANDONED)
+        else:
+            log.error("batch item %r failed unexpectedly", item.cid, exc_info=task.exception())
+            failure = errors.unexpected()
+        self._answer_item(item, _error(item.cid, failure))
+
+    def _answer_item(self, item: _Item, response: pb.BatchCreateRoomsResponse) -> None:
+        item.answered = True
+        self._in_flight_ids.discard(item.cid)
+        self._answer(response, item.started)
 
     def _answer(self, response: pb.BatchCreateRoomsResponse, started: float | None = None) -> None:
         code = "OK" if response.HasField("room") else errors.code_name(response.error.code)
@@ -181,52 +266,13 @@ class Batch:
         )
         self._results.put_nowait(response)
 
-    def _forget(self, task: asyncio.Task[None]) -> None:
-        self._work.pop(task, None)
-        self._background.discard(task)
-
-    # --- working ---------------------------------------------------------------
-
-    async def _create(self, cid: str, params: dict[str, Any], control: CallControl) -> None:
-        started = time.perf_counter()
-        try:
-            created = await self._aws.create_room(
-                params, None, priority=Priority.BULK, control=control
-            )
-            response = pb.BatchCreateRoomsResponse(
-                correlation_id=cid,
-                room=convert.to_room(created.room),
-                aws_request_id=created.request_id or "",
-            )
-        except AwsCallError as e:
-            response = _error(
-                cid,
-                errors.from_aws(
-                    e.code, http_status=e.http_status, fields=e.fields, request_id=e.request_id
-                ),
-            )
-        except asyncio.CancelledError:
-            if not self.draining:
-                raise  # the stream is gone; nobody is left to answer
-            task = asyncio.current_task()
-            if task is not None:
-                task.uncancel()
-            response = _error(cid, errors.from_aws(outcomes.ABANDONED))
-        except Exception:
-            log.exception("batch item %r failed unexpectedly", cid)
-            response = _error(cid, errors.unexpected())
-        finally:
-            self._in_flight_ids.discard(cid)
-        self._answer(response, started)
-
-    @staticmethod
-    def _stop_unsent(work: Iterable[tuple[asyncio.Task[None], CallControl]]) -> None:
-        for task, control in list(work):
-            control.stopped = True
-            if not control.sending:
+    def _stop_unsent(self) -> None:
+        for task, item in list(self._work.items()):
+            item.control.stopped = True
+            if not item.control.sending:
                 task.cancel()
 
     def _abandon(self) -> None:
         if self._reader is not None:
             self._reader.cancel()
-        self._stop_unsent(self._work.items())
+        self._stop_unsent()

@@ -63,6 +63,7 @@ class Settings:
     insecure: bool = False
     metrics_port: int | None = None
     health_port: int | None = None
+    tracing: str = "off"
 
     @property
     def tls(self) -> bool:
@@ -153,6 +154,12 @@ def _csv(raw: str) -> tuple[str, ...]:
 
 
 def _text(raw: str) -> str:
+    return raw
+
+
+def _tracing(raw: str) -> str:
+    if raw not in ("off", "otlp"):
+        raise ConfigError(f'must be "off" or "otlp", not {raw!r}')
     return raw
 
 
@@ -292,6 +299,13 @@ OPTIONS: Final[Sequence[Option]] = (
         _own("HEALTH_PORT"),
         _int(0, 65535),
         "also serve grpc.health.v1 alone, in plaintext, on this port (off)",
+    ),
+    Option(
+        "tracing",
+        "--tracing",
+        _own("TRACING"),
+        _tracing,
+        "OpenTelemetry spans per RPC: off, or otlp (to OTEL_EXPORTER_OTLP_ENDPOINT) (off)",
     ),
 )
 
