@@ -120,3 +120,11 @@ def test_largest_valid_request_fits_the_default_limit() -> None:
 
     assert 20 * 1024 < config.Settings().max_message_bytes == largest_valid_request_bytes()
     assert largest_valid_request_bytes() < 128 * 1024
+
+
+def test_readme_documents_every_flag() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    missing = [o.flag for o in config.OPTIONS if f"`{o.flag}`" not in readme]
+    assert missing == []
