@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import grpc
 import pytest
@@ -123,8 +124,16 @@ def test_largest_valid_request_fits_the_default_limit() -> None:
 
 
 def test_readme_documents_every_flag() -> None:
-    from pathlib import Path
-
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     missing = [o.flag for o in config.OPTIONS if f"`{o.flag}`" not in readme]
     assert missing == []
+
+
+def test_tokens_come_from_a_file_and_the_environment(tmp_path: Path) -> None:
+    token_file = tmp_path / "tokens"
+    token_file.write_text("# rotated monthly\nfile-old\n\n  file-new  \n")
+    settings = config.load(
+        _args(auth_tokens=str(token_file)), {"IVSCHAT_GRPC_AUTH_TOKENS": "env-one"}
+    )
+    assert settings.auth_tokens == ("file-old", "file-new", "env-one")
+    assert settings.authenticates_callers
