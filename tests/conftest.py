@@ -12,7 +12,9 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
+import aioboto3
 import grpc
 import pytest
 from ivschat.v1 import room_service_pb2_grpc as pb_grpc
@@ -52,6 +54,23 @@ def use_emulator_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     """Give AWS's standard chain the local endpoint's credentials, through the environment."""
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", DEFAULT_ACCESS_KEY_ID)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", DEFAULT_SECRET_ACCESS_KEY)
+
+
+def point_env_at(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    """Point AWS's own variables (endpoint, region, credentials) at a local endpoint."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL_IVSCHAT", url)
+    monkeypatch.setenv("AWS_REGION", DEFAULT_REGION)
+    use_emulator_credentials(monkeypatch)
+
+
+def direct_client(url: str) -> Any:
+    """An aioboto3 IVS Chat client for a local endpoint, as a direct caller would make it."""
+    session = aioboto3.Session(
+        aws_access_key_id=DEFAULT_ACCESS_KEY_ID,
+        aws_secret_access_key=DEFAULT_SECRET_ACCESS_KEY,
+        region_name=DEFAULT_REGION,
+    )
+    return session.client("ivschat", endpoint_url=url)
 
 
 @pytest.fixture

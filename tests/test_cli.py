@@ -10,14 +10,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import aioboto3
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2
 from ivschat.v1 import room_service_pb2 as pb
 from ivschat.v1 import room_service_pb2_grpc as pb_grpc
 from ivschat_grpc import healthcheck
-from ivschat_grpc.emulator import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY
+from ivschat_grpc.emulator import DEFAULT_SECRET_ACCESS_KEY
+
+from tests.conftest import direct_client, point_env_at
 
 START_TIMEOUT_S = 60
 
@@ -109,19 +110,11 @@ async def test_standalone_emulator_with_env_chain_credentials(
 ) -> None:
     async with running("emulator", "--port", "0", "--create-room-rate", "off") as (emu, lines):
         url = (await read_until(emu, lines, r"listening on (http://127\.0\.0\.1:\d+)"))[1]
-        session = aioboto3.Session(
-            aws_access_key_id=DEFAULT_ACCESS_KEY_ID,
-            aws_secret_access_key=DEFAULT_SECRET_ACCESS_KEY,
-            region_name="us-east-1",
-        )
-        async with session.client("ivschat", endpoint_url=url) as client:
+        async with direct_client(url) as client:
             assert (await client.create_room(name="direct"))["name"] == "direct"
 
         # The service reads AWS's own variables: endpoint, region, credentials.
-        monkeypatch.setenv("AWS_ENDPOINT_URL_IVSCHAT", url)
-        monkeypatch.setenv("AWS_REGION", "us-east-1")
-        monkeypatch.setenv("AWS_ACCESS_KEY_ID", DEFAULT_ACCESS_KEY_ID)
-        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", DEFAULT_SECRET_ACCESS_KEY)
+        point_env_at(monkeypatch, url)
         monkeypatch.setenv("AWS_SESSION_TOKEN", "FAKE-SESSION-TOKEN-123")
         monkeypatch.setenv("IVSCHAT_GRPC_PORT", "1")  # the flag below must win
         async with running("serve", "--port", "0", "--log-level", "DEBUG") as (svc, svc_lines):
@@ -169,12 +162,7 @@ async def test_emulator_flags_set_faults_and_logging_configurations_at_start() -
     args = ("emulator", "--port", "0", "--logging-configuration", arn, "--fault", fault)
     async with running(*args) as (emu, lines):
         url = (await read_until(emu, lines, r"listening on (http://127\.0\.0\.1:\d+)"))[1]
-        session = aioboto3.Session(
-            aws_access_key_id=DEFAULT_ACCESS_KEY_ID,
-            aws_secret_access_key=DEFAULT_SECRET_ACCESS_KEY,
-            region_name="us-east-1",
-        )
-        async with session.client("ivschat", endpoint_url=url) as client:
+        async with direct_client(url) as client:
             with pytest.raises(client.exceptions.ConflictException):
                 await client.create_room(name="doomed")
             room = await client.create_room(name="doomed", loggingConfigurationIdentifiers=[arn])

@@ -15,8 +15,8 @@ from grpc_health.v1 import health_pb2
 from ivschat.v1 import room_service_pb2 as pb
 from ivschat.v1 import room_service_pb2_grpc as pb_grpc
 from ivschat_grpc import healthcheck
-from ivschat_grpc.emulator import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY
 
+from tests.conftest import point_env_at
 from tests.test_cli import read_until, run_to_end, running
 
 
@@ -59,10 +59,7 @@ async def test_sigterm_drains_in_flight_work_and_exits_zero(
             r = await http.get(f"{url}/_emulator/requests?operation=CreateRoom")
             return list(await r.json())
 
-        monkeypatch.setenv("AWS_ENDPOINT_URL_IVSCHAT", url)
-        monkeypatch.setenv("AWS_REGION", "us-east-1")
-        monkeypatch.setenv("AWS_ACCESS_KEY_ID", DEFAULT_ACCESS_KEY_ID)
-        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", DEFAULT_SECRET_ACCESS_KEY)
+        point_env_at(monkeypatch, url)
         serve_args = ("serve", "--port", "0", "--grace", "20", "--create-rate", "20")
         async with running(*serve_args) as (svc, lines):
             port = (await read_until(svc, lines, r"listening on 127\.0\.0\.1:(\d+)"))[1]

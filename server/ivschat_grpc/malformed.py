@@ -8,7 +8,7 @@ INVALID_ARGUMENT, naming the field when a string holds invalid UTF-8.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +17,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import DecodeError
 
 from ivschat_grpc import errors
+from ivschat_grpc.interceptors import Behavior, WrappingInterceptor
 
 _LENGTH_DELIMITED = 2
 
@@ -110,7 +111,7 @@ def failure(request: Undecodable) -> errors.Failure:
     return errors.malformed(request.type_name, request.field)
 
 
-class MalformedRequestInterceptor(grpc.aio.ServerInterceptor):
+class MalformedRequestInterceptor(WrappingInterceptor):
     """MalformedRequestInterceptor makes request parsing total for every method.
 
     A unary call with bad bytes ends INVALID_ARGUMENT; a stream gets an
@@ -121,32 +122,17 @@ class MalformedRequestInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, service: str) -> None:
         self._prefix = f"/{service}/"
 
-    async def intercept_service(
-        self,
-        continuation: Callable[
-            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
-        ],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any]:
-        handler: Any = await continuation(handler_call_details)
-        if (
-            handler is None
-            or handler.request_deserializer is None
-            or not handler_call_details.method.startswith(self._prefix)
-        ):
-            return handler  # type: ignore[no-any-return]  # grpc's handler tuple is untyped
-        total = _total(handler.request_deserializer)
-        behavior = handler.unary_unary
-        if behavior is None:
-            # A stream gets the Undecodable as an item, and answers it like any invalid one.
-            return handler._replace(request_deserializer=total)  # type: ignore[no-any-return]  # grpc's handler tuple is untyped
+    def covers(self, method: str) -> bool:
+        return method.startswith(self._prefix)
 
+    def wrap_deserializer(self, method: str, deserializer: Behavior) -> Behavior:
+        return _total(deserializer)
+
+    def wrap_unary(self, method: str, behavior: Behavior) -> Behavior:
         async def unary_unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             if isinstance(request, Undecodable):
                 fail = failure(request)
                 await context.abort(fail.code, fail.message, fail.trailing_metadata())
             return await behavior(request, context)
 
-        return handler._replace(  # type: ignore[no-any-return]  # as above
-            request_deserializer=total, unary_unary=unary_unary
-        )
+        return unary_unary

@@ -11,13 +11,14 @@ work. Tokens are compared in constant time and never logged.
 from __future__ import annotations
 
 import hmac
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, Final
 
 import grpc
 from google.rpc import error_details_pb2
 
 from ivschat_grpc import errors
+from ivschat_grpc.interceptors import Behavior, WrappingInterceptor
 
 EXEMPT_PREFIX: Final = "/grpc.health.v1.Health/"
 _BEARER: Final = "bearer "
@@ -46,7 +47,7 @@ DENIED: Final = _failure(
 )
 
 
-class AuthInterceptor(grpc.aio.ServerInterceptor):
+class AuthInterceptor(WrappingInterceptor):
     """AuthInterceptor admits callers with an accepted token or client certificate."""
 
     def __init__(self, tokens: Sequence[str], allowed_clients: Sequence[str], mtls: bool) -> None:
@@ -81,42 +82,32 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             return None
         return DENIED
 
-    async def intercept_service(
-        self,
-        continuation: Callable[
-            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
-        ],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any]:
-        handler: Any = await continuation(handler_call_details)
-        if handler is None or handler_call_details.method.startswith(EXEMPT_PREFIX):
-            return handler  # type: ignore[no-any-return]  # grpc's handler tuple is untyped
-        if handler.unary_unary is not None:
-            inner_unary = handler.unary_unary
+    def covers(self, method: str) -> bool:
+        return not method.startswith(EXEMPT_PREFIX)
 
-            async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-                await self._admit(context)
-                return await inner_unary(request, context)
+    def wrap_unary(self, method: str, behavior: Behavior) -> Behavior:
+        async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            await self._admit(context)
+            return await behavior(request, context)
 
-            return handler._replace(unary_unary=unary)  # type: ignore[no-any-return]  # as above
-        if handler.stream_stream is not None:
-            inner_stream = handler.stream_stream
+        return unary
 
-            async def stream(
-                requests: Any, context: grpc.aio.ServicerContext[Any, Any]
-            ) -> AsyncIterator[Any]:
-                await self._admit(context)
-                async for response in inner_stream(requests, context):
-                    yield response
+    def wrap_stream(self, method: str, behavior: Behavior) -> Behavior:
+        async def stream(
+            requests: Any, context: grpc.aio.ServicerContext[Any, Any]
+        ) -> AsyncIterator[Any]:
+            await self._admit(context)
+            async for response in behavior(requests, context):
+                yield response
 
-            return handler._replace(stream_stream=stream)  # type: ignore[no-any-return]  # as above
-        if handler.unary_stream is not None or handler.stream_unary is not None:
-            # No such method exists here today; refuse rather than pass one unchecked.
-            async def refuse(_: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-                await context.abort(grpc.StatusCode.UNIMPLEMENTED, "not served")
+        return stream
 
-            return grpc.unary_unary_rpc_method_handler(refuse)
-        return handler  # type: ignore[no-any-return]  # as above
+    def wrap_other(self, method: str, handler: Any) -> Any:
+        # No such method is served today; refuse rather than pass one unchecked.
+        async def refuse(_: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "not served")
+
+        return grpc.unary_unary_rpc_method_handler(refuse)
 
     async def _admit(self, context: grpc.aio.ServicerContext[Any, Any]) -> None:
         failure = self.verdict(context)

@@ -13,7 +13,7 @@ import contextvars
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -23,6 +23,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from ivschat_grpc import errors
+from ivschat_grpc.interceptors import Behavior, WrappingInterceptor
 
 log = logging.getLogger("ivschat_grpc.rpc")
 
@@ -152,7 +153,7 @@ def _code_of(context: grpc.aio.ServicerContext[Any, Any], default: grpc.StatusCo
     return default.name
 
 
-class RpcInterceptor(grpc.aio.ServerInterceptor):
+class RpcInterceptor(WrappingInterceptor):
     """RpcInterceptor gates, counts, times and logs every RPC but health checks."""
 
     def __init__(self, metrics: Metrics) -> None:
@@ -189,35 +190,23 @@ class RpcInterceptor(grpc.aio.ServerInterceptor):
         if self._active == 0:
             self._idle.set()
 
-    async def intercept_service(
-        self,
-        continuation: Callable[
-            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
-        ],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any]:
-        handler: Any = await continuation(handler_call_details)
-        method = handler_call_details.method
-        if handler is None or method.startswith("/grpc.health.v1.Health/"):
-            return handler  # type: ignore[no-any-return]  # grpc's handler tuple is untyped
-        if handler.unary_unary is not None:
-            return handler._replace(unary_unary=self._unary(method, handler.unary_unary))  # type: ignore[no-any-return]  # as above
-        if handler.stream_stream is not None:
-            return handler._replace(stream_stream=self._stream(method, handler.stream_stream))  # type: ignore[no-any-return]  # as above
-        return handler  # type: ignore[no-any-return]  # as above
+    def covers(self, method: str) -> bool:
+        return not method.startswith("/grpc.health.v1.Health/")
 
-    async def _refuse(self, context: grpc.aio.ServicerContext[Any, Any]) -> None:
-        failure = errors.shutting_down()
-        await context.abort(failure.code, failure.message, failure.trailing_metadata())
+    async def _begin(
+        self, method: str, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> tuple[float, dict[str, Any]]:
+        if self._draining:
+            failure = errors.shutting_down()
+            await context.abort(failure.code, failure.message, failure.trailing_metadata())
+        fields: dict[str, Any] = {}
+        _FIELDS.set(fields)
+        self._enter(method)
+        return time.perf_counter(), fields
 
-    def _unary(self, method: str, behavior: Any) -> Any:
+    def wrap_unary(self, method: str, behavior: Behavior) -> Behavior:
         async def run(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            if self._draining:
-                await self._refuse(context)
-            fields: dict[str, Any] = {}
-            _FIELDS.set(fields)
-            started = time.perf_counter()
-            self._enter(method)
+            started, fields = await self._begin(method, context)
             code = grpc.StatusCode.OK.name
             try:
                 return await behavior(request, context)
@@ -232,16 +221,11 @@ class RpcInterceptor(grpc.aio.ServerInterceptor):
 
         return run
 
-    def _stream(self, method: str, behavior: Any) -> Any:
+    def wrap_stream(self, method: str, behavior: Behavior) -> Behavior:
         async def run(
             request_iterator: Any, context: grpc.aio.ServicerContext[Any, Any]
         ) -> AsyncIterator[Any]:
-            if self._draining:
-                await self._refuse(context)
-            fields: dict[str, Any] = {}
-            _FIELDS.set(fields)
-            started = time.perf_counter()
-            self._enter(method)
+            started, fields = await self._begin(method, context)
             code = grpc.StatusCode.OK.name
             try:
                 async for response in behavior(request_iterator, context):
