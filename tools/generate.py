@@ -1,9 +1,11 @@
-"""Regenerate the Python stubs in server/gen from protos/, or check they are fresh.
+"""Regenerate every stub from protos/ with buf, or check the committed ones are fresh.
 
 Usage: python tools/generate.py [--check]
 
---check generates into a temporary folder and fails if server/gen differs, so
-CI catches a proto edited without regenerating.
+buf.gen.yaml lists the plugins, all local: grpcio-tools for Python (.py,
+.pyi, grpc), mypy-protobuf for typed grpc stubs, protoc-gen-es for TypeScript.
+--check generates into a temporary folder and fails if anything committed
+differs, so CI catches a proto edited without regenerating.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ from importlib import resources
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PROTOS = ROOT / "protos"
-GEN = ROOT / "server" / "gen"
+# Where buf.gen.yaml writes, relative to the output root.
+OUTPUTS = (Path("server/gen"), Path("clients/typescript/src/gen"))
 # google/rpc/*.proto are copied verbatim from the googleapis-common-protos
 # wheel into a local buf module: the BSR that would serve them is out of
 # reach, and buf breaking builds past commits from git, so the copies are
@@ -36,28 +38,23 @@ def copy_google_rpc_protos(dst_root: Path) -> None:
         (dst / name).write_bytes(src.joinpath(name).read_bytes())
 
 
-def generate(out: Path, deps: Path = PROTODEPS) -> None:
-    grpc_include = Path(str(resources.files("grpc_tools") / "_proto"))
-    plugin = Path(sys.executable).parent / "protoc-gen-mypy_grpc"
-    sources = sorted(str(p.relative_to(PROTOS)) for p in PROTOS.rglob("*.proto"))
-    out.mkdir(parents=True, exist_ok=True)
-    cmd = [
-        sys.executable,
-        "-m",
-        "grpc_tools.protoc",
-        f"-I{PROTOS}",
-        f"-I{deps}",
-        f"-I{grpc_include}",
-        f"--python_out={out}",
-        f"--pyi_out={out}",
-        f"--grpc_python_out={out}",
-        f"--plugin=protoc-gen-mypy_grpc={plugin}",
-        f"--mypy_grpc_out={out}",
-        *sources,
-    ]
-    subprocess.run(cmd, check=True, cwd=PROTOS)  # noqa: S603 - fixed argv, no shell
-    for pkg in {p.parent for p in out.rglob("*_pb2.py")}:
-        while pkg != out:
+def generate(out_root: Path) -> None:
+    """Run buf generate, writing under out_root; make the Python output a package."""
+    buf = ["npx", "--no-install", "buf", "generate", "-o", str(out_root)]
+    runs = (
+        ["--path", "protos/ivschat"],
+        [
+            "--template",
+            "clients/typescript/buf.gen.yaml",
+            "--path",
+            "third_party/googleapis/google/rpc/error_details.proto",
+        ],
+    )
+    for args in runs:
+        subprocess.run([*buf, *args], check=True, cwd=ROOT)  # noqa: S603 - fixed argv, no shell
+    gen = out_root / "server" / "gen"
+    for pkg in {p.parent for p in gen.rglob("*_pb2.py")}:
+        while pkg != gen:
             (pkg / "__init__.py").touch()
             (pkg / "py.typed").touch()
             pkg = pkg.parent
@@ -79,28 +76,29 @@ def differences(a: Path, b: Path) -> list[str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--check", action="store_true", help="fail if server/gen is stale")
+    parser.add_argument("--check", action="store_true", help="fail if generated files are stale")
     args = parser.parse_args()
     if not args.check:
         copy_google_rpc_protos(PROTODEPS)
-        for child in GEN.iterdir():
-            if child.name != ".keep":
-                shutil.rmtree(child) if child.is_dir() else child.unlink()
-        generate(GEN)
-        print(f"generated stubs in {GEN.relative_to(ROOT)}")
+        for out in OUTPUTS:
+            shutil.rmtree(ROOT / out, ignore_errors=True)
+        generate(ROOT)
+        (ROOT / "server" / "gen" / ".keep").touch()
+        print("generated " + ", ".join(str(o) for o in OUTPUTS))
         return 0
     with tempfile.TemporaryDirectory() as tmp:
-        deps, gen = Path(tmp) / "deps", Path(tmp) / "gen"
+        deps, out_root = Path(tmp) / "deps", Path(tmp) / "out"
         copy_google_rpc_protos(deps)
-        generate(gen, deps)
         stale = [f"third_party/googleapis/{d}" for d in differences(deps, PROTODEPS)]
-        stale += differences(gen, GEN)
+        generate(out_root)
+        for out in OUTPUTS:
+            stale += [f"{out}/{d}" for d in differences(out_root / out, ROOT / out)]
     if stale:
         print("generated files are stale; run: python tools/generate.py", file=sys.stderr)
         for name in stale:
             print(f"  differs: {name}", file=sys.stderr)
         return 1
-    print("server/gen and third_party/googleapis are up to date")
+    print("generated files and third_party/googleapis are up to date")
     return 0
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
+import os
 import sys
 import time
 from collections import Counter
@@ -23,8 +24,9 @@ from typing import Any, Final, TextIO
 import grpc
 from google.protobuf import json_format
 from ivschat.v1 import room_service_pb2 as pb
-from ivschat.v1 import room_service_pb2_grpc as pb_grpc
 
+from ivschat_grpc import createroom
+from ivschat_grpc.client import Connection, RoomClient, RoomServiceError
 from ivschat_grpc.convert import FROM_AWS_FALLBACK
 from ivschat_grpc.errors import code_name
 
@@ -203,7 +205,7 @@ class Summary:
 async def run(
     path: Path,
     *,
-    target: str,
+    connection: Connection,
     output: Path | None,
     progress: bool | None,
     timeout_s: float | None,
@@ -250,18 +252,17 @@ async def run(
             yield request
 
     try:
-        async with grpc.aio.insecure_channel(target) as channel:
-            stub = pb_grpc.RoomServiceStub(channel)
-            async for response in stub.BatchCreateRooms(requests(), timeout=timeout_s):
+        async with RoomClient(connection) as rooms:
+            async for response in rooms.batch_create(requests(), deadline_s=timeout_s):
                 record(response)
                 while local_failures:
                     record(local_failures.pop())
         while local_failures:
             record(local_failures.pop())
-    except grpc.aio.AioRpcError as e:
+    except RoomServiceError as e:
         if bar.enabled:
             err.write("\n")
-        err.write(f"ivschat-grpc: the stream failed: {e.code().name}: {e.details()}\n")
+        err.write(f"ivschat-grpc: the stream failed: {e}\n")
         err.write(summary.line() + "\n")
         return EXIT_STREAM_FAILED
     finally:
@@ -278,7 +279,7 @@ def main(args: Any) -> int:
     return asyncio.run(
         run(
             Path(args.file),
-            target=args.server,
+            connection=createroom.connection_from(args, os.environ),
             output=Path(args.output) if args.output else None,
             progress=args.progress,
             timeout_s=args.timeout,

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from dataclasses import replace
 
-from ivschat_grpc import batchfile, config
+from ivschat_grpc import batchfile, config, createroom
 from ivschat_grpc.app import build_server
 from ivschat_grpc.aws import StaticCredentials, credentials_available
 from ivschat_grpc.emulator import (
@@ -70,6 +70,13 @@ def _parser() -> argparse.ArgumentParser:
     emu.add_argument(
         "--fault", action="append", default=[], metavar="JSON", help="a fault rule (repeatable)"
     )
+    create = sub.add_parser(
+        "create-room",
+        help="create one room and print it as JSON",
+        description=createroom.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    createroom.add_arguments(create)
     batch = sub.add_parser(
         "batch-create",
         help="stream a JSON Lines or CSV file of CreateRoom requests to a server",
@@ -77,7 +84,6 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     batch.add_argument("file", help="requests: .jsonl (one CreateRoomRequest a line) or .csv")
-    batch.add_argument("--server", default="127.0.0.1:50051", help="host:port of the service")
     batch.add_argument(
         "--output",
         help="append results here (JSON Lines); a rerun skips ids it records as created",
@@ -89,6 +95,7 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="draw a progress bar on stderr (default: when stderr is a terminal)",
     )
+    createroom.add_connection_arguments(batch)
     return parser
 
 
@@ -135,7 +142,7 @@ async def _run_emulator(settings: EmulatorSettings) -> None:
         await _until_signalled()
 
 
-async def _serve(settings: config.Settings) -> None:
+async def _serve(settings: config.Settings, emulator_logging: frozenset[str]) -> None:
     async with AsyncExitStack() as stack:
         credentials = None
         if settings.emulator:
@@ -148,6 +155,7 @@ async def _serve(settings: config.Settings) -> None:
                 EmulatorSettings(
                     region=settings.region or DEFAULT_REGION,
                     credentials={credentials.access_key_id: credentials.secret_access_key},
+                    logging_configurations=emulator_logging,
                 )
             )
             await emu.start()
@@ -179,6 +187,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ivschat-grpc command."""
     args = _parser().parse_args(argv)
     try:
+        if args.command == "create-room":
+            return createroom.main(args)
         if args.command == "batch-create":
             return batchfile.main(args)
         if args.command == "emulator":
@@ -188,7 +198,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         settings = config.load(args, os.environ)
         _configure_logging(settings.log_level, settings.log_format == "json")
-        asyncio.run(_serve(settings))
+        logging_arns = frozenset(getattr(args, "emulator_logging_configuration", []))
+        asyncio.run(_serve(settings, logging_arns))
     except config.ConfigError as e:
         print(f"ivschat-grpc: {e}", file=sys.stderr)
         return 2

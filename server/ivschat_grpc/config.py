@@ -321,6 +321,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="serve against an embedded local IVS Chat endpoint instead of AWS",
     )
     parser.add_argument(
+        "--emulator-logging-configuration",
+        action="append",
+        default=[],
+        metavar="ARN",
+        help="with --emulator: a logging configuration that exists there (repeatable)",
+    )
+    parser.add_argument(
         "--insecure",
         action="store_true",
         help="allow listening beyond loopback without TLS and caller authentication",

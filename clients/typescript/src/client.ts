@@ -1,0 +1,42 @@
+// client.ts shows how a TypeScript service calls ivschat.v1.RoomService over
+// gRPC with stubs that buf generated from the repository's protos, and how it
+// reads the google.rpc details the service puts on every error.
+import { Code, ConnectError, createClient, type Client, type Interceptor } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { BadRequestSchema, ErrorInfoSchema } from "./gen/google/rpc/error_details_pb.js";
+import { RoomService } from "./gen/ivschat/v1/room_service_pb.js";
+
+export { Code, ConnectError };
+export * from "./gen/ivschat/v1/room_service_pb.js";
+
+export type RoomClient = Client<typeof RoomService>;
+
+/** connect opens a plaintext HTTP/2 gRPC client; token, if given, is sent as a bearer token. */
+export function connect(address: string, token?: string): RoomClient {
+  const bearer: Interceptor = (next) => async (req) => {
+    if (token !== undefined) {
+      req.header.set("authorization", `Bearer ${token}`);
+    }
+    return next(req);
+  };
+  const transport = createGrpcTransport({ baseUrl: `http://${address}`, interceptors: [bearer] });
+  return createClient(RoomService, transport);
+}
+
+/** FieldViolation is one entry of google.rpc.BadRequest. */
+export interface FieldViolation {
+  field: string;
+  description: string;
+}
+
+/** fieldViolations decodes every google.rpc.BadRequest violation carried by an error. */
+export function fieldViolations(error: unknown): FieldViolation[] {
+  return ConnectError.from(error)
+    .findDetails(BadRequestSchema)
+    .flatMap((bad) => bad.fieldViolations.map((v) => ({ field: v.field, description: v.description })));
+}
+
+/** errorReason is google.rpc.ErrorInfo's reason: the AWS error code or the service's own. */
+export function errorReason(error: unknown): string | undefined {
+  return ConnectError.from(error).findDetails(ErrorInfoSchema)[0]?.reason;
+}

@@ -1,0 +1,143 @@
+"""A thin typed async client for ivschat.v1.RoomService, for other Python services.
+
+    async with RoomClient.connect("rooms.internal:50051", tls_ca=ca, token=token) as rooms:
+        room = await rooms.create_room(pb.CreateRoomRequest(name="match-1"), deadline_s=5)
+
+Errors come back as RoomServiceError, with the google.rpc details decoded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator, Mapping
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Self
+
+import grpc
+from google.rpc import error_details_pb2, status_pb2
+from ivschat.v1 import room_service_pb2 as pb
+from ivschat.v1 import room_service_pb2_grpc as pb_grpc
+
+Metadata = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RoomServiceError(Exception):
+    """RoomServiceError is a failed call, with its rich details decoded."""
+
+    code: grpc.StatusCode
+    message: str
+    reason: str = ""
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    field_violations: Mapping[str, str] = field(default_factory=dict)
+    retry_after_s: float | None = None
+
+    def __str__(self) -> str:
+        return f"{self.code.name}: {self.message}"
+
+    @property
+    def room_may_exist(self) -> bool:
+        """Whether AWS may have created the room despite the error."""
+        return self.metadata.get("room_may_exist") == "true"
+
+    @classmethod
+    def from_status(cls, code: grpc.StatusCode, status: status_pb2.Status) -> RoomServiceError:
+        """Decode a google.rpc.Status (from trailers, or a batch item's error)."""
+        reason, metadata, violations, retry = "", {}, {}, None
+        for detail in status.details:
+            info, bad, retry_info = (
+                error_details_pb2.ErrorInfo(),
+                error_details_pb2.BadRequest(),
+                error_details_pb2.RetryInfo(),
+            )
+            if detail.Unpack(info):
+                reason, metadata = info.reason, dict(info.metadata)
+            elif detail.Unpack(bad):
+                violations.update({v.field: v.description for v in bad.field_violations})
+            elif detail.Unpack(retry_info):
+                retry = retry_info.retry_delay.ToTimedelta().total_seconds()
+        return cls(code, status.message, reason, metadata, violations, retry)
+
+    @classmethod
+    def from_rpc_error(cls, error: grpc.aio.AioRpcError) -> RoomServiceError:
+        """Decode a failed call's status and its grpc-status-details-bin trailer."""
+        for key, value in error.trailing_metadata() or ():
+            if key == "grpc-status-details-bin" and isinstance(value, bytes):
+                return cls.from_status(error.code(), status_pb2.Status.FromString(value))
+        return cls(error.code(), error.details() or "")
+
+
+def code_of(status: status_pb2.Status) -> grpc.StatusCode:
+    """The grpc.StatusCode of a google.rpc.Status."""
+    return next((c for c in grpc.StatusCode if c.value[0] == status.code), grpc.StatusCode.UNKNOWN)
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """Connection says how to reach the service; TLS and tokens match the server's options."""
+
+    target: str
+    tls_ca: bytes | None = None
+    client_cert: bytes | None = None
+    client_key: bytes | None = None
+    server_name: str | None = None
+    token: str | None = field(default=None, repr=False)
+
+    def channel(self) -> grpc.aio.Channel:
+        """A channel: TLS when a CA or client certificate is given, else plaintext."""
+        if self.tls_ca is None and self.client_cert is None:
+            return grpc.aio.insecure_channel(self.target)
+        credentials = grpc.ssl_channel_credentials(self.tls_ca, self.client_key, self.client_cert)
+        options = [("grpc.ssl_target_name_override", self.server_name)] if self.server_name else []
+        return grpc.aio.secure_channel(self.target, credentials, options=options)
+
+    def metadata(self) -> Metadata:
+        """Per-call metadata: the bearer token, if any."""
+        return (("authorization", f"Bearer {self.token}"),) if self.token else ()
+
+
+class RoomClient:
+    """RoomClient calls RoomService; use it as an async context manager."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+        self._channel = connection.channel()
+        self._stub = pb_grpc.RoomServiceStub(self._channel)
+        self._metadata = connection.metadata()
+
+    @classmethod
+    def connect(cls, target: str, **options: object) -> RoomClient:
+        """A client for target; options are Connection's (tls_ca, token, ...)."""
+        return cls(Connection(target, **options))  # type: ignore[arg-type]  # Connection checks its own fields
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self._channel.close()
+
+    async def create_room(self, request: pb.CreateRoomRequest, *, deadline_s: float) -> pb.Room:
+        """Create one room within the gRPC deadline deadline_s, or raise RoomServiceError."""
+        try:
+            response = await self._stub.CreateRoom(
+                request, timeout=deadline_s, metadata=self._metadata
+            )
+        except grpc.aio.AioRpcError as e:
+            raise RoomServiceError.from_rpc_error(e) from e
+        return response.room
+
+    async def batch_create(
+        self,
+        requests: AsyncIterator[pb.BatchCreateRoomsRequest] | Iterator[pb.BatchCreateRoomsRequest],
+        *,
+        deadline_s: float | None = None,
+    ) -> AsyncIterator[pb.BatchCreateRoomsResponse]:
+        """Stream requests; yield each item's response. A stream failure raises RoomServiceError."""
+        call = self._stub.BatchCreateRooms(requests, timeout=deadline_s, metadata=self._metadata)
+        try:
+            async for response in call:
+                yield response
+        except grpc.aio.AioRpcError as e:
+            raise RoomServiceError.from_rpc_error(e) from e

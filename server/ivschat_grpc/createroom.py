@@ -1,0 +1,150 @@
+"""ivschat-grpc create-room: create one room from the command line and print it as JSON.
+
+On failure it prints the status code, the message and every field violation
+to stderr, and exits with a code that says what kind of failure it was.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Final, TextIO
+
+import grpc
+from google.protobuf import json_format
+from ivschat.v1 import room_service_pb2 as pb
+
+from ivschat_grpc.client import Connection, RoomClient, RoomServiceError
+
+TOKEN_ENV: Final = "IVSCHAT_GRPC_TOKEN"  # noqa: S105 - the variable's name, not a token
+# Exit codes, one per class of failure, so scripts can react without parsing text.
+EXIT_CREATED: Final = 0
+EXIT_INVALID: Final = 3
+EXIT_DENIED: Final = 4
+EXIT_RETRY_LATER: Final = 5
+EXIT_MISSING: Final = 6
+EXIT_MAY_EXIST: Final = 7
+EXIT_FAILED: Final = 8
+_EXIT_BY_CODE: Final[Mapping[grpc.StatusCode, int]] = {
+    grpc.StatusCode.INVALID_ARGUMENT: EXIT_INVALID,
+    grpc.StatusCode.OUT_OF_RANGE: EXIT_INVALID,
+    grpc.StatusCode.UNAUTHENTICATED: EXIT_DENIED,
+    grpc.StatusCode.PERMISSION_DENIED: EXIT_DENIED,
+    grpc.StatusCode.UNAVAILABLE: EXIT_RETRY_LATER,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: EXIT_RETRY_LATER,
+    grpc.StatusCode.ABORTED: EXIT_RETRY_LATER,
+    grpc.StatusCode.DEADLINE_EXCEEDED: EXIT_RETRY_LATER,
+    grpc.StatusCode.NOT_FOUND: EXIT_MISSING,
+    grpc.StatusCode.FAILED_PRECONDITION: EXIT_MISSING,
+}
+_FALLBACK: Final = {"allow": pb.FALLBACK_RESULT_ALLOW, "deny": pb.FALLBACK_RESULT_DENY}
+
+
+def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
+    """The client side of the server's TLS and token options."""
+    parser.add_argument("--server", default="127.0.0.1:50051", help="host:port of the service")
+    parser.add_argument("--tls-ca", metavar="PEM", help="CA that signed the server's certificate")
+    parser.add_argument("--tls-cert", metavar="PEM", help="client certificate chain, for mTLS")
+    parser.add_argument("--tls-key", metavar="PEM", help="client private key, for mTLS")
+    parser.add_argument("--tls-server-name", help="name to expect on the server's certificate")
+    parser.add_argument(
+        "--token-file",
+        metavar="FILE",
+        help=f"file holding the bearer token (or set {TOKEN_ENV}); never a flag, so it stays "
+        "out of process listings",
+    )
+
+
+def connection_from(args: argparse.Namespace, environ: Mapping[str, str]) -> Connection:
+    """Build a Connection from the parsed options; read files once."""
+
+    def read(path: str | None) -> bytes | None:
+        return Path(path).read_bytes() if path else None
+
+    token = environ.get(TOKEN_ENV) or None
+    if args.token_file:
+        token = Path(args.token_file).read_text().strip()
+    return Connection(
+        target=args.server,
+        tls_ca=read(args.tls_ca),
+        client_cert=read(args.tls_cert),
+        client_key=read(args.tls_key),
+        server_name=args.tls_server_name,
+        token=token,
+    )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """create-room's flags: one per CreateRoomRequest field, then the connection."""
+    parser.add_argument("--name")
+    parser.add_argument("--max-message-length", type=int, help="1-500 (AWS default 500)")
+    parser.add_argument("--max-message-rate", type=int, help="1-100 a second (AWS default 10)")
+    parser.add_argument("--review-handler-uri", metavar="LAMBDA_ARN")
+    parser.add_argument("--fallback-result", choices=sorted(_FALLBACK))
+    parser.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--logging-configuration", action="append", default=[], metavar="ARN")
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds (default 30)")
+    add_connection_arguments(parser)
+
+
+def request_from(args: argparse.Namespace) -> pb.CreateRoomRequest:
+    """The CreateRoomRequest the flags describe; unset flags stay unset."""
+    request = pb.CreateRoomRequest()
+    if args.name is not None:
+        request.name = args.name
+    if args.max_message_length is not None:
+        request.maximum_message_length = args.max_message_length
+    if args.max_message_rate is not None:
+        request.maximum_message_rate_per_second = args.max_message_rate
+    if args.review_handler_uri is not None or args.fallback_result is not None:
+        request.message_review_handler.uri = args.review_handler_uri or ""
+        if args.fallback_result:
+            request.message_review_handler.fallback_result = _FALLBACK[args.fallback_result]
+    for pair in args.tag:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise ValueError(f"--tag {pair!r} is not KEY=VALUE")
+        request.tags[key] = value
+    request.logging_configuration_identifiers.extend(args.logging_configuration)
+    return request
+
+
+def report(error: RoomServiceError, err: TextIO) -> int:
+    """Print a failure for people; return its exit code."""
+    err.write(f"error: {error.code.name}: {error.message}\n")
+    if error.reason:
+        err.write(f"reason: {error.reason}\n")
+    for path, description in error.field_violations.items():
+        err.write(f"  {path}: {description}\n")
+    if error.room_may_exist:
+        err.write("the room may exist: check before creating it again\n")
+        return EXIT_MAY_EXIST
+    if error.retry_after_s is not None:
+        err.write(f"retry after {error.retry_after_s:g} s\n")
+    return _EXIT_BY_CODE.get(error.code, EXIT_FAILED)
+
+
+async def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    """Create the room; print it or the failure; return the exit code."""
+    request = request_from(args)
+    async with RoomClient(connection_from(args, os.environ)) as rooms:
+        try:
+            room = await rooms.create_room(request, deadline_s=args.timeout)
+        except RoomServiceError as e:
+            return report(e, err)
+    out.write(json.dumps(json_format.MessageToDict(room, preserving_proto_field_name=True)) + "\n")
+    return EXIT_CREATED
+
+
+def main(args: argparse.Namespace) -> int:
+    """Entry point for the create-room subcommand."""
+    try:
+        return asyncio.run(run(args))
+    except (ValueError, OSError) as e:
+        print(f"ivschat-grpc: {e}", file=sys.stderr)
+        return 2
