@@ -22,6 +22,7 @@ COPY --from=build /opt/venv /opt/venv
 # refuses to start. Health is also served in plaintext on 50052 for probes.
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
+    GRPC_VERBOSITY=NONE \
     IVSCHAT_GRPC_HOST=0.0.0.0 \
     IVSCHAT_GRPC_PORT=50051 \
     IVSCHAT_GRPC_HEALTH_PORT=50052 \

@@ -209,7 +209,7 @@ async def test_client_cancel_sends_nothing_more(monkeypatch: pytest.MonkeyPatch)
         call.cancel()
         await service.rooms.wait_idle()
         assert service.rooms.background == set()
-        assert service.rooms._aws.pacer.waiting == 0
+        assert service.pacer.waiting == 0
         sent_after_cancel = len(emu.state.recorded("CreateRoom")) - received
     # Only what was already out to AWS when the cancel landed may still finish.
     assert 0 <= sent_after_cancel <= 2

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 from ivschat.v1 import room_service_pb2 as pb
-from ivschat_grpc.aws import CallControl, Created
+from ivschat_grpc.aws import CallControl
 from ivschat_grpc.batch import Batch, BatchLimits
+from ivschat_grpc.exactly_once import Outcome
 from ivschat_grpc.pacing import Pacer, Priority
 from ivschat_grpc.telemetry import Metrics
 
@@ -70,11 +71,15 @@ async def test_dispatcher_ends_when_nobody_waits() -> None:
 
 
 class _NeverSends:
-    """A stand-in for the adapter whose calls wait forever before sending."""
+    """A stand-in for the creator whose calls wait forever before sending."""
 
-    async def create_room(
-        self, params: Mapping[str, Any], timeout_s: float | None, **kwargs: Any
-    ) -> Created:
+    async def create(
+        self,
+        request: pb.CreateRoomRequest,
+        params: Mapping[str, Any],
+        timeout_s: float | None,
+        **kwargs: Any,
+    ) -> Outcome:
         control: CallControl = kwargs["control"]
         assert not control.sending
         await asyncio.Event().wait()
@@ -97,7 +102,7 @@ class _DrainsAfterSecondItem(Batch):
 @pytest.mark.parametrize("cls", [Batch, _DrainsAfterSecondItem])
 async def test_drain_answers_every_item_read(cls: type[Batch]) -> None:
     background: set[asyncio.Task[None]] = set()
-    batch = cls(_NeverSends(), _endless(5), BatchLimits(8, None), background, Metrics())  # type: ignore[arg-type]  # a stand-in adapter
+    batch = cls(_NeverSends(), _endless(5), BatchLimits(8, None), background, Metrics())  # type: ignore[arg-type]  # a stand-in creator
     answers: list[pb.BatchCreateRoomsResponse] = []
 
     async def consume() -> None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import grpc
+import redis.asyncio as aioredis
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from ivschat.v1 import room_service_pb2 as pb
@@ -19,7 +20,10 @@ from ivschat_grpc import tracing
 from ivschat_grpc.aws import IvsChat, StaticCredentials
 from ivschat_grpc.batch import BatchLimits
 from ivschat_grpc.config import Settings
+from ivschat_grpc.exactly_once import Creator
+from ivschat_grpc.idempotency import MemoryStore, RedisStore, Store
 from ivschat_grpc.malformed import MalformedRequestInterceptor
+from ivschat_grpc.pacing import Pacer
 from ivschat_grpc.security import AuthInterceptor, server_credentials
 from ivschat_grpc.servicer import RoomService
 from ivschat_grpc.telemetry import Metrics, RpcInterceptor, serve_metrics
@@ -41,6 +45,7 @@ class Service:
     rooms: RoomService
     metrics: Metrics
     rpcs: RpcInterceptor
+    pacer: Pacer
     metrics_port: int | None = None
     health_server: grpc.aio.Server | None = None
     health_port: int | None = None
@@ -128,8 +133,15 @@ async def build_server(
         options=_options(settings),
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
     )
+    store: Store
+    if settings.redis_url:
+        client = aioredis.from_url(settings.redis_url)
+        stack.push_async_callback(client.aclose)
+        store = RedisStore(client, settings.idempotency_retention_s, settings.idempotency_lease_s)
+    else:
+        store = MemoryStore(settings.idempotency_retention_s, settings.idempotency_lease_s)
     rooms = RoomService(
-        aws,
+        Creator(aws, store),
         settings.default_timeout_s,
         BatchLimits(settings.batch_window, settings.max_items_per_stream),
         settings.max_streams,
@@ -175,9 +187,10 @@ async def build_server(
         rooms,
         metrics,
         rpcs,
-        metrics_port,
-        health_server,
-        health_port,
+        aws.pacer,
+        metrics_port=metrics_port,
+        health_server=health_server,
+        health_port=health_port,
     )
     stack.push_async_callback(service.drain, settings.grace_s)
 

@@ -244,6 +244,33 @@ class IvsChat:
             control.sending = False
             raise AwsCallError(code, attempts=control.attempts) from exc
 
+    async def find_room(
+        self, name: str | None, tag_key: str, tag_value: str, timeout_s: float | None
+    ) -> dict[str, Any] | None:
+        """The room tagged tag_key=tag_value (among rooms called name, if given), or None.
+
+        Pages through ListRooms, then reads the match in full with GetRoom.
+        These calls are not CreateRoom's, so they do not take pacing slots.
+        """
+        try:
+            async with asyncio.timeout(timeout_s):
+                kwargs: dict[str, Any] = {"maxResults": 50}
+                if name is not None:
+                    kwargs["name"] = name
+                while True:
+                    page = await self._client.list_rooms(**kwargs)
+                    for summary in page["rooms"]:
+                        if summary.get("tags", {}).get(tag_key) == tag_value:
+                            room = await self._client.get_room(identifier=summary["arn"])
+                            return {k: v for k, v in room.items() if k != "ResponseMetadata"}
+                    if not page.get("nextToken"):
+                        return None
+                    kwargs["nextToken"] = page["nextToken"]
+        except (ClientError, BotoCoreError) as exc:
+            raise _classify(exc) from exc
+        except TimeoutError as exc:
+            raise AwsCallError(outcomes.DEADLINE_NOT_SENT) from exc
+
     def _backoff(self, attempt: int) -> float:
         # Full jitter, as AWS's architecture blog recommends for throttling.
         ceiling = min(self._settings.backoff_cap_s, self._settings.backoff_base_s * 2**attempt)

@@ -30,8 +30,9 @@ from typing import Any, Final
 
 from ivschat.v1 import room_service_pb2 as pb
 
-from ivschat_grpc import contract, convert, errors, outcomes
-from ivschat_grpc.aws import AwsCallError, CallControl, IvsChat
+from ivschat_grpc import contract, convert, errors, exactly_once, outcomes
+from ivschat_grpc.aws import AwsCallError, CallControl
+from ivschat_grpc.exactly_once import Creator
 from ivschat_grpc.limits import CORRELATION_ID_MAX
 from ivschat_grpc.malformed import Undecodable
 from ivschat_grpc.pacing import Priority
@@ -73,13 +74,13 @@ class Batch:
 
     def __init__(
         self,
-        aws: IvsChat,
+        creator: Creator,
         requests: AsyncIterator[Any],
         limits: BatchLimits,
         background: set[asyncio.Task[None]],
         metrics: Metrics,
     ) -> None:
-        self._aws = aws
+        self._creator = creator
         self._requests = requests
         self._limits = limits
         self._background = background
@@ -200,29 +201,31 @@ class Batch:
         else:
             violations += [
                 contract.Violation(("room", *v.path), v.message)
-                for v in contract.check_create_room(params)
+                for v in contract.check_create_room(params) + exactly_once.check(request.room)
             ]
         if violations:
             self._answer(_error(cid, errors.invalid_request(violations)))
             return
         self._in_flight_ids.add(cid)
         item = _Item(cid)
-        task = asyncio.create_task(self._create(item, params))
+        task = asyncio.create_task(self._create(item, request.room, params))
         self._work[task] = item
         self._background.add(task)
         task.add_done_callback(self._finished)
 
     # --- working ---------------------------------------------------------------
 
-    async def _create(self, item: _Item, params: dict[str, Any]) -> None:
+    async def _create(
+        self, item: _Item, room: pb.CreateRoomRequest, params: dict[str, Any]
+    ) -> None:
         try:
-            created = await self._aws.create_room(
-                params, None, priority=Priority.BULK, control=item.control
+            created = await self._creator.create(
+                room, params, None, priority=Priority.BULK, control=item.control
             )
             response = pb.BatchCreateRoomsResponse(
                 correlation_id=item.cid,
-                room=convert.to_room(created.room),
-                aws_request_id=created.request_id or "",
+                room=created.room,
+                aws_request_id=created.aws_request_id or "",
             )
         except AwsCallError as e:
             response = _error(

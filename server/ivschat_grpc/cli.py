@@ -179,6 +179,10 @@ async def _serve(settings: config.Settings, emulator_logging: frozenset[str]) ->
             f"ivschat-grpc listening on {settings.host}:{service.port} (backend: {target})",
             flush=True,
         )
+        if service.metrics_port is not None:
+            print(f"metrics at http://{settings.host}:{service.metrics_port}/metrics", flush=True)
+        if service.health_port is not None:
+            print(f"plaintext health at {settings.host}:{service.health_port}", flush=True)
         await _until_signalled()
         log.info("draining for up to %.1f s", settings.grace_s)
 

@@ -64,6 +64,9 @@ class Settings:
     metrics_port: int | None = None
     health_port: int | None = None
     tracing: str = "off"
+    redis_url: str | None = field(default=None, repr=False)
+    idempotency_retention_s: float = 86400.0
+    idempotency_lease_s: float = 60.0
 
     @property
     def tls(self) -> bool:
@@ -299,6 +302,28 @@ OPTIONS: Final[Sequence[Option]] = (
         _own("HEALTH_PORT"),
         _int(0, 65535),
         "also serve grpc.health.v1 alone, in plaintext, on this port (off)",
+    ),
+    Option(
+        "redis_url",
+        "--redis-url",
+        _own("REDIS_URL"),
+        _text,
+        "keep request_id records in Redis (redis://host:port/0 or unix:///path), shared by "
+        "replicas (default: in this process)",
+    ),
+    Option(
+        "idempotency_retention_s",
+        "--idempotency-retention",
+        _own("IDEMPOTENCY_RETENTION"),
+        _positive,
+        "seconds a request_id is remembered (86400)",
+    ),
+    Option(
+        "idempotency_lease_s",
+        "--idempotency-lease",
+        _own("IDEMPOTENCY_LEASE"),
+        _positive,
+        "seconds a call may hold a request_id before another call takes over (60)",
     ),
     Option(
         "tracing",

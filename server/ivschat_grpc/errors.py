@@ -153,6 +153,19 @@ AWS_ERRORS: Final[Mapping[str, Rule]] = {
         reason="NOT_SENT",
         retry_after_s=1.0,
     ),
+    outcomes.REQUEST_ID_REUSED: Rule(
+        grpc.StatusCode.INVALID_ARGUMENT,
+        Detail.BAD_REQUEST,
+        "request_id was already used for a different request",
+        reason="REQUEST_ID_REUSED",
+    ),
+    outcomes.REQUEST_IN_PROGRESS: Rule(
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        Detail.RETRY,
+        "a call with this request_id is still creating the room; retry with the same request_id",
+        reason="REQUEST_IN_PROGRESS",
+        retry_after_s=1.0,
+    ),
     outcomes.CREDENTIALS_MISSING: Rule(
         grpc.StatusCode.INTERNAL,
         Detail.NONE,
@@ -178,6 +191,11 @@ def code_name(code: int) -> str:
 
 
 _CODE_NAMES: Final[Mapping[int, str]] = {c.value[0]: c.name for c in grpc.StatusCode}
+
+
+def may_exist(code: str, http_status: int | None) -> bool:
+    """Whether AWS may have run the call: its outcome is ambiguous."""
+    return rule_for(code, http_status).detail is Detail.MAY_EXIST
 
 
 def rule_for(code: str, http_status: int | None) -> Rule:
@@ -286,7 +304,8 @@ def from_aws(
     fields = fields or {}
     rule = rule_for(code, http_status)
     reason = rule.reason or code
-    metadata = {"aws_error_code": code} if rule.reason and code in AWS_ERRORS else {}
+    answered_by_aws = code not in outcomes.NOT_FROM_AWS
+    metadata = {"aws_error_code": code} if rule.reason and answered_by_aws else {}
     if rule.detail is Detail.MAY_EXIST:
         metadata["room_may_exist"] = "true"
     if request_id:
@@ -409,12 +428,17 @@ def too_many_streams(limit: int) -> Failure:
     )
 
 
-def shutting_down() -> Failure:
-    """UNAVAILABLE that ends a batch stream when the server drains."""
+def shutting_down(stream_ended: bool = False) -> Failure:
+    """UNAVAILABLE for a call refused, or a batch stream ended, because the server drains."""
     delay = duration_pb2.Duration(seconds=1)
+    message = (
+        "the server is shutting down; every item read was answered, send the rest elsewhere"
+        if stream_ended
+        else "the server is shutting down; retry on another instance"
+    )
     return Failure(
         grpc.StatusCode.UNAVAILABLE,
-        "the server is shutting down; every item read was answered, send the rest elsewhere",
+        message,
         (
             _error_info("SHUTTING_DOWN", FACADE_DOMAIN, {}),
             error_details_pb2.RetryInfo(retry_delay=delay),

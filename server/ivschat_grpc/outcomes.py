@@ -19,5 +19,24 @@ DEADLINE_EXCEEDED: Final = "DeadlineExceeded"
 DEADLINE_NOT_SENT: Final = "DeadlineExceededNotSent"
 # The caller stopped the call (a batch stream ended) before it was sent.
 ABANDONED: Final = "Abandoned"
+# A request_id came back with a different request than the one it created.
+REQUEST_ID_REUSED: Final = "RequestIdReused"
+# A call with the same request_id is still creating the room; this one gave up waiting.
+REQUEST_IN_PROGRESS: Final = "RequestInProgress"
 # The standard credential chain found nothing to sign with.
 CREDENTIALS_MISSING: Final = "CredentialsMissing"
+
+# Every outcome above: none of them is an error code AWS sent.
+NOT_FROM_AWS: Final = frozenset(
+    {
+        UNREACHABLE,
+        CONNECTION_LOST,
+        READ_TIMEOUT,
+        DEADLINE_EXCEEDED,
+        DEADLINE_NOT_SENT,
+        ABANDONED,
+        REQUEST_ID_REUSED,
+        REQUEST_IN_PROGRESS,
+        CREDENTIALS_MISSING,
+    }
+)

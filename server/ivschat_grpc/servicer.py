@@ -12,9 +12,10 @@ import grpc
 from ivschat.v1 import room_service_pb2 as pb
 from ivschat.v1 import room_service_pb2_grpc as pb_grpc
 
-from ivschat_grpc import contract, convert, errors
-from ivschat_grpc.aws import AwsCallError, IvsChat
+from ivschat_grpc import contract, convert, errors, exactly_once
+from ivschat_grpc.aws import AwsCallError
 from ivschat_grpc.batch import Batch, BatchLimits
+from ivschat_grpc.exactly_once import Creator
 from ivschat_grpc.telemetry import Metrics, rpc_fields
 
 log = logging.getLogger(__name__)
@@ -72,13 +73,13 @@ class RoomService(pb_grpc.RoomServiceServicer):
 
     def __init__(
         self,
-        aws: IvsChat,
+        creator: Creator,
         default_timeout_s: float,
         batch_limits: BatchLimits,
         max_streams: int,
         metrics: Metrics,
     ) -> None:
-        self._aws = aws
+        self._creator = creator
         self._default_timeout_s = default_timeout_s
         self._batch_limits = batch_limits
         self._max_streams = max_streams
@@ -111,22 +112,22 @@ class RoomService(pb_grpc.RoomServiceServicer):
     ) -> pb.CreateRoomResponse:
         """Create one room, or end with the error table's status."""
         params = convert.to_aws_params(request)
-        violations = contract.check_create_room(params)
+        violations = contract.check_create_room(params) + exactly_once.check(request)
         if violations:
             await abort(context, errors.invalid_request(violations))
         timeout = aws_timeout(context.time_remaining(), self._default_timeout_s)
         try:
-            created = await self._aws.create_room(params, timeout)
+            created = await self._creator.create(request, params, timeout)
         except AwsCallError as e:
             rpc_fields().update(aws_request_id=e.request_id, attempts=e.attempts)
             failure = errors.from_aws(
                 e.code, http_status=e.http_status, fields=e.fields, request_id=e.request_id
             )
             await abort(context, failure)
-        rpc_fields().update(aws_request_id=created.request_id, attempts=created.attempts)
-        if created.request_id:
-            context.set_trailing_metadata(((errors.REQUEST_ID_KEY, created.request_id),))
-        return pb.CreateRoomResponse(room=convert.to_room(created.room))
+        rpc_fields().update(aws_request_id=created.aws_request_id, attempts=created.attempts)
+        if created.aws_request_id:
+            context.set_trailing_metadata(((errors.REQUEST_ID_KEY, created.aws_request_id),))
+        return pb.CreateRoomResponse(room=created.room)
 
     async def BatchCreateRooms(
         self,
@@ -137,7 +138,7 @@ class RoomService(pb_grpc.RoomServiceServicer):
         if len(self._batches) >= self._max_streams:
             await abort(context, errors.too_many_streams(self._max_streams))
         batch = Batch(
-            self._aws, request_iterator, self._batch_limits, self.background, self._metrics
+            self._creator, request_iterator, self._batch_limits, self.background, self._metrics
         )
         self._batches.add(batch)
         try:
@@ -151,4 +152,4 @@ class RoomService(pb_grpc.RoomServiceServicer):
             if not self._batches:
                 self._idle.set()
         if batch.draining:
-            await abort(context, errors.shutting_down())
+            await abort(context, errors.shutting_down(stream_ended=True))

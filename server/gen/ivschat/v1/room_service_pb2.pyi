@@ -29,7 +29,7 @@ class MessageReviewHandler(_message.Message):
     def __init__(self, uri: _Optional[str] = ..., fallback_result: _Optional[_Union[FallbackResult, str]] = ...) -> None: ...
 
 class CreateRoomRequest(_message.Message):
-    __slots__ = ("name", "maximum_message_length", "maximum_message_rate_per_second", "message_review_handler", "tags", "logging_configuration_identifiers")
+    __slots__ = ("name", "maximum_message_length", "maximum_message_rate_per_second", "message_review_handler", "tags", "logging_configuration_identifiers", "request_id")
     class TagsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -43,13 +43,15 @@ class CreateRoomRequest(_message.Message):
     MESSAGE_REVIEW_HANDLER_FIELD_NUMBER: _ClassVar[int]
     TAGS_FIELD_NUMBER: _ClassVar[int]
     LOGGING_CONFIGURATION_IDENTIFIERS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     name: str
     maximum_message_length: int
     maximum_message_rate_per_second: int
     message_review_handler: MessageReviewHandler
     tags: _containers.ScalarMap[str, str]
     logging_configuration_identifiers: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, name: _Optional[str] = ..., maximum_message_length: _Optional[int] = ..., maximum_message_rate_per_second: _Optional[int] = ..., message_review_handler: _Optional[_Union[MessageReviewHandler, _Mapping]] = ..., tags: _Optional[_Mapping[str, str]] = ..., logging_configuration_identifiers: _Optional[_Iterable[str]] = ...) -> None: ...
+    request_id: str
+    def __init__(self, name: _Optional[str] = ..., maximum_message_length: _Optional[int] = ..., maximum_message_rate_per_second: _Optional[int] = ..., message_review_handler: _Optional[_Union[MessageReviewHandler, _Mapping]] = ..., tags: _Optional[_Mapping[str, str]] = ..., logging_configuration_identifiers: _Optional[_Iterable[str]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class CreateRoomResponse(_message.Message):
     __slots__ = ("room",)

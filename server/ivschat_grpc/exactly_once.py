@@ -1,0 +1,218 @@
+"""Creating a room exactly once per request_id, on top of a CreateRoom that is not idempotent.
+
+AWS's CreateRoom takes no client token and names need not be unique, so a
+blind retry can make a second room. With a request_id (AIP-155), the service:
+
+1. claims the id in the idempotency store (a duplicate waits, or gets the room);
+2. tags the room ivschat-grpc:request-id=<id>, so it can be found again;
+3. after an ambiguous failure (5xx, read timeout, connection lost after
+   sending), looks the room up (ListRooms by name, then the tag) *before* it
+   retries: found, it is returned; not found, the create is retried;
+4. records the room, so every later call with the id gets the same room.
+
+Without a request_id nothing here runs, and ambiguous failures are never retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from ivschat.v1 import room_service_pb2 as pb
+
+from ivschat_grpc import contract, convert, errors, outcomes
+from ivschat_grpc.aws import AwsCallError, CallControl, IvsChat
+from ivschat_grpc.idempotency import Store, Verdict
+from ivschat_grpc.pacing import Priority
+
+RESERVED_TAG: Final = "ivschat-grpc:request-id"
+# Lookups and creates after ambiguous failures, before giving the caller the ambiguity.
+_ROUNDS: Final = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """Outcome is the room a call returns, and how it was obtained."""
+
+    room: pb.Room
+    aws_request_id: str | None
+    attempts: int
+    replayed: bool  # an earlier call with the same request_id created it
+
+
+def check(request: pb.CreateRoomRequest) -> list[contract.Violation]:
+    """The facade's own rules for request_id and its reserved tag."""
+    out: list[contract.Violation] = []
+    if RESERVED_TAG in request.tags:
+        out.append(
+            contract.Violation(
+                ("tags", contract.MapKey(RESERVED_TAG)), "is reserved for request_id"
+            )
+        )
+    if request.HasField("request_id"):
+        try:
+            canonical = str(uuid.UUID(request.request_id))
+        except ValueError:
+            canonical = ""
+        if canonical != request.request_id.lower():
+            out.append(
+                contract.Violation(
+                    ("requestId",), "must be a UUID like 3f2b9a4e-6c1d-4e8a-9b7f-2d5c8e1a0b3c"
+                )
+            )
+        tags_max = contract.create_room_shape().tags_max
+        if len(request.tags) >= tags_max:
+            out.append(
+                contract.Violation(
+                    ("tags",),
+                    f"must hold at most {tags_max - 1} tags with request_id, whose tag counts too",
+                )
+            )
+    return out
+
+
+def fingerprint(request: pb.CreateRoomRequest) -> str:
+    """A digest of everything in the request but its request_id."""
+    body = pb.CreateRoomRequest()
+    body.CopyFrom(request)
+    body.ClearField("request_id")
+    return hashlib.sha256(body.SerializeToString(deterministic=True)).hexdigest()
+
+
+class Creator:
+    """Creator makes rooms: directly, or exactly once per request_id."""
+
+    def __init__(self, aws: IvsChat, store: Store) -> None:
+        self._aws = aws
+        self._store = store
+        self._settling: set[asyncio.Task[None]] = set()
+
+    async def create(
+        self,
+        request: pb.CreateRoomRequest,
+        params: Mapping[str, Any],
+        timeout_s: float | None,
+        *,
+        priority: Priority = Priority.INTERACTIVE,
+        control: CallControl | None = None,
+    ) -> Outcome:
+        """Create the room request describes (params: its AWS form), within timeout_s."""
+        control = control or CallControl()
+        if not request.HasField("request_id"):
+            created = await self._aws.create_room(
+                params, timeout_s, priority=priority, control=control
+            )
+            return Outcome(
+                convert.to_room(created.room), created.request_id, created.attempts, False
+            )
+        request_id = request.request_id.lower()
+        tagged = {**params, "tags": {**params.get("tags", {}), RESERVED_TAG: request_id}}
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout_s is None else loop.time() + timeout_s
+
+        def remaining() -> float | None:
+            return None if deadline is None else max(0.0, deadline - loop.time())
+
+        digest = fingerprint(request)
+        while True:
+            claim = await self._store.claim(request_id, digest)
+            if claim.verdict is Verdict.DONE:
+                return Outcome(pb.Room.FromString(claim.room), None, 0, True)
+            if claim.verdict is Verdict.MISMATCH:
+                raise AwsCallError(
+                    outcomes.REQUEST_ID_REUSED,
+                    fields={
+                        "fieldList": [
+                            {
+                                "name": "requestId",
+                                "message": "was already used for a different request",
+                            }
+                        ]
+                    },
+                )
+            if claim.verdict is Verdict.WAIT:
+                left = remaining()
+                if left is not None and left <= 0:
+                    raise AwsCallError(outcomes.REQUEST_IN_PROGRESS)
+                await self._store.wait(request_id, left)
+                continue
+            return await self._own(
+                request_id, claim.token, claim.resolve_first, tagged, remaining, priority, control
+            )
+
+    async def _own(
+        self,
+        request_id: str,
+        token: str,
+        resolve: bool,
+        params: Mapping[str, Any],
+        remaining: Any,
+        priority: Priority,
+        control: CallControl,
+    ) -> Outcome:
+        state = _Rounds(resolve)
+        try:
+            return await self._rounds(
+                request_id, token, state, params, remaining, priority, control
+            )
+        except AwsCallError as e:
+            unknown = state.resolve or errors.may_exist(e.code, e.http_status)
+            await self._store.release(request_id, token, unknown=unknown)
+            raise
+        except BaseException:
+            # Cancelled mid-call: the room may exist. Settle the record anyway.
+            task = asyncio.ensure_future(self._store.release(request_id, token, unknown=True))
+            self._settling.add(task)
+            task.add_done_callback(self._settling.discard)
+            raise
+
+    async def _rounds(
+        self,
+        request_id: str,
+        token: str,
+        state: _Rounds,
+        params: Mapping[str, Any],
+        remaining: Any,
+        priority: Priority,
+        control: CallControl,
+    ) -> Outcome:
+        ambiguous: AwsCallError | None = None
+        for _ in range(_ROUNDS):
+            if state.resolve:
+                try:
+                    found = await self._aws.find_room(
+                        params.get("name"), RESERVED_TAG, request_id, remaining()
+                    )
+                except AwsCallError as lookup:
+                    raise (ambiguous or lookup) from lookup
+                if found is not None:
+                    room = convert.to_room(found)
+                    await self._store.finish(request_id, token, room.SerializeToString())
+                    return Outcome(room, None, control.attempts, True)
+                state.resolve, ambiguous = False, None  # it was not created: safe to create
+            try:
+                created = await self._aws.create_room(
+                    params, remaining(), priority=priority, control=control
+                )
+            except AwsCallError as e:
+                resolvable = e.code != outcomes.DEADLINE_EXCEEDED
+                if errors.may_exist(e.code, e.http_status) and resolvable:
+                    state.resolve, ambiguous = True, e  # find out before retrying
+                    continue
+                raise
+            room = convert.to_room(created.room)
+            await self._store.finish(request_id, token, room.SerializeToString())
+            return Outcome(room, created.request_id, created.attempts, False)
+        assert ambiguous is not None  # noqa: S101 - only ambiguity loops
+        raise ambiguous
+
+
+@dataclass(slots=True)
+class _Rounds:
+    """_Rounds remembers whether the room may exist from an earlier attempt."""
+
+    resolve: bool

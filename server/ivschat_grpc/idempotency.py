@@ -1,0 +1,221 @@
+"""Where idempotency records live: in this process, or in Redis for every replica.
+
+A record follows one request_id through one state machine:
+- pending: an owner is creating the room, under a lease. A duplicate waits. If
+  the owner dies, the lease runs out and the next caller takes over. It must
+  then look the room up first, since the dead owner may have created it.
+- done: the room exists; duplicates get it back.
+- unknown: the last attempt ended ambiguously and could not be resolved; the
+  next caller takes over and looks the room up before it creates anything.
+A record for a request that certainly created nothing is deleted, so a retry
+can go ahead. Records live for the retention window, then expire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import json
+import secrets
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Final, Protocol
+
+import redis.asyncio as aioredis
+
+
+class Verdict(enum.Enum):
+    """Verdict is what a claim on a request_id found."""
+
+    OWNER = "owner"  # go ahead and create (look it up first if resolve_first)
+    DONE = "done"  # the room exists: room holds it
+    WAIT = "wait"  # another call is creating it: wait, then claim again
+    MISMATCH = "mismatch"  # the request_id was used for a different request
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """Claim is a claim's outcome; an owner's token proves it on finish or release."""
+
+    verdict: Verdict
+    token: str = ""
+    room: bytes = b""
+    resolve_first: bool = False
+
+
+class Store(Protocol):
+    """Store keeps idempotency records; every method is atomic per request_id."""
+
+    async def claim(self, request_id: str, fingerprint: str) -> Claim:
+        """Take ownership of request_id, or say why not."""
+
+    async def finish(self, request_id: str, token: str, room: bytes) -> None:
+        """Record the created room (a serialized ivschat.v1.Room)."""
+
+    async def release(self, request_id: str, token: str, *, unknown: bool) -> None:
+        """Give up ownership: unknown if the room may exist, else forget the record."""
+
+    async def wait(self, request_id: str, timeout_s: float | None) -> None:
+        """Return once request_id is no longer pending (or timeout_s has passed)."""
+
+
+def _new_token() -> str:
+    return secrets.token_hex(8)
+
+
+@dataclass(slots=True)
+class _Record:
+    fingerprint: str
+    state: str
+    token: str
+    lease_until: float
+    expires_at: float
+    room: bytes = b""
+
+
+class MemoryStore:
+    """MemoryStore keeps records in this process: exactly-once within one replica."""
+
+    def __init__(self, retention_s: float, lease_s: float) -> None:
+        self._retention_s = retention_s
+        self._lease_s = lease_s
+        # Insertion order is expiry order, as every record gets the same retention.
+        self._records: OrderedDict[str, _Record] = OrderedDict()
+        self._changed: dict[str, asyncio.Event] = {}
+
+    def _purge(self, now: float) -> None:
+        while self._records:
+            request_id, record = next(iter(self._records.items()))
+            if record.expires_at > now:
+                return
+            del self._records[request_id]
+
+    def _notify(self, request_id: str) -> None:
+        event = self._changed.pop(request_id, None)
+        if event is not None:
+            event.set()
+
+    async def claim(self, request_id: str, fingerprint: str) -> Claim:
+        now = time.monotonic()
+        self._purge(now)
+        record = self._records.get(request_id)
+        if record is None:
+            token = _new_token()
+            self._records[request_id] = _Record(
+                fingerprint, "pending", token, now + self._lease_s, now + self._retention_s
+            )
+            return Claim(Verdict.OWNER, token)
+        if record.fingerprint != fingerprint:
+            return Claim(Verdict.MISMATCH)
+        if record.state == "done":
+            return Claim(Verdict.DONE, room=record.room)
+        if record.state == "unknown" or record.lease_until < now:
+            record.state, record.token = "pending", _new_token()
+            record.lease_until = now + self._lease_s
+            return Claim(Verdict.OWNER, record.token, resolve_first=True)
+        return Claim(Verdict.WAIT)
+
+    async def finish(self, request_id: str, token: str, room: bytes) -> None:
+        record = self._records.get(request_id)
+        if record is not None and record.token == token:
+            record.state, record.room = "done", room
+        self._notify(request_id)
+
+    async def release(self, request_id: str, token: str, *, unknown: bool) -> None:
+        record = self._records.get(request_id)
+        if record is not None and record.token == token:
+            if unknown:
+                record.state = "unknown"
+            else:
+                del self._records[request_id]
+        self._notify(request_id)
+
+    async def wait(self, request_id: str, timeout_s: float | None) -> None:
+        record = self._records.get(request_id)
+        if record is None or record.state != "pending":
+            return
+        event = self._changed.setdefault(request_id, asyncio.Event())
+        remaining = record.lease_until - time.monotonic()
+        limit = remaining if timeout_s is None else min(timeout_s, remaining)
+        try:
+            await asyncio.wait_for(event.wait(), max(limit, 0.0))
+        except TimeoutError:
+            return
+
+
+# Atomic claim in Redis; time comes from the Redis server, so replicas agree.
+_CLAIM: Final = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local raw = redis.call('GET', KEYS[1])
+if not raw then
+  redis.call('SET', KEYS[1], cjson.encode({s='pending', f=ARGV[1], t=ARGV[2],
+    l=now + tonumber(ARGV[3])}), 'PX', ARGV[4])
+  return {'owner', ARGV[2], '0'}
+end
+local r = cjson.decode(raw)
+if r.f ~= ARGV[1] then return {'mismatch', '', '0'} end
+if r.s == 'done' then return {'done', r.room, '0'} end
+if r.s == 'unknown' or r.l < now then
+  r.s = 'pending'; r.t = ARGV[2]; r.l = now + tonumber(ARGV[3])
+  redis.call('SET', KEYS[1], cjson.encode(r), 'KEEPTTL')
+  return {'owner', ARGV[2], '1'}
+end
+return {'wait', '', '0'}
+"""
+# Finish or release, only by the owner holding the token.
+_SETTLE: Final = """
+local raw = redis.call('GET', KEYS[1])
+if not raw then return 0 end
+local r = cjson.decode(raw)
+if r.t ~= ARGV[1] then return 0 end
+if ARGV[2] == 'forget' then redis.call('DEL', KEYS[1]) return 1 end
+r.s = ARGV[2]
+if ARGV[2] == 'done' then r.room = ARGV[3] end
+redis.call('SET', KEYS[1], cjson.encode(r), 'KEEPTTL')
+return 1
+"""
+_POLL_S: Final = 0.05
+
+
+class RedisStore:
+    """RedisStore keeps records in Redis: exactly-once across replicas and restarts."""
+
+    def __init__(self, client: aioredis.Redis, retention_s: float, lease_s: float) -> None:
+        self._redis = client
+        self._retention_ms = int(retention_s * 1000)
+        self._lease_ms = int(lease_s * 1000)
+        self._claim = client.register_script(_CLAIM)
+        self._settle = client.register_script(_SETTLE)
+
+    @staticmethod
+    def key(request_id: str) -> str:
+        """The Redis key of a request_id's record."""
+        return f"ivschat-grpc:request:{request_id}"
+
+    async def claim(self, request_id: str, fingerprint: str) -> Claim:
+        args: list[str | int] = [fingerprint, _new_token(), self._lease_ms, self._retention_ms]
+        verdict, value, resolve = await self._claim(keys=[self.key(request_id)], args=args)
+        kind = Verdict(verdict.decode() if isinstance(verdict, bytes) else verdict)
+        raw = value.encode() if isinstance(value, str) else bytes(value)
+        if kind is Verdict.DONE:
+            return Claim(kind, room=bytes.fromhex(raw.decode()))
+        return Claim(kind, token=raw.decode(), resolve_first=bytes(resolve) in (b"1", "1"))
+
+    async def finish(self, request_id: str, token: str, room: bytes) -> None:
+        await self._settle(keys=[self.key(request_id)], args=[token, "done", room.hex()])
+
+    async def release(self, request_id: str, token: str, *, unknown: bool) -> None:
+        state = "unknown" if unknown else "forget"
+        await self._settle(keys=[self.key(request_id)], args=[token, state, ""])
+
+    async def wait(self, request_id: str, timeout_s: float | None) -> None:
+        # At most one lease: by then the owner has finished, or died and can be replaced.
+        lease_s = self._lease_ms / 1000
+        deadline = time.monotonic() + (lease_s if timeout_s is None else min(timeout_s, lease_s))
+        while time.monotonic() < deadline:
+            raw = await self._redis.get(self.key(request_id))
+            if raw is None or json.loads(raw).get("s") != "pending":
+                return
+            await asyncio.sleep(_POLL_S)
