@@ -7,6 +7,7 @@ read a developer's profile.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -17,6 +18,7 @@ from typing import Any
 import aioboto3
 import grpc
 import pytest
+import redis.asyncio as aioredis
 from ivschat.v1 import room_service_pb2_grpc as pb_grpc
 from ivschat_grpc.app import Service, build_server
 from ivschat_grpc.config import Settings
@@ -71,6 +73,44 @@ def direct_client(url: str) -> Any:
         region_name=DEFAULT_REGION,
     )
     return session.client("ivschat", endpoint_url=url)
+
+
+@pytest.fixture
+async def redis_url(tmp_path: Path) -> AsyncIterator[str]:
+    """A real redis-server (Debian's) on a unix socket: no TCP port, no persistence."""
+    sock = tmp_path / "redis.sock"
+    proc = await asyncio.create_subprocess_exec(
+        "redis-server",
+        "--port",
+        "0",
+        "--unixsocket",
+        str(sock),
+        "--unixsocketperm",
+        "700",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    url = f"unix://{sock}"
+    try:
+        client = aioredis.from_url(url)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        while True:  # ready when it answers PING
+            try:
+                await client.ping()
+                break
+            except (OSError, aioredis.ConnectionError):
+                assert loop.time() - start < 30, "redis-server did not start"
+                await asyncio.sleep(0.02)
+        await client.aclose()
+        yield url
+    finally:
+        proc.terminate()
+        await proc.wait()
 
 
 @pytest.fixture

@@ -46,6 +46,7 @@ class Service:
     metrics: Metrics
     rpcs: RpcInterceptor
     pacer: Pacer
+    creator: Creator
     metrics_port: int | None = None
     health_server: grpc.aio.Server | None = None
     health_port: int | None = None
@@ -68,7 +69,7 @@ class Service:
         except TimeoutError:
             log.warning("grace period over with RPCs still running; cancelling them")
         await self.server.stop(max(0.0, deadline - loop.time()))
-        pending = list(self.rooms.background)
+        pending: list[asyncio.Task[Any]] = [*self.rooms.background, *self.creator.owners]
         if pending and deadline > loop.time():
             await asyncio.wait(pending, timeout=deadline - loop.time())
         if self.health_server is not None:
@@ -140,8 +141,9 @@ async def build_server(
         store = RedisStore(client, settings.idempotency_retention_s, settings.idempotency_lease_s)
     else:
         store = MemoryStore(settings.idempotency_retention_s, settings.idempotency_lease_s)
+    creator = Creator(aws, store, settings.idempotency_lease_s)
     rooms = RoomService(
-        Creator(aws, store),
+        creator,
         settings.default_timeout_s,
         BatchLimits(settings.batch_window, settings.max_items_per_stream),
         settings.max_streams,
@@ -188,6 +190,7 @@ async def build_server(
         metrics,
         rpcs,
         aws.pacer,
+        creator,
         metrics_port=metrics_port,
         health_server=health_server,
         health_port=health_port,

@@ -86,10 +86,13 @@ def fingerprint(request: pb.CreateRoomRequest) -> str:
 class Creator:
     """Creator makes rooms: directly, or exactly once per request_id."""
 
-    def __init__(self, aws: IvsChat, store: Store) -> None:
+    def __init__(self, aws: IvsChat, store: Store, lease_s: float) -> None:
         self._aws = aws
         self._store = store
-        self._settling: set[asyncio.Task[None]] = set()
+        self._lease_s = lease_s
+        # An owner's work outlives its caller's deadline or cancel, so that the
+        # room it may be creating is recorded; duplicates meanwhile wait for it.
+        self.owners: set[asyncio.Task[Outcome]] = set()
 
     async def create(
         self,
@@ -140,9 +143,17 @@ class Creator:
                     raise AwsCallError(outcomes.REQUEST_IN_PROGRESS)
                 await self._store.wait(request_id, left)
                 continue
-            return await self._own(
-                request_id, claim.token, claim.resolve_first, tagged, remaining, priority, control
+            work = asyncio.ensure_future(
+                self._own(request_id, claim.token, claim.resolve_first, tagged, priority, control)
             )
+            self.owners.add(work)
+            work.add_done_callback(self.owners.discard)
+            try:
+                return await asyncio.wait_for(asyncio.shield(work), remaining())
+            except TimeoutError:
+                # The work goes on and records the room; retry with the same request_id.
+                work.add_done_callback(_consume)
+                raise AwsCallError(outcomes.DEADLINE_EXCEEDED) from None
 
     async def _own(
         self,
@@ -150,10 +161,16 @@ class Creator:
         token: str,
         resolve: bool,
         params: Mapping[str, Any],
-        remaining: Any,
         priority: Priority,
         control: CallControl,
     ) -> Outcome:
+        # The owner's budget is its lease: after that, another caller may take over.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._lease_s
+
+        def remaining() -> float:
+            return max(0.0, deadline - loop.time())
+
         state = _Rounds(resolve)
         try:
             return await self._rounds(
@@ -164,10 +181,8 @@ class Creator:
             await self._store.release(request_id, token, unknown=unknown)
             raise
         except BaseException:
-            # Cancelled mid-call: the room may exist. Settle the record anyway.
-            task = asyncio.ensure_future(self._store.release(request_id, token, unknown=True))
-            self._settling.add(task)
-            task.add_done_callback(self._settling.discard)
+            # Cancelled (the server is stopping): the room may exist. Settle the record.
+            await asyncio.shield(self._store.release(request_id, token, unknown=True))
             raise
 
     async def _rounds(
@@ -216,3 +231,9 @@ class _Rounds:
     """_Rounds remembers whether the room may exist from an earlier attempt."""
 
     resolve: bool
+
+
+def _consume(task: asyncio.Task[Outcome]) -> None:
+    """Retrieve an abandoned owner's result, so its failure is not reported as unhandled."""
+    if not task.cancelled():
+        task.exception()
