@@ -30,6 +30,28 @@ from ivschat_grpc.emulator import (
     EmulatorSettings,
 )
 
+# Rows of the fault matrix (tests/test_fault_matrix.py), printed at the end of the run:
+# (fault, style, with request_id, status, rooms afterwards, seconds).
+FAULT_MATRIX: list[tuple[str, str, bool, str, int, float]] = []
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Print the fault matrix, when it ran, as a Markdown table."""
+    if not FAULT_MATRIX:
+        return
+    write = terminalreporter.write_line
+    write("")
+    write("fault matrix: the status / rooms at the endpoint afterwards")
+    write("| fault | unary | unary + request_id | batch | batch + request_id |")
+    write("|---|---|---|---|---|")
+    cells: dict[tuple[str, str, bool], str] = {
+        (f, s, i): f"{status} / {rooms}" for f, s, i, status, rooms, _ in FAULT_MATRIX
+    }
+    for fault in dict.fromkeys(row[0] for row in FAULT_MATRIX):
+        row = [cells.get((fault, s, i), "-") for s in ("unary", "batch") for i in (False, True)]
+        write(f"| {fault} | " + " | ".join(row) + " |")
+
+
 LOGGING_ARNS = tuple(
     f"arn:aws:ivschat:us-east-1:123456789012:logging-configuration/LogCfg{i}" for i in range(3)
 )

@@ -74,11 +74,12 @@ async def test_same_request_id_with_another_body_is_invalid(facade: Facade) -> N
     ("room", "field"),
     [
         ({"request_id": "not-a-uuid"}, "request_id"),
+        ({"request_id": ""}, "request_id"),
         ({"request_id": "{3f2b9a4e-6c1d-4e8a-9b7f-2d5c8e1a0b3c}"}, "request_id"),
         ({"tags": {RESERVED_TAG: "x"}}, f'tags["{RESERVED_TAG}"]'),
         ({"request_id": str(uuid.uuid4()), "tags": {f"k{i}": "v" for i in range(50)}}, "tags"),
     ],
-    ids=["not-uuid", "braced", "reserved-tag", "no-room-for-the-tag"],
+    ids=["not-uuid", "empty", "braced", "reserved-tag", "no-room-for-the-tag"],
 )
 async def test_request_id_rules(facade: Facade, room: dict[str, Any], field: str) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as info:

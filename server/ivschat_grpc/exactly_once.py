@@ -58,7 +58,7 @@ def check(request: pb.CreateRoomRequest) -> list[contract.Violation]:
             canonical = str(uuid.UUID(request.request_id))
         except ValueError:
             canonical = ""
-        if canonical != request.request_id.lower():
+        if not canonical or canonical != request.request_id.lower():
             out.append(
                 contract.Violation(
                     ("requestId",), "must be a UUID like 3f2b9a4e-6c1d-4e8a-9b7f-2d5c8e1a0b3c"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import cache
 from typing import Any, Final
 
@@ -79,12 +79,13 @@ class FaultPlan:
         # The admin route and the request path can run on different threads
         # when the endpoint is embedded, so the rule list is locked.
         self._lock = threading.Lock()
-        self._rules = list(rules)
+        self._rules: list[FaultRule] = []
+        self.add(*rules)
 
     def add(self, *rules: FaultRule) -> None:
-        """Append rules after those already active."""
+        """Append copies of rules after those already active (take() counts down `times`)."""
         with self._lock:
-            self._rules.extend(rules)
+            self._rules.extend(replace(r, fields=dict(r.fields)) for r in rules)
 
     def clear(self) -> None:
         """Remove every rule."""
