@@ -15,71 +15,19 @@ import asyncio
 import json
 import os
 import platform
-import re
 import sys
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import grpc
 from ivschat.v1 import room_service_pb2 as pb
 from ivschat.v1 import room_service_pb2_grpc as pb_grpc
-from ivschat_grpc.emulator import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY
+
+from bench.procs import endpoint, memory_mb, process, service_env
 
 RESULTS = Path(__file__).parent / "results"
-START_TIMEOUT_S = 60
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """This environment without AWS settings, plus extra."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(
-        AWS_CONFIG_FILE=os.devnull,
-        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
-        AWS_EC2_METADATA_DISABLED="true",
-        **extra,
-    )
-    return env
-
-
-@asynccontextmanager
-async def process(
-    pattern: str, *args: str, env: dict[str, str]
-) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
-    """Run `ivschat-grpc ARGS` until its stdout matches pattern; yield the match."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "ivschat_grpc",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-        env=env,
-    )
-    try:
-        assert proc.stdout is not None
-        while True:
-            line = (await asyncio.wait_for(proc.stdout.readline(), START_TIMEOUT_S)).decode()
-            if not line:
-                raise RuntimeError(f"ivschat-grpc {args[0]} exited before it was ready")
-            m = re.search(pattern, line)
-            if m:
-                break
-        yield proc, m[1]
-    finally:
-        if proc.returncode is None:
-            proc.terminate()
-            await proc.wait()
-
-
-def peak_rss_mb(pid: int) -> float:
-    """A process's peak resident set (VmHWM), in MB."""
-    status = Path(f"/proc/{pid}/status").read_text()
-    m = re.search(r"VmHWM:\s+(\d+) kB", status)
-    assert m is not None
-    return int(m[1]) / 1024
 
 
 async def stream(port: int, n: int) -> tuple[float, int]:
@@ -101,19 +49,13 @@ async def stream(port: int, n: int) -> tuple[float, int]:
 
 
 async def run(sizes: list[int]) -> dict[str, Any]:
-    emu_args = ("emulator", "--port", "0", "--create-room-rate", "off")
     rows = []
-    async with process(r"listening on (http://\S+)", *emu_args, env=clean_env()) as (_, url):
-        env = clean_env(
-            AWS_ENDPOINT_URL_IVSCHAT=url,
-            AWS_REGION="us-east-1",
-            AWS_ACCESS_KEY_ID=DEFAULT_ACCESS_KEY_ID,
-            AWS_SECRET_ACCESS_KEY=DEFAULT_SECRET_ACCESS_KEY,
-        )
+    async with endpoint() as url:
+        env = service_env(url)
         for n in sizes:
             serve = ("serve", "--port", "0", "--create-rate", "off", "--log-level", "WARNING")
             async with process(r"listening on [\d.]+:(\d+)", *serve, env=env) as (svc, port):
-                idle = peak_rss_mb(svc.pid)
+                idle = memory_mb(svc.pid, "VmHWM")
                 seconds, created = await stream(int(port), n)
                 rows.append(
                     {
@@ -122,7 +64,7 @@ async def run(sizes: list[int]) -> dict[str, Any]:
                         "seconds": round(seconds, 2),
                         "items_per_s": round(n / seconds, 1),
                         "service_peak_rss_mb_at_start": round(idle, 1),
-                        "service_peak_rss_mb": round(peak_rss_mb(svc.pid), 1),
+                        "service_peak_rss_mb": round(memory_mb(svc.pid, "VmHWM"), 1),
                     }
                 )
     return {

@@ -1,0 +1,88 @@
+"""Starting the endpoint and the service as processes, and reading their memory."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from ivschat_grpc.emulator import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY
+
+START_TIMEOUT_S = 60
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This environment without AWS settings, plus extra."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        AWS_CONFIG_FILE=os.devnull,
+        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+        AWS_EC2_METADATA_DISABLED="true",
+        **extra,
+    )
+    return env
+
+
+def service_env(endpoint_url: str) -> dict[str, str]:
+    """An environment that points the service at a local endpoint, through AWS's variables."""
+    return clean_env(
+        AWS_ENDPOINT_URL_IVSCHAT=endpoint_url,
+        AWS_REGION="us-east-1",
+        AWS_ACCESS_KEY_ID=DEFAULT_ACCESS_KEY_ID,
+        AWS_SECRET_ACCESS_KEY=DEFAULT_SECRET_ACCESS_KEY,
+    )
+
+
+@asynccontextmanager
+async def process(
+    pattern: str, *args: str, env: dict[str, str], lines: list[str] | None = None
+) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
+    """Run `ivschat-grpc ARGS` until its stdout matches pattern; yield the first group.
+
+    Every stdout line read until then is appended to lines, if given.
+    """
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "ivschat_grpc",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        while True:
+            line = (await asyncio.wait_for(proc.stdout.readline(), START_TIMEOUT_S)).decode()
+            if not line:
+                raise RuntimeError(f"ivschat-grpc {args[0]} exited before it was ready")
+            if lines is not None:
+                lines.append(line)
+            m = re.search(pattern, line)
+            if m:
+                break
+        yield proc, m[1]
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+            await proc.wait()
+
+
+@asynccontextmanager
+async def endpoint(*extra: str) -> AsyncIterator[str]:
+    """A local endpoint process with its quota off; yields its URL."""
+    args = ("emulator", "--port", "0", "--create-room-rate", "off", *extra)
+    async with process(r"listening on (http://\S+)", *args, env=clean_env()) as (_, url):
+        yield url
+
+
+def memory_mb(pid: int, field: str = "VmRSS") -> float:
+    """A process's resident set (VmRSS) or its peak (VmHWM), in MB."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    m = re.search(rf"{field}:\s+(\d+) kB", status)
+    assert m is not None
+    return int(m[1]) / 1024
