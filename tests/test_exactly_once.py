@@ -203,3 +203,14 @@ async def test_redis_records_hold_across_replicas_and_restarts(
         assert error_info(info.value).reason == "REQUEST_ID_REUSED"
     assert len(emulator.state.rooms) == 1
     assert creates(emulator) == 1
+
+
+async def test_records_expire_after_the_retention_window() -> None:
+    store = MemoryStore(retention_s=0.05, lease_s=5)
+    claim = await store.claim("id", "fp")
+    await store.finish("id", claim.token, b"room")
+    assert (await store.claim("id", "fp")).verdict is Verdict.DONE
+    await asyncio.sleep(0.1)  # past the retention window
+    fresh = await store.claim("id", "other body")
+    assert fresh.verdict is Verdict.OWNER  # forgotten: a new request, not a mismatch
+    assert not fresh.resolve_first
