@@ -2,31 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
-import sys
 from pathlib import Path
 from typing import Any
 
 from tests.conftest import Facade
+from tests.test_cli import run_command
 
 TIMEOUT_S = 120
 
 
 async def batch_create(*args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "ivschat_grpc",
-        "batch-create",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), TIMEOUT_S)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+    return await run_command("batch-create", *args)
 
 
 def results(path: Path) -> list[dict[str, Any]]:

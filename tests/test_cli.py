@@ -68,11 +68,17 @@ async def stop(proc: asyncio.subprocess.Process) -> int:
     return await asyncio.wait_for(proc.wait(), START_TIMEOUT_S)
 
 
-async def run_to_end(*args: str) -> tuple[int, str]:
+async def run_command(*args: str) -> tuple[int, str, str]:
+    """Run the ivschat-grpc command to its end: exit code, stdout, stderr."""
     proc = await spawn(*args)
     out, err = await asyncio.wait_for(proc.communicate(), START_TIMEOUT_S)
     assert proc.returncode is not None
-    return proc.returncode, out.decode() + err.decode()
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def run_to_end(*args: str) -> tuple[int, str]:
+    code, out, err = await run_command(*args)
+    return code, out + err
 
 
 async def test_serve_without_region_says_what_to_set() -> None:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,23 +17,13 @@ from ivschat_grpc.client import RoomClient, RoomServiceError
 from ivschat_grpc.emulator import Emulator, FaultRule
 
 from tests.conftest import LOGGING_ARNS, Facade, facade_settings, serving, use_emulator_credentials
+from tests.test_cli import run_command
 
 LAMBDA = "arn:aws:lambda:us-east-1:123456789012:function:review"
 
 
 async def create_room(*args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "ivschat_grpc",
-        "create-room",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+    return await run_command("create-room", *args)
 
 
 def at(service: Service) -> tuple[str, str]:
