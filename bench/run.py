@@ -1,0 +1,252 @@
+"""The facade against calling AWS directly: one command, one table, one JSON file.
+
+    .venv/bin/python -m bench.run            # every part (about 4 minutes)
+    .venv/bin/python -m bench.run unary      # or: unary batch pacing startup
+
+1. Unary: direct aioboto3 CreateRoom calls against the facade's CreateRoom on
+   the same local endpoint (quota off), at concurrency 1, 16 and 64:
+   throughput, p50/p99, and CPU seconds per call of the facade process
+   against the direct client process.
+2. Batch: a stream of 10,000 then 100,000 items: throughput and peak RSS.
+3. Pacing: the endpoint enforcing 5/s and the service pacing at 5/s, 300 rooms
+   through a batch: wall time against the ideal 60 s, and throttles answered.
+4. Start-up: process start to health SERVING.
+Each target is printed as met or not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import grpc
+from grpc_health.v1 import health_pb2
+from ivschat.v1 import room_service_pb2 as pb
+from ivschat.v1 import room_service_pb2_grpc as pb_grpc
+from ivschat_grpc import healthcheck
+
+from bench import batch as batch_bench
+from bench.procs import clean_env, endpoint, process, service_env
+
+RESULTS = Path(__file__).parent / "results"
+CALLS = {1: 1000, 16: 3000, 64: 4000}
+
+
+def cpu_ticks(pid: int) -> float:
+    """A process's user+system CPU seconds so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def worker(*args: str) -> dict[str, Any]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.worker",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        env=clean_env(),
+    )
+    out, _ = await proc.communicate()
+    assert proc.returncode == 0, f"bench.worker {args} failed"
+    result: dict[str, Any] = json.loads(out)
+    return result
+
+
+def summary(run: dict[str, Any], calls: int) -> dict[str, float]:
+    lat = sorted(run["latencies_ms"])
+    return {
+        "calls_per_s": round(calls / run["wall_s"], 1),
+        "p50_ms": round(statistics.median(lat), 3),
+        "p99_ms": round(lat[int(len(lat) * 0.99) - 1], 3),
+    }
+
+
+async def unary() -> list[dict[str, Any]]:
+    rows = []
+    async with endpoint() as url:
+        serve = (
+            "serve",
+            "--port",
+            "0",
+            "--create-rate",
+            "off",
+            "--log-level",
+            "WARNING",
+            "--max-aws-in-flight",
+            "64",
+        )
+        async with process(r"listening on [\d.]+:(\d+)", *serve, env=service_env(url)) as (
+            svc,
+            port,
+        ):
+            for concurrency, calls in CALLS.items():
+                direct = await worker("direct", url, str(concurrency), str(calls))
+                before = cpu_ticks(svc.pid)
+                facade = await worker("grpc", f"127.0.0.1:{port}", str(concurrency), str(calls))
+                facade_cpu = cpu_ticks(svc.pid) - before
+                d, f = summary(direct, calls), summary(facade, calls)
+                rows.append(
+                    {
+                        "concurrency": concurrency,
+                        "calls": calls,
+                        "direct": d,
+                        "facade": f,
+                        "direct_cpu_ms_per_call": round(direct["cpu_s"] / calls * 1000, 3),
+                        # The facade process's CPU; the warm-up calls are in it too, so
+                        # they are counted in the denominator as well.
+                        "facade_cpu_ms_per_call": round(facade_cpu / (calls + 100) * 1000, 3),
+                        "p50_added_ms": round(f["p50_ms"] - d["p50_ms"], 3),
+                    }
+                )
+                rows[-1]["cpu_ratio"] = round(
+                    rows[-1]["facade_cpu_ms_per_call"] / rows[-1]["direct_cpu_ms_per_call"], 3
+                )
+    return rows
+
+
+async def pacing(items: int = 300) -> dict[str, Any]:
+    args = ("emulator", "--port", "0", "--create-room-rate", "5")
+    async with process(r"listening on (http://\S+)", *args, env=clean_env()) as (_, url):
+        serve = ("serve", "--port", "0", "--create-rate", "5", "--log-level", "WARNING")
+        async with process(r"listening on [\d.]+:(\d+)", *serve, env=service_env(url)) as (_, port):
+            requests = [
+                pb.BatchCreateRoomsRequest(correlation_id=f"p{i}", room=pb.CreateRoomRequest())
+                for i in range(items)
+            ]
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                stub = pb_grpc.RoomServiceStub(channel)
+                start = time.perf_counter()
+                created = 0
+                async for r in stub.BatchCreateRooms(iter(requests), timeout=600):
+                    created += r.HasField("room")
+                seconds = time.perf_counter() - start
+        async with aiohttp.ClientSession() as http:
+            record = await (await http.get(f"{url}/_emulator/requests?operation=CreateRoom")).json()
+    return {
+        "rooms": items,
+        "created": created,
+        "seconds": round(seconds, 2),
+        "ideal_s": round((items - 1) / 5, 1),
+        "quota_used": round(((items - 1) / 5) / seconds, 4),
+        "throttles": sum(1 for r in record if r["status"] == 429),
+    }
+
+
+async def startup(runs: int = 3) -> dict[str, Any]:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        serve = ("serve", "--emulator", "--port", "0", "--log-level", "WARNING")
+        async with process(r"listening on [\d.]+:(\d+)", *serve, env=clean_env()) as (_, port):
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                while True:  # poll: this is the measurement
+                    try:
+                        status = await healthcheck.check(channel, timeout_s=1)
+                    except grpc.aio.AioRpcError:
+                        status = -1
+                    if status == health_pb2.HealthCheckResponse.SERVING:
+                        break
+                    await asyncio.sleep(0.005)
+            times.append(time.perf_counter() - start)
+    return {"runs_s": [round(t, 3) for t in times], "median_s": round(statistics.median(times), 3)}
+
+
+def targets(report: dict[str, Any]) -> list[tuple[str, bool | None, str]]:
+    out: list[tuple[str, bool | None, str]] = []
+    if "unary" in report:
+        worst = max(r["cpu_ratio"] for r in report["unary"])
+        out.append(("facade CPU per CreateRoom <= 1.2x direct", worst <= 1.2, f"worst {worst}x"))
+        c1 = next(r for r in report["unary"] if r["concurrency"] == 1)
+        out.append(
+            (
+                "p50 added at concurrency 1 <= 0.3 ms",
+                c1["p50_added_ms"] <= 0.3,
+                f"{c1['p50_added_ms']} ms",
+            )
+        )
+    if "batch" in report:
+        growth = report["batch"].get("peak_rss_growth_mb")
+        out.append(
+            (
+                "batch peak RSS 100k - 10k <= 30 MB",
+                growth is not None and growth <= 30,
+                f"{growth} MB",
+            )
+        )
+    if "pacing" in report:
+        p = report["pacing"]
+        ok = p["seconds"] <= 61.9 and p["throttles"] == 0
+        out.append(
+            (
+                "300 paced rooms <= 61.9 s, 0 throttles",
+                ok,
+                f"{p['seconds']} s, {p['throttles']} throttles",
+            )
+        )
+    if "startup" in report:
+        s = report["startup"]["median_s"]
+        out.append(("start-up to SERVING < 1 s", s < 1.0, f"{s} s"))
+    return out
+
+
+async def run(parts: list[str]) -> dict[str, Any]:
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    report: dict[str, Any] = {"machine": machine}
+    if "unary" in parts:
+        report["unary"] = await unary()
+    if "batch" in parts:
+        report["batch"] = await batch_bench.run([10_000, 100_000])
+        rows = report["batch"]["rows"]
+        report["batch"]["peak_rss_growth_mb"] = round(
+            rows[-1]["service_peak_rss_mb"] - rows[0]["service_peak_rss_mb"], 1
+        )
+    if "pacing" in parts:
+        report["pacing"] = await pacing()
+    if "startup" in parts:
+        report["startup"] = await startup()
+    return report
+
+
+def main() -> int:
+    parts = sys.argv[1:] or ["unary", "batch", "pacing", "startup"]
+    report = asyncio.run(run(parts))
+    print(f"ivschat-grpc benchmark ({report['machine']})")
+    for r in report.get("unary", []):
+        d, f = r["direct"], r["facade"]
+        print(
+            f"unary c={r['concurrency']:>2}: direct {d['calls_per_s']:>7}/s p50 {d['p50_ms']:.2f} "
+            f"p99 {d['p99_ms']:.2f} ms cpu {r['direct_cpu_ms_per_call']:.3f} ms | facade "
+            f"{f['calls_per_s']:>7}/s p50 {f['p50_ms']:.2f} p99 {f['p99_ms']:.2f} ms cpu "
+            f"{r['facade_cpu_ms_per_call']:.3f} ms | cpu x{r['cpu_ratio']}, "
+            f"p50 +{r['p50_added_ms']} ms"
+        )
+    for row in report.get("batch", {}).get("rows", []):
+        print(
+            f"batch {row['items']:>6} items: {row['items_per_s']}/s, "
+            f"peak RSS {row['service_peak_rss_mb']} MB"
+        )
+    if "pacing" in report:
+        print(f"pacing: {report['pacing']}")
+    if "startup" in report:
+        print(f"start-up: {report['startup']}")
+    report["targets"] = []
+    for name, met, value in targets(report):
+        report["targets"].append({"target": name, "met": met, "value": value})
+        print(f"target {name}: {value} -> {'met' if met else 'NOT met'}")
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "run.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(f"written to {RESULTS / 'run.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

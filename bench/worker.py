@@ -1,0 +1,87 @@
+"""A load worker, run as its own process so its CPU time is its own.
+
+    python -m bench.worker direct ENDPOINT_URL CONCURRENCY CALLS
+    python -m bench.worker grpc HOST:PORT CONCURRENCY CALLS
+
+Makes CALLS CreateRoom calls at CONCURRENCY, after a warm-up, and prints one
+JSON line: latencies (ms) and this process's CPU seconds for the measured calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import resource
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+WARM_UP_CALLS = 100
+
+
+def cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def drive(call: Callable[[], Awaitable[Any]], concurrency: int, calls: int) -> dict[str, Any]:
+    for _ in range(WARM_UP_CALLS):
+        await call()
+    latencies: list[float] = []
+    left = calls
+
+    async def loop() -> None:
+        nonlocal left
+        while left > 0:
+            left -= 1
+            started = time.perf_counter()
+            await call()
+            latencies.append((time.perf_counter() - started) * 1000)
+
+    cpu0, wall0 = cpu_s(), time.perf_counter()
+    await asyncio.gather(*(loop() for _ in range(concurrency)))
+    return {
+        "latencies_ms": latencies,
+        "cpu_s": cpu_s() - cpu0,
+        "wall_s": time.perf_counter() - wall0,
+    }
+
+
+async def direct(url: str, concurrency: int, calls: int) -> dict[str, Any]:
+    import aioboto3
+    from aiobotocore.config import AioConfig
+    from ivschat_grpc.emulator import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY
+
+    session = aioboto3.Session(
+        aws_access_key_id=DEFAULT_ACCESS_KEY_ID,
+        aws_secret_access_key=DEFAULT_SECRET_ACCESS_KEY,
+        region_name="us-east-1",
+    )
+    config = AioConfig(retries={"total_max_attempts": 1}, max_pool_connections=64)
+    async with session.client("ivschat", endpoint_url=url, config=config) as client:
+        return await drive(
+            lambda: client.create_room(name="bench", tags={"k": "v"}), concurrency, calls
+        )
+
+
+async def via_grpc(target: str, concurrency: int, calls: int) -> dict[str, Any]:
+    import grpc
+    from ivschat.v1 import room_service_pb2 as pb
+    from ivschat.v1 import room_service_pb2_grpc as pb_grpc
+
+    request = pb.CreateRoomRequest(name="bench", tags={"k": "v"})
+    async with grpc.aio.insecure_channel(target) as channel:
+        stub = pb_grpc.RoomServiceStub(channel)
+        return await drive(lambda: stub.CreateRoom(request, timeout=30), concurrency, calls)
+
+
+def main() -> int:
+    mode, target, concurrency, calls = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+    run = direct if mode == "direct" else via_grpc
+    print(json.dumps(asyncio.run(run(target, concurrency, calls))))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
