@@ -157,7 +157,14 @@ class Facade:
 
 def facade_settings(emu: Emulator, **overrides: object) -> Settings:
     """Settings for a facade on a free loopback port, pointed at emu."""
-    base = Settings(region=DEFAULT_REGION, endpoint_url=emu.url, host="127.0.0.1", port=0)
+    # A short settle keeps ambiguity tests quick; the default (2 s) suits AWS.
+    base = Settings(
+        region=DEFAULT_REGION,
+        endpoint_url=emu.url,
+        host="127.0.0.1",
+        port=0,
+        idempotency_settle_s=0.3,
+    )
     return replace(base, **overrides)  # type: ignore[arg-type]  # overrides are Settings fields
 
 

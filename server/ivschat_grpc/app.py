@@ -141,7 +141,7 @@ async def build_server(
         store = RedisStore(client, settings.idempotency_retention_s, settings.idempotency_lease_s)
     else:
         store = MemoryStore(settings.idempotency_retention_s, settings.idempotency_lease_s)
-    creator = Creator(aws, store, settings.idempotency_lease_s)
+    creator = Creator(aws, store, settings.idempotency_lease_s, settings.idempotency_settle_s)
     rooms = RoomService(
         creator,
         settings.default_timeout_s,

@@ -244,14 +244,15 @@ class IvsChat:
             control.sending = False
             raise AwsCallError(code, attempts=control.attempts) from exc
 
-    async def find_room(
+    async def find_rooms(
         self, name: str | None, tag_key: str, tag_value: str, timeout_s: float | None
-    ) -> dict[str, Any] | None:
-        """The room tagged tag_key=tag_value (among rooms called name, if given), or None.
+    ) -> list[dict[str, Any]]:
+        """Every room tagged tag_key=tag_value (among rooms called name, if given).
 
-        Pages through ListRooms, then reads the match in full with GetRoom.
-        These calls are not CreateRoom's, so they do not take pacing slots.
+        Pages through all of ListRooms, then reads each match in full with
+        GetRoom. These calls are not CreateRoom's, so they take no pacing slots.
         """
+        found: list[dict[str, Any]] = []
         try:
             async with asyncio.timeout(timeout_s):
                 kwargs: dict[str, Any] = {"maxResults": 50}
@@ -262,11 +263,24 @@ class IvsChat:
                     for summary in page["rooms"]:
                         if summary.get("tags", {}).get(tag_key) == tag_value:
                             room = await self._client.get_room(identifier=summary["arn"])
-                            return {k: v for k, v in room.items() if k != "ResponseMetadata"}
+                            found.append({k: v for k, v in room.items() if k != "ResponseMetadata"})
                     if not page.get("nextToken"):
-                        return None
+                        return found
                     kwargs["nextToken"] = page["nextToken"]
         except (ClientError, BotoCoreError) as exc:
+            raise _classify(exc) from exc
+        except TimeoutError as exc:
+            raise AwsCallError(outcomes.DEADLINE_NOT_SENT) from exc
+
+    async def delete_room(self, arn: str, timeout_s: float | None) -> None:
+        """Delete a room; an already deleted one is fine."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self._client.delete_room(identifier=arn)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+                raise _classify(exc) from exc
+        except BotoCoreError as exc:
             raise _classify(exc) from exc
         except TimeoutError as exc:
             raise AwsCallError(outcomes.DEADLINE_NOT_SENT) from exc

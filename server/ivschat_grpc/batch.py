@@ -64,6 +64,7 @@ class _Item:
     """_Item is one accepted item while its task runs."""
 
     cid: str
+    exactly_once: bool = False
     control: CallControl = field(default_factory=CallControl)
     started: float = field(default_factory=time.perf_counter)
     answered: bool = False
@@ -207,7 +208,7 @@ class Batch:
             self._answer(_error(cid, errors.invalid_request(violations)))
             return
         self._in_flight_ids.add(cid)
-        item = _Item(cid)
+        item = _Item(cid, request.room.HasField("request_id"))
         task = asyncio.create_task(self._create(item, request.room, params))
         self._work[task] = item
         self._background.add(task)
@@ -243,7 +244,10 @@ class Batch:
         if item is None or item.answered:
             return
         if task.cancelled():
-            failure = errors.from_aws(outcomes.ABANDONED)
+            # With a request_id, another call's (or our shielded owner's) work may
+            # be creating the room: say so, and that the same id will find it.
+            outcome = outcomes.UNFINISHED if item.exactly_once else outcomes.ABANDONED
+            failure = errors.from_aws(outcome)
         else:
             log.error("batch item %r failed unexpectedly", item.cid, exc_info=task.exception())
             failure = errors.unexpected()

@@ -67,6 +67,7 @@ class Settings:
     redis_url: str | None = field(default=None, repr=False)
     idempotency_retention_s: float = 86400.0
     idempotency_lease_s: float = 60.0
+    idempotency_settle_s: float = 2.0
 
     @property
     def tls(self) -> bool:
@@ -326,6 +327,13 @@ OPTIONS: Final[Sequence[Option]] = (
         "seconds a call may hold a request_id before another call takes over (60)",
     ),
     Option(
+        "idempotency_settle_s",
+        "--idempotency-settle",
+        _own("IDEMPOTENCY_SETTLE"),
+        _positive,
+        "seconds to let an unanswered create finish at AWS before looking the room up (2)",
+    ),
+    Option(
         "tracing",
         "--tracing",
         _own("TRACING"),
@@ -400,6 +408,10 @@ def _check(s: Settings) -> None:
         raise ConfigError("--tls-client-ca needs --tls-cert and --tls-key")
     if s.allowed_clients and s.tls_client_ca is None:
         raise ConfigError("--allowed-clients needs --tls-client-ca, which makes clients show one")
+    if s.idempotency_retention_s < 2 * s.idempotency_lease_s:
+        raise ConfigError("--idempotency-retention must be at least twice --idempotency-lease")
+    if s.idempotency_lease_s <= 2 * s.idempotency_settle_s + 1:
+        raise ConfigError("--idempotency-lease must exceed twice --idempotency-settle, plus 1 s")
     exposed = not _is_loopback(s.host)
     if exposed and not (s.tls and s.authenticates_callers) and not s.insecure:
         raise ConfigError(

@@ -153,6 +153,12 @@ AWS_ERRORS: Final[Mapping[str, Rule]] = {
         reason="NOT_SENT",
         retry_after_s=1.0,
     ),
+    outcomes.UNFINISHED: Rule(
+        grpc.StatusCode.UNAVAILABLE,
+        Detail.MAY_EXIST,
+        "the stream ended before this item finished; retry with the same request_id",
+        reason="UNFINISHED",
+    ),
     outcomes.REQUEST_ID_REUSED: Rule(
         grpc.StatusCode.INVALID_ARGUMENT,
         Detail.BAD_REQUEST,

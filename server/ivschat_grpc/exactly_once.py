@@ -24,7 +24,7 @@ from typing import Any, Final
 
 from ivschat.v1 import room_service_pb2 as pb
 
-from ivschat_grpc import contract, convert, errors, outcomes
+from ivschat_grpc import contract, convert, outcomes
 from ivschat_grpc.aws import AwsCallError, CallControl, IvsChat
 from ivschat_grpc.idempotency import Store, Verdict
 from ivschat_grpc.pacing import Priority
@@ -32,6 +32,26 @@ from ivschat_grpc.pacing import Priority
 RESERVED_TAG: Final = "ivschat-grpc:request-id"
 # Lookups and creates after ambiguous failures, before giving the caller the ambiguity.
 _ROUNDS: Final = 3
+# Kept back from the owner's lease (at most this, at most 10 %), so it stops
+# before another caller may take over.
+_LEASE_MARGIN_S: Final = 1.0
+# Outcomes that certainly created nothing: AWS refused the call (a 4xx), or it
+# was never sent. Anything else, an unknown failure too, may have created the room.
+_NOT_CREATED: Final = frozenset(
+    {
+        outcomes.UNREACHABLE,
+        outcomes.DEADLINE_NOT_SENT,
+        outcomes.ABANDONED,
+        outcomes.CREDENTIALS_MISSING,
+        "ServiceUnavailable",
+    }
+)
+
+
+def certainly_not_created(error: AwsCallError) -> bool:
+    """Whether a failed attempt cannot have created the room."""
+    refused = error.http_status is not None and 400 <= error.http_status < 500
+    return refused or error.code in _NOT_CREATED
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,19 +100,23 @@ def fingerprint(request: pb.CreateRoomRequest) -> str:
     body = pb.CreateRoomRequest()
     body.CopyFrom(request)
     body.ClearField("request_id")
+    body.DiscardUnknownFields()  # a field this contract does not know cannot change the room
     return hashlib.sha256(body.SerializeToString(deterministic=True)).hexdigest()
 
 
 class Creator:
     """Creator makes rooms: directly, or exactly once per request_id."""
 
-    def __init__(self, aws: IvsChat, store: Store, lease_s: float) -> None:
+    def __init__(self, aws: IvsChat, store: Store, lease_s: float, settle_s: float = 2.0) -> None:
         self._aws = aws
         self._store = store
         self._lease_s = lease_s
+        # How long a request that went unanswered may still be at work in AWS:
+        # the lookup waits this long, so it does not miss a room being created.
+        self._settle_s = settle_s
         # An owner's work outlives its caller's deadline or cancel, so that the
         # room it may be creating is recorded; duplicates meanwhile wait for it.
-        self.owners: set[asyncio.Task[Outcome]] = set()
+        self.owners: set[asyncio.Task[Any]] = set()
 
     async def create(
         self,
@@ -122,7 +146,8 @@ class Creator:
 
         digest = fingerprint(request)
         while True:
-            claim = await self._store.claim(request_id, digest)
+            claimed_at = loop.time()
+            claim = await self._claim(request_id, digest)
             if claim.verdict is Verdict.DONE:
                 return Outcome(pb.Room.FromString(claim.room), None, 0, True)
             if claim.verdict is Verdict.MISMATCH:
@@ -143,8 +168,18 @@ class Creator:
                     raise AwsCallError(outcomes.REQUEST_IN_PROGRESS)
                 await self._store.wait(request_id, left)
                 continue
+            margin = min(_LEASE_MARGIN_S, 0.1 * self._lease_s)
+            owner_deadline = claimed_at + self._lease_s - margin
             work = asyncio.ensure_future(
-                self._own(request_id, claim.token, claim.resolve_first, tagged, priority, control)
+                self._own(
+                    request_id,
+                    claim.token,
+                    claim.resolve_first,
+                    tagged,
+                    priority,
+                    control,
+                    owner_deadline,
+                )
             )
             self.owners.add(work)
             work.add_done_callback(self.owners.discard)
@@ -155,6 +190,26 @@ class Creator:
                 work.add_done_callback(_consume)
                 raise AwsCallError(outcomes.DEADLINE_EXCEEDED) from None
 
+    async def _claim(self, request_id: str, digest: str) -> Any:
+        """Claim, even if our caller is cancelled meanwhile; then give back what it won."""
+        claiming = asyncio.ensure_future(self._store.claim(request_id, digest))
+        try:
+            return await asyncio.shield(claiming)
+        except asyncio.CancelledError:
+            claiming.add_done_callback(lambda t: self._release_unused(request_id, t))
+            raise
+
+    def _release_unused(self, request_id: str, claiming: asyncio.Future[Any]) -> None:
+        if claiming.cancelled() or claiming.exception() is not None:
+            return
+        claim = claiming.result()
+        if claim.verdict is Verdict.OWNER:
+            task = asyncio.ensure_future(
+                self._store.release(request_id, claim.token, unknown=claim.resolve_first)
+            )
+            self.owners.add(task)  # drain waits for it, as for owners
+            task.add_done_callback(self.owners.discard)
+
     async def _own(
         self,
         request_id: str,
@@ -163,22 +218,24 @@ class Creator:
         params: Mapping[str, Any],
         priority: Priority,
         control: CallControl,
+        deadline: float,
     ) -> Outcome:
-        # The owner's budget is its lease: after that, another caller may take over.
+        # The owner's budget ends before its lease does: after that, another caller
+        # may take over, and two owners must never work at once.
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._lease_s
 
         def remaining() -> float:
             return max(0.0, deadline - loop.time())
 
-        state = _Rounds(resolve)
+        # A takeover means an earlier owner may have sent a create: treat it as ambiguous.
+        state = _Rounds(resolve, settle=resolve, ambiguity=resolve)
         try:
             return await self._rounds(
                 request_id, token, state, params, remaining, priority, control
             )
         except AwsCallError as e:
-            unknown = state.resolve or errors.may_exist(e.code, e.http_status)
-            await self._store.release(request_id, token, unknown=unknown)
+            unknown = state.resolve or not certainly_not_created(e)
+            await asyncio.shield(self._store.release(request_id, token, unknown=unknown))
             raise
         except BaseException:
             # Cancelled (the server is stopping): the room may exist. Settle the record.
@@ -196,41 +253,85 @@ class Creator:
         control: CallControl,
     ) -> Outcome:
         ambiguous: AwsCallError | None = None
+        name = params.get("name")
         for _ in range(_ROUNDS):
             if state.resolve:
+                if state.settle:
+                    # A request that went unanswered may still be at work in AWS.
+                    await asyncio.sleep(min(self._settle_s, remaining()))
                 try:
-                    found = await self._aws.find_room(
-                        params.get("name"), RESERVED_TAG, request_id, remaining()
-                    )
+                    found = await self._aws.find_rooms(name, RESERVED_TAG, request_id, remaining())
                 except AwsCallError as lookup:
                     raise (ambiguous or lookup) from lookup
-                if found is not None:
-                    room = convert.to_room(found)
-                    await self._store.finish(request_id, token, room.SerializeToString())
-                    return Outcome(room, None, control.attempts, True)
-                state.resolve, ambiguous = False, None  # it was not created: safe to create
+                if found:
+                    return await self._settle(request_id, token, found, name, remaining, control)
+                state.resolve, state.settle, ambiguous = False, False, None  # not created
             try:
                 created = await self._aws.create_room(
                     params, remaining(), priority=priority, control=control
                 )
             except AwsCallError as e:
-                resolvable = e.code != outcomes.DEADLINE_EXCEEDED
-                if errors.may_exist(e.code, e.http_status) and resolvable:
-                    state.resolve, ambiguous = True, e  # find out before retrying
+                if not certainly_not_created(e) and e.code != outcomes.DEADLINE_EXCEEDED:
+                    state.resolve, state.settle, state.ambiguity = True, True, True
+                    ambiguous = e  # find out before retrying
                     continue
                 raise
+            if state.ambiguity:
+                # An earlier attempt may yet show up: converge on one room.
+                found = await self._aws.find_rooms(name, RESERVED_TAG, request_id, remaining())
+                return await self._settle(request_id, token, found, name, remaining, control)
             room = convert.to_room(created.room)
-            await self._store.finish(request_id, token, room.SerializeToString())
-            return Outcome(room, created.request_id, created.attempts, False)
+            return await self._record(request_id, token, room, created, control)
         assert ambiguous is not None  # noqa: S101 - only ambiguity loops
         raise ambiguous
+
+    async def _settle(
+        self,
+        request_id: str,
+        token: str,
+        found: list[dict[str, Any]],
+        name: str | None,
+        remaining: Any,
+        control: CallControl,
+    ) -> Outcome:
+        """Keep one room of those tagged with request_id (the earliest), delete the rest."""
+        keep, *extra = sorted(found, key=lambda r: (r.get("createTime"), r.get("arn")))
+        for duplicate in extra:
+            await self._aws.delete_room(duplicate["arn"], remaining())
+        room = convert.to_room(keep)
+        return await self._record(request_id, token, room, None, control, replayed=True)
+
+    async def _record(
+        self,
+        request_id: str,
+        token: str,
+        room: pb.Room,
+        created: Any,
+        control: CallControl,
+        *,
+        replayed: bool = False,
+    ) -> Outcome:
+        """Record room; if another owner took over meanwhile, return what it recorded."""
+        if await self._store.finish(request_id, token, room.SerializeToString()):
+            aws_request_id = created.request_id if created is not None else None
+            return Outcome(room, aws_request_id, control.attempts, replayed)
+        # Our lease ran out and another call owns the id now: its room is the answer.
+        done = await self._store.peek(request_id)
+        if done:
+            recorded = pb.Room.FromString(done)
+            if recorded.arn != room.arn:
+                await self._aws.delete_room(room.arn, None)
+            return Outcome(recorded, None, control.attempts, True)
+        return Outcome(room, None, control.attempts, replayed)
 
 
 @dataclass(slots=True)
 class _Rounds:
-    """_Rounds remembers whether the room may exist from an earlier attempt."""
+    """_Rounds is what an owner knows about earlier attempts on its request_id."""
 
-    resolve: bool
+    resolve: bool  # the room may exist: look it up before creating
+    settle: bool = False  # a request may still be at work in AWS: wait before looking
+    ambiguity: bool = False  # an attempt was ambiguous: converge after creating
 
 
 def _consume(task: asyncio.Task[Outcome]) -> None:

@@ -50,8 +50,11 @@ class Store(Protocol):
     async def claim(self, request_id: str, fingerprint: str) -> Claim:
         """Take ownership of request_id, or say why not."""
 
-    async def finish(self, request_id: str, token: str, room: bytes) -> None:
-        """Record the created room (a serialized ivschat.v1.Room)."""
+    async def finish(self, request_id: str, token: str, room: bytes) -> bool:
+        """Record the created room (a serialized ivschat.v1.Room); False if token lost the id."""
+
+    async def peek(self, request_id: str) -> bytes:
+        """The recorded room, or b"" if there is none yet."""
 
     async def release(self, request_id: str, token: str, *, unknown: bool) -> None:
         """Give up ownership: unknown if the room may exist, else forget the record."""
@@ -96,6 +99,12 @@ class MemoryStore:
         if event is not None:
             event.set()
 
+    def _extend(self, request_id: str, record: _Record, now: float) -> None:
+        # A record in use must outlive its lease, whatever is left of its retention.
+        if record.expires_at < now + 2 * self._lease_s:
+            record.expires_at = now + 2 * self._lease_s
+            self._records.move_to_end(request_id)
+
     async def claim(self, request_id: str, fingerprint: str) -> Claim:
         now = time.monotonic()
         self._purge(now)
@@ -113,14 +122,21 @@ class MemoryStore:
         if record.state == "unknown" or record.lease_until < now:
             record.state, record.token = "pending", _new_token()
             record.lease_until = now + self._lease_s
+            self._extend(request_id, record, now)
             return Claim(Verdict.OWNER, record.token, resolve_first=True)
         return Claim(Verdict.WAIT)
 
-    async def finish(self, request_id: str, token: str, room: bytes) -> None:
+    async def finish(self, request_id: str, token: str, room: bytes) -> bool:
         record = self._records.get(request_id)
-        if record is not None and record.token == token:
+        owned = record is not None and record.token == token
+        if record is not None and owned:
             record.state, record.room = "done", room
         self._notify(request_id)
+        return owned
+
+    async def peek(self, request_id: str) -> bytes:
+        record = self._records.get(request_id)
+        return record.room if record is not None and record.state == "done" else b""
 
     async def release(self, request_id: str, token: str, *, unknown: bool) -> None:
         record = self._records.get(request_id)
@@ -160,6 +176,10 @@ if r.s == 'done' then return {'done', r.room, '0'} end
 if r.s == 'unknown' or r.l < now then
   r.s = 'pending'; r.t = ARGV[2]; r.l = now + tonumber(ARGV[3])
   redis.call('SET', KEYS[1], cjson.encode(r), 'KEEPTTL')
+  -- A record in use must outlive its lease, whatever is left of its retention.
+  if redis.call('PTTL', KEYS[1]) < 2 * tonumber(ARGV[3]) then
+    redis.call('PEXPIRE', KEYS[1], 2 * tonumber(ARGV[3]))
+  end
   return {'owner', ARGV[2], '1'}
 end
 return {'wait', '', '0'}
@@ -196,15 +216,24 @@ class RedisStore:
 
     async def claim(self, request_id: str, fingerprint: str) -> Claim:
         args: list[str | int] = [fingerprint, _new_token(), self._lease_ms, self._retention_ms]
-        verdict, value, resolve = await self._claim(keys=[self.key(request_id)], args=args)
-        kind = Verdict(verdict.decode() if isinstance(verdict, bytes) else verdict)
-        raw = value.encode() if isinstance(value, str) else bytes(value)
+        reply = await self._claim(keys=[self.key(request_id)], args=args)
+        # A client made with decode_responses answers str, a plain one bytes.
+        verdict, value, resolve = (v.decode() if isinstance(v, bytes) else str(v) for v in reply)
+        kind = Verdict(verdict)
         if kind is Verdict.DONE:
-            return Claim(kind, room=bytes.fromhex(raw.decode()))
-        return Claim(kind, token=raw.decode(), resolve_first=bytes(resolve) in (b"1", "1"))
+            return Claim(kind, room=bytes.fromhex(value))
+        return Claim(kind, token=value, resolve_first=resolve == "1")
 
-    async def finish(self, request_id: str, token: str, room: bytes) -> None:
-        await self._settle(keys=[self.key(request_id)], args=[token, "done", room.hex()])
+    async def finish(self, request_id: str, token: str, room: bytes) -> bool:
+        owned = await self._settle(keys=[self.key(request_id)], args=[token, "done", room.hex()])
+        return bool(owned)
+
+    async def peek(self, request_id: str) -> bytes:
+        raw = await self._redis.get(self.key(request_id))
+        if raw is None:
+            return b""
+        record = json.loads(raw)
+        return bytes.fromhex(record["room"]) if record.get("s") == "done" else b""
 
     async def release(self, request_id: str, token: str, *, unknown: bool) -> None:
         state = "unknown" if unknown else "forget"

@@ -19,6 +19,9 @@ DEADLINE_EXCEEDED: Final = "DeadlineExceeded"
 DEADLINE_NOT_SENT: Final = "DeadlineExceededNotSent"
 # The caller stopped the call (a batch stream ended) before it was sent.
 ABANDONED: Final = "Abandoned"
+# A batch item with a request_id whose stream ended while it was being worked
+# on: the room may exist; the same request_id finds it.
+UNFINISHED: Final = "Unfinished"
 # A request_id came back with a different request than the one it created.
 REQUEST_ID_REUSED: Final = "RequestIdReused"
 # A call with the same request_id is still creating the room; this one gave up waiting.
@@ -35,6 +38,7 @@ NOT_FROM_AWS: Final = frozenset(
         DEADLINE_EXCEEDED,
         DEADLINE_NOT_SENT,
         ABANDONED,
+        UNFINISHED,
         REQUEST_ID_REUSED,
         REQUEST_IN_PROGRESS,
         CREDENTIALS_MISSING,
