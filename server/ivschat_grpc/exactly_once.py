@@ -183,11 +183,12 @@ class Creator:
             )
             self.owners.add(work)
             work.add_done_callback(self.owners.discard)
+            # If the caller leaves (deadline, cancel), nobody awaits the work's result.
+            work.add_done_callback(_consume)
             try:
                 return await asyncio.wait_for(asyncio.shield(work), remaining())
             except TimeoutError:
                 # The work goes on and records the room; retry with the same request_id.
-                work.add_done_callback(_consume)
                 raise AwsCallError(outcomes.DEADLINE_EXCEEDED) from None
 
     async def _claim(self, request_id: str, digest: str) -> Any:
