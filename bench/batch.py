@@ -25,7 +25,7 @@ import grpc
 from ivschat.v1 import room_service_pb2 as pb
 from ivschat.v1 import room_service_pb2_grpc as pb_grpc
 
-from bench.procs import endpoint, memory_mb, process, service_env
+from bench.procs import UNPACED_SERVE, endpoint, memory_mb, process, service_env
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -53,7 +53,7 @@ async def run(sizes: list[int]) -> dict[str, Any]:
     async with endpoint() as url:
         env = service_env(url)
         for n in sizes:
-            serve = ("serve", "--port", "0", "--create-rate", "off", "--log-level", "WARNING")
+            serve = UNPACED_SERVE
             async with process(r"listening on [\d.]+:(\d+)", *serve, env=env) as (svc, port):
                 idle = memory_mb(svc.pid, "VmHWM")
                 seconds, created = await stream(int(port), n)

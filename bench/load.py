@@ -31,7 +31,7 @@ import grpc
 from ivschat.v1 import room_service_pb2 as pb
 from ivschat.v1 import room_service_pb2_grpc as pb_grpc
 
-from bench.procs import endpoint, memory_mb, process, service_env
+from bench.procs import UNPACED_SERVE, endpoint, memory_mb, process, service_env
 
 SHED = frozenset({"RESOURCE_EXHAUSTED"})
 # grpc/grpc#36066: an aio client can report a server's early end of a stream
@@ -106,17 +106,7 @@ def answered_by_server(scrape: str) -> Counter[str]:
 
 
 async def run(seconds: float, callers: int, streams: int) -> dict[str, Any]:
-    serve = (
-        "serve",
-        "--port",
-        "0",
-        "--create-rate",
-        "off",
-        "--log-level",
-        "WARNING",
-        "--metrics-port",
-        "0",
-    )
+    serve = (*UNPACED_SERVE, "--metrics-port", "0")
     lines: list[str] = []
     async with (
         endpoint() as url,

@@ -13,6 +13,8 @@ from pathlib import Path
 from ivschat_grpc.emulator import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY
 
 START_TIMEOUT_S = 60
+# The service with pacing off and quiet logs, for benchmarks against an endpoint with no quota.
+UNPACED_SERVE = ("serve", "--port", "0", "--create-rate", "off", "--log-level", "WARNING")
 
 
 def clean_env(**extra: str) -> dict[str, str]:

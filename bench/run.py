@@ -34,7 +34,7 @@ from ivschat.v1 import room_service_pb2_grpc as pb_grpc
 from ivschat_grpc import healthcheck
 
 from bench import batch as batch_bench
-from bench.procs import clean_env, endpoint, process, service_env
+from bench.procs import UNPACED_SERVE, clean_env, endpoint, process, service_env
 
 RESULTS = Path(__file__).parent / "results"
 CALLS = {1: 1000, 16: 3000, 64: 4000}
@@ -73,17 +73,7 @@ def summary(run: dict[str, Any], calls: int) -> dict[str, float]:
 async def unary() -> list[dict[str, Any]]:
     rows = []
     async with endpoint() as url:
-        serve = (
-            "serve",
-            "--port",
-            "0",
-            "--create-rate",
-            "off",
-            "--log-level",
-            "WARNING",
-            "--max-aws-in-flight",
-            "64",
-        )
+        serve = (*UNPACED_SERVE, "--max-aws-in-flight", "64")
         async with process(r"listening on [\d.]+:(\d+)", *serve, env=service_env(url)) as (
             svc,
             port,
