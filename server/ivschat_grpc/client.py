@@ -67,11 +67,6 @@ class RoomServiceError(Exception):
         return cls(error.code(), error.details() or "")
 
 
-def code_of(status: status_pb2.Status) -> grpc.StatusCode:
-    """The grpc.StatusCode of a google.rpc.Status."""
-    return next((c for c in grpc.StatusCode if c.value[0] == status.code), grpc.StatusCode.UNKNOWN)
-
-
 @dataclass(frozen=True, slots=True)
 class Connection:
     """Connection says how to reach the service; TLS and tokens match the server's options."""

@@ -8,12 +8,13 @@ text or stack trace ever reaches a caller.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 
 import grpc
 from google.protobuf import any_pb2, duration_pb2
@@ -199,11 +200,6 @@ def code_name(code: int) -> str:
 _CODE_NAMES: Final[Mapping[int, str]] = {c.value[0]: c.name for c in grpc.StatusCode}
 
 
-def may_exist(code: str, http_status: int | None) -> bool:
-    """Whether AWS may have run the call: its outcome is ambiguous."""
-    return rule_for(code, http_status).detail is Detail.MAY_EXIST
-
-
 def rule_for(code: str, http_status: int | None) -> Rule:
     """The table's row for an AWS error code, falling back on its HTTP status."""
     rule = AWS_ERRORS.get(code)
@@ -242,6 +238,15 @@ class Failure:
         if self.request_id:
             md.append((REQUEST_ID_KEY, self.request_id))
         return tuple(md)
+
+
+async def abort(context: grpc.aio.ServicerContext[Any, Any], failure: Failure) -> NoReturn:
+    """End the RPC with failure's code, message and rich details."""
+    if context.done():
+        # The caller already gave up (cancel or deadline): nobody is left to tell.
+        raise asyncio.CancelledError
+    await context.abort(failure.code, failure.message, failure.trailing_metadata())
+    raise AssertionError("context.abort returned")  # pragma: no cover - abort always raises
 
 
 def _snake(name: str) -> str:

@@ -131,8 +131,7 @@ class MalformedRequestInterceptor(WrappingInterceptor):
     def wrap_unary(self, method: str, behavior: Behavior) -> Behavior:
         async def unary_unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             if isinstance(request, Undecodable):
-                fail = failure(request)
-                await context.abort(fail.code, fail.message, fail.trailing_metadata())
+                await errors.abort(context, failure(request))
             return await behavior(request, context)
 
         return unary_unary

@@ -112,4 +112,4 @@ class AuthInterceptor(WrappingInterceptor):
     async def _admit(self, context: grpc.aio.ServicerContext[Any, Any]) -> None:
         failure = self.verdict(context)
         if failure is not None:
-            await context.abort(failure.code, failure.message, failure.trailing_metadata())
+            await errors.abort(context, failure)

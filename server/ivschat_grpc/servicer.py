@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import wraps
-from typing import Any, Final, NoReturn, TypeVar
+from typing import Final, TypeVar
 
 import grpc
 from ivschat.v1 import room_service_pb2 as pb
@@ -35,15 +35,6 @@ def aws_timeout(remaining_s: float | None, default_s: float) -> float:
     return max(0.0, remaining_s - min(remaining_s * ANSWER_MARGIN, ANSWER_MARGIN_MAX_S))
 
 
-async def abort(context: grpc.aio.ServicerContext[Any, Any], failure: errors.Failure) -> NoReturn:
-    """End the RPC with failure's code, message and rich details."""
-    if context.done():
-        # The caller already gave up (cancel or deadline): nobody is left to tell.
-        raise asyncio.CancelledError
-    await context.abort(failure.code, failure.message, failure.trailing_metadata())
-    raise AssertionError("context.abort returned")  # pragma: no cover - abort always raises
-
-
 S = TypeVar("S")
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
@@ -63,7 +54,7 @@ def guarded(handler: Handler[S, Req, Resp]) -> Handler[S, Req, Resp]:
             if context.done():
                 raise asyncio.CancelledError from None  # the call ended under us
             log.exception("%s failed unexpectedly", handler.__name__)
-            await abort(context, errors.unexpected())
+            await errors.abort(context, errors.unexpected())
 
     return run
 
@@ -114,7 +105,7 @@ class RoomService(pb_grpc.RoomServiceServicer):
         params = convert.to_aws_params(request)
         violations = contract.check_create_room(params) + exactly_once.check(request)
         if violations:
-            await abort(context, errors.invalid_request(violations))
+            await errors.abort(context, errors.invalid_request(violations))
         timeout = aws_timeout(context.time_remaining(), self._default_timeout_s)
         try:
             created = await self._creator.create(request, params, timeout)
@@ -123,7 +114,7 @@ class RoomService(pb_grpc.RoomServiceServicer):
             failure = errors.from_aws(
                 e.code, http_status=e.http_status, fields=e.fields, request_id=e.request_id
             )
-            await abort(context, failure)
+            await errors.abort(context, failure)
         rpc_fields().update(aws_request_id=created.aws_request_id, attempts=created.attempts)
         if created.aws_request_id:
             context.set_trailing_metadata(((errors.REQUEST_ID_KEY, created.aws_request_id),))
@@ -136,7 +127,7 @@ class RoomService(pb_grpc.RoomServiceServicer):
     ) -> AsyncIterator[pb.BatchCreateRoomsResponse]:
         """Create a room per item, answering each once; see batch.py."""
         if len(self._batches) >= self._max_streams:
-            await abort(context, errors.too_many_streams(self._max_streams))
+            await errors.abort(context, errors.too_many_streams(self._max_streams))
         batch = Batch(
             self._creator, request_iterator, self._batch_limits, self.background, self._metrics
         )
@@ -146,10 +137,10 @@ class RoomService(pb_grpc.RoomServiceServicer):
                 yield response
         except Exception:
             log.exception("BatchCreateRooms failed unexpectedly")
-            await abort(context, errors.unexpected())
+            await errors.abort(context, errors.unexpected())
         finally:
             self._batches.discard(batch)
             if not self._batches:
                 self._idle.set()
         if batch.draining:
-            await abort(context, errors.shutting_down(stream_ended=True))
+            await errors.abort(context, errors.shutting_down(stream_ended=True))

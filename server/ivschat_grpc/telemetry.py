@@ -181,11 +181,12 @@ class RpcInterceptor(WrappingInterceptor):
         self._metrics.in_flight.labels(method).dec()
         self._metrics.rpcs.labels(method, code).inc()
         self._metrics.rpc_seconds.labels(method).observe(seconds)
-        log.info(
-            "rpc",
-            extra={"method": method, "code": code, "duration_ms": round(seconds * 1000, 3)}
-            | fields,
-        )
+        if log.isEnabledFor(logging.INFO):  # the fields cost something on every call
+            log.info(
+                "rpc",
+                extra={"method": method, "code": code, "duration_ms": round(seconds * 1000, 3)}
+                | fields,
+            )
         self._active -= 1
         if self._active == 0:
             self._idle.set()
@@ -197,8 +198,7 @@ class RpcInterceptor(WrappingInterceptor):
         self, method: str, context: grpc.aio.ServicerContext[Any, Any]
     ) -> tuple[float, dict[str, Any]]:
         if self._draining:
-            failure = errors.shutting_down()
-            await context.abort(failure.code, failure.message, failure.trailing_metadata())
+            await errors.abort(context, errors.shutting_down())
         fields: dict[str, Any] = {}
         _FIELDS.set(fields)
         self._enter(method)

@@ -16,7 +16,7 @@ import secrets
 import string
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, Self
@@ -504,13 +504,3 @@ class Emulator:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
-
-
-async def serve_forever(
-    settings: EmulatorSettings, ready: Callable[[str], Awaitable[None]] | None = None
-) -> None:
-    """Run a standalone endpoint until cancelled."""
-    async with Emulator(settings) as emu:
-        if ready is not None:
-            await ready(emu.url)
-        await asyncio.Event().wait()
