@@ -21,6 +21,7 @@ import pytest
 import redis.asyncio as aioredis
 from ivschat.v1 import room_service_pb2_grpc as pb_grpc
 from ivschat_grpc.app import Service, build_server
+from ivschat_grpc.cli import loop_factory
 from ivschat_grpc.config import Settings
 from ivschat_grpc.emulator import (
     DEFAULT_ACCESS_KEY_ID,
@@ -29,6 +30,21 @@ from ivschat_grpc.emulator import (
     Emulator,
     EmulatorSettings,
 )
+
+# The service runs on uvloop by default, so the tests do too; set this to
+# "asyncio" to run them all on the standard library's loop instead.
+EVENT_LOOP = os.environ.get("IVSCHAT_TEST_EVENT_LOOP", Settings().event_loop)
+
+
+def pytest_asyncio_loop_factories(config: Any, item: Any) -> dict[str, Any]:
+    """Every async test and fixture runs on the loop the service runs on."""
+    return {EVENT_LOOP: loop_factory(EVENT_LOOP)}
+
+
+def pytest_report_header() -> str:
+    """Say which event loop the run uses."""
+    return f"event loop: {EVENT_LOOP}"
+
 
 # Rows of the fault matrix (tests/test_fault_matrix.py), printed at the end of the run:
 # (fault, style, with request_id, status, rooms afterwards, seconds).

@@ -11,7 +11,7 @@ from typing import Any, Final
 import grpc
 import redis.asyncio as aioredis
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from ivschat.v1 import room_service_pb2 as pb
 from ivschat.v1 import room_service_pb2_grpc as pb_grpc
 from opentelemetry.sdk.trace import TracerProvider
@@ -22,6 +22,7 @@ from ivschat_grpc.batch import BatchLimits
 from ivschat_grpc.config import Settings
 from ivschat_grpc.exactly_once import Creator
 from ivschat_grpc.idempotency import MemoryStore, RedisStore, Store
+from ivschat_grpc.interceptors import Registrar, WrappingInterceptor
 from ivschat_grpc.malformed import MalformedRequestInterceptor
 from ivschat_grpc.pacing import Pacer
 from ivschat_grpc.security import AuthInterceptor, server_credentials
@@ -117,23 +118,25 @@ async def build_server(
     metrics.pacing_queue.set_function(lambda: aws.pacer.waiting)
 
     rpcs = RpcInterceptor(metrics)
-    interceptors: list[grpc.aio.ServerInterceptor] = [rpcs]
-    tracer_provider = tracer_provider or tracing.provider_for(settings.tracing)
-    if tracer_provider is not None:
-        interceptors.insert(0, tracing.interceptor(tracer_provider))
-        stack.callback(tracer_provider.shutdown)
+    wrappers: list[WrappingInterceptor] = [rpcs]
     if settings.authenticates_callers:
-        interceptors.append(
+        wrappers.append(
             AuthInterceptor(
                 settings.auth_tokens, settings.allowed_clients, settings.tls_client_ca is not None
             )
         )
-    interceptors.append(MalformedRequestInterceptor(SERVICE_NAME))
+    wrappers.append(MalformedRequestInterceptor(SERVICE_NAME))
+    interceptors: list[grpc.aio.ServerInterceptor] = []
+    tracer_provider = tracer_provider or tracing.provider_for(settings.tracing)
+    if tracer_provider is not None:
+        interceptors.append(tracing.interceptor(tracer_provider))
+        stack.callback(tracer_provider.shutdown)
     server = grpc.aio.server(
-        interceptors=interceptors,
+        interceptors=interceptors or None,
         options=_options(settings),
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
     )
+    registrar: Any = Registrar(server, wrappers)  # generated add_* functions take any server
     store: Store
     if settings.redis_url:
         client = aioredis.from_url(settings.redis_url)
@@ -149,10 +152,14 @@ async def build_server(
         settings.max_streams,
         metrics,
     )
-    pb_grpc.add_RoomServiceServicer_to_server(rooms, server)
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    pb_grpc.add_RoomServiceServicer_to_server(rooms, registrar)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, registrar)
+    # Not enable_server_reflection: it registers on the server itself, past the wrappers.
+    reflection_pb2_grpc.add_ServerReflectionServicer_to_server(  # type: ignore[no-untyped-call]  # generated, untyped
+        reflection.aio.ReflectionServicer(
+            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME)
+        ),
+        registrar,
     )
     address = _address(settings.host, settings.port)
     if settings.tls_cert is not None and settings.tls_key is not None:

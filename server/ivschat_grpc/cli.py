@@ -10,9 +10,12 @@ import os
 import secrets
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import replace
+from typing import Any
+
+import uvloop
 
 from ivschat_grpc import batchfile, config, createroom
 from ivschat_grpc.app import build_server
@@ -187,6 +190,17 @@ async def _serve(settings: config.Settings, emulator_logging: frozenset[str]) ->
         log.info("draining for up to %.1f s", settings.grace_s)
 
 
+def loop_factory(event_loop: str) -> Callable[[], asyncio.AbstractEventLoop]:
+    """What makes a new event loop of the named kind (config.EVENT_LOOPS)."""
+    return uvloop.new_event_loop if event_loop == "uvloop" else asyncio.new_event_loop
+
+
+def run(main: Coroutine[Any, Any, None], event_loop: str) -> None:
+    """Run main to completion on a new loop of the named kind."""
+    with asyncio.Runner(loop_factory=loop_factory(event_loop)) as runner:
+        runner.run(main)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ivschat-grpc command."""
     args = _parser().parse_args(argv)
@@ -203,7 +217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = config.load(args, os.environ)
         _configure_logging(settings.log_level, settings.log_format == "json")
         logging_arns = frozenset(getattr(args, "emulator_logging_configuration", []))
-        asyncio.run(_serve(settings, logging_arns))
+        run(_serve(settings, logging_arns), settings.event_loop)
     except config.ConfigError as e:
         print(f"ivschat-grpc: {e}", file=sys.stderr)
         return 2

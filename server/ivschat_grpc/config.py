@@ -20,6 +20,7 @@ from ivschat_grpc.aws import AwsSettings
 from ivschat_grpc.limits import largest_valid_request_bytes
 
 ENV_PREFIX: Final = "IVSCHAT_GRPC_"
+EVENT_LOOPS: Final = ("uvloop", "asyncio")
 DEFAULT_PORT: Final = 50051
 
 
@@ -68,6 +69,8 @@ class Settings:
     idempotency_retention_s: float = 86400.0
     idempotency_lease_s: float = 60.0
     idempotency_settle_s: float = 2.0
+    # uvloop cut the service's CPU per CreateRoom; bench/run.py shows by how much.
+    event_loop: str = "uvloop"
 
     @property
     def tls(self) -> bool:
@@ -158,6 +161,12 @@ def _csv(raw: str) -> tuple[str, ...]:
 
 
 def _text(raw: str) -> str:
+    return raw
+
+
+def _event_loop(raw: str) -> str:
+    if raw not in EVENT_LOOPS:
+        raise ConfigError(f'must be "uvloop" or "asyncio", not {raw!r}')
     return raw
 
 
@@ -339,6 +348,13 @@ OPTIONS: Final[Sequence[Option]] = (
         _own("TRACING"),
         _tracing,
         "OpenTelemetry spans per RPC: off, or otlp (to OTEL_EXPORTER_OTLP_ENDPOINT) (off)",
+    ),
+    Option(
+        "event_loop",
+        "--event-loop",
+        _own("EVENT_LOOP"),
+        _event_loop,
+        "uvloop, or asyncio for the standard library's loop (uvloop)",
     ),
 )
 

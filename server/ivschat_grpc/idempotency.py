@@ -152,11 +152,16 @@ class MemoryStore:
         if record is None or record.state != "pending":
             return
         event = self._changed.setdefault(request_id, asyncio.Event())
-        remaining = record.lease_until - time.monotonic()
-        limit = remaining if timeout_s is None else min(timeout_s, remaining)
-        try:
-            await asyncio.wait_for(event.wait(), max(limit, 0.0))
-        except TimeoutError:
+        deadline = record.lease_until
+        if timeout_s is not None:
+            deadline = min(deadline, time.monotonic() + timeout_s)
+        # A loop's timer may fire a little early (uvloop's are in whole
+        # milliseconds), so the deadline is checked rather than trusted.
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                await asyncio.wait_for(event.wait(), remaining)
+            except TimeoutError:
+                continue
             return
 
 

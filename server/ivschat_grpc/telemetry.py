@@ -139,9 +139,8 @@ async def serve_metrics(metrics: Metrics, host: str, port: int) -> tuple[web.App
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
-    server = site._server
-    assert isinstance(server, asyncio.Server)  # noqa: S101 - TCPSite always makes one
-    return runner, int(server.sockets[0].getsockname()[1])
+    # The runner's first address is the one site just bound: (host, port, ...).
+    return runner, int(runner.addresses[0][1])
 
 
 def _code_of(context: grpc.aio.ServicerContext[Any, Any], default: grpc.StatusCode) -> str:
@@ -151,6 +150,24 @@ def _code_of(context: grpc.aio.ServicerContext[Any, Any], default: grpc.StatusCo
     if isinstance(code, int):
         return errors.code_name(code)
     return default.name
+
+
+class _RpcMetrics:
+    """_RpcMetrics holds one method's metric children, looked up once rather than per call."""
+
+    def __init__(self, metrics: Metrics, method: str) -> None:
+        self.method = method
+        self.in_flight = metrics.in_flight.labels(method)
+        self.seconds = metrics.rpc_seconds.labels(method)
+        self._rpcs = metrics.rpcs
+        self._answered: dict[str, Any] = {}
+
+    def answered(self, code: str) -> Any:
+        """The counter of this method's calls that ended with code."""
+        child = self._answered.get(code)
+        if child is None:
+            child = self._answered[code] = self._rpcs.labels(self.method, code)
+        return child
 
 
 class RpcInterceptor(WrappingInterceptor):
@@ -171,20 +188,20 @@ class RpcInterceptor(WrappingInterceptor):
         """Return once no RPC is running."""
         await self._idle.wait()
 
-    def _enter(self, method: str) -> None:
+    def _enter(self, rpc: _RpcMetrics) -> None:
         self._active += 1
         self._idle.clear()
-        self._metrics.in_flight.labels(method).inc()
+        rpc.in_flight.inc()
 
-    def _exit(self, method: str, code: str, started: float, fields: dict[str, Any]) -> None:
+    def _exit(self, rpc: _RpcMetrics, code: str, started: float, fields: dict[str, Any]) -> None:
         seconds = time.perf_counter() - started
-        self._metrics.in_flight.labels(method).dec()
-        self._metrics.rpcs.labels(method, code).inc()
-        self._metrics.rpc_seconds.labels(method).observe(seconds)
+        rpc.in_flight.dec()
+        rpc.answered(code).inc()
+        rpc.seconds.observe(seconds)
         if log.isEnabledFor(logging.INFO):  # the fields cost something on every call
             log.info(
                 "rpc",
-                extra={"method": method, "code": code, "duration_ms": round(seconds * 1000, 3)}
+                extra={"method": rpc.method, "code": code, "duration_ms": round(seconds * 1000, 3)}
                 | fields,
             )
         self._active -= 1
@@ -195,18 +212,20 @@ class RpcInterceptor(WrappingInterceptor):
         return not method.startswith("/grpc.health.v1.Health/")
 
     async def _begin(
-        self, method: str, context: grpc.aio.ServicerContext[Any, Any]
+        self, rpc: _RpcMetrics, context: grpc.aio.ServicerContext[Any, Any]
     ) -> tuple[float, dict[str, Any]]:
         if self._draining:
             await errors.abort(context, errors.shutting_down())
         fields: dict[str, Any] = {}
         _FIELDS.set(fields)
-        self._enter(method)
+        self._enter(rpc)
         return time.perf_counter(), fields
 
     def wrap_unary(self, method: str, behavior: Behavior) -> Behavior:
+        rpc = _RpcMetrics(self._metrics, method)
+
         async def run(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            started, fields = await self._begin(method, context)
+            started, fields = await self._begin(rpc, context)
             code = grpc.StatusCode.OK.name
             try:
                 return await behavior(request, context)
@@ -217,15 +236,17 @@ class RpcInterceptor(WrappingInterceptor):
                 code = grpc.StatusCode.CANCELLED.name
                 raise
             finally:
-                self._exit(method, code, started, fields)
+                self._exit(rpc, code, started, fields)
 
         return run
 
     def wrap_stream(self, method: str, behavior: Behavior) -> Behavior:
+        rpc = _RpcMetrics(self._metrics, method)
+
         async def run(
             request_iterator: Any, context: grpc.aio.ServicerContext[Any, Any]
         ) -> AsyncIterator[Any]:
-            started, fields = await self._begin(method, context)
+            started, fields = await self._begin(rpc, context)
             code = grpc.StatusCode.OK.name
             try:
                 async for response in behavior(request_iterator, context):
@@ -237,6 +258,6 @@ class RpcInterceptor(WrappingInterceptor):
                 code = grpc.StatusCode.CANCELLED.name
                 raise
             finally:
-                self._exit(method, code, started, fields)
+                self._exit(rpc, code, started, fields)
 
         return run

@@ -488,9 +488,8 @@ class Emulator:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
         await site.start()
-        server = site._server
-        assert isinstance(server, asyncio.Server)  # noqa: S101 - TCPSite always makes one
-        self.port = int(server.sockets[0].getsockname()[1])
+        # The runner's first address is the one site just bound: (host, port, ...).
+        self.port = int(self._runner.addresses[0][1])
 
     async def stop(self) -> None:
         """Stop serving and close open connections."""
