@@ -41,16 +41,20 @@ def service_env(endpoint_url: str) -> dict[str, str]:
 
 @asynccontextmanager
 async def process(
-    pattern: str, *args: str, env: dict[str, str], lines: list[str] | None = None
+    pattern: str,
+    *args: str,
+    env: dict[str, str],
+    lines: list[str] | None = None,
+    module: str = "ivschat_grpc",
 ) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
-    """Run `ivschat-grpc ARGS` until its stdout matches pattern; yield the first group.
+    """Run `python -m MODULE ARGS` until its stdout matches pattern; yield the first group.
 
     Every stdout line read until then is appended to lines, if given.
     """
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "ivschat_grpc",
+        module,
         *args,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
@@ -61,7 +65,7 @@ async def process(
         while True:
             line = (await asyncio.wait_for(proc.stdout.readline(), START_TIMEOUT_S)).decode()
             if not line:
-                raise RuntimeError(f"ivschat-grpc {args[0]} exited before it was ready")
+                raise RuntimeError(f"{module} {args[0]} exited before it was ready")
             if lines is not None:
                 lines.append(line)
             m = re.search(pattern, line)

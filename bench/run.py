@@ -6,7 +6,9 @@
 1. Unary: direct aioboto3 CreateRoom calls against the facade's CreateRoom on
    the same local endpoint (quota off), at concurrency 1, 16 and 64:
    throughput, p50/p99, and CPU seconds per call of the facade process
-   against the direct client process.
+   against the direct client process. Beside them, the floor (bench/floor.py):
+   a bare grpc.aio server making the same aioboto3 call, which is the least
+   any grpc.aio facade can cost. Then the facade's CPU on each event loop.
 2. Batch: a stream of 10,000 then 100,000 items: throughput and peak RSS.
 3. Pacing: the endpoint enforcing 5/s and the service pacing at 5/s, 300 rooms
    through a batch: wall time against the ideal 60 s, and throttles answered.
@@ -38,6 +40,9 @@ from bench.procs import UNPACED_SERVE, clean_env, endpoint, process, service_env
 
 RESULTS = Path(__file__).parent / "results"
 CALLS = {1: 1000, 16: 3000, 64: 4000}
+# Every process in the unary comparison runs on the loop the service runs on by default.
+EVENT_LOOP = "uvloop"
+WARM_UP_CALLS = 100  # bench.worker's
 
 
 def cpu_ticks(pid: int) -> float:
@@ -70,37 +75,68 @@ def summary(run: dict[str, Any], calls: int) -> dict[str, float]:
     }
 
 
-async def unary() -> list[dict[str, Any]]:
+def _row(calls: int, run: dict[str, Any], cpu_s: float | None = None) -> dict[str, Any]:
+    """Throughput and latency of a worker's run, plus CPU ms per call of the process measured.
+
+    cpu_s is the server process's CPU over the run (its warm-up calls included,
+    so they count in the denominator too); without it, the worker's own.
+    """
+    row: dict[str, Any] = summary(run, calls)
+    if cpu_s is None:
+        row["cpu_ms_per_call"] = round(run["cpu_s"] / calls * 1000, 3)
+    else:
+        row["cpu_ms_per_call"] = round(cpu_s / (calls + WARM_UP_CALLS) * 1000, 3)
+    return row
+
+
+async def _through(
+    server: asyncio.subprocess.Process, port: str, concurrency: int, calls: int
+) -> dict[str, Any]:
+    before = cpu_ticks(server.pid)
+    run = await worker("grpc", f"127.0.0.1:{port}", str(concurrency), str(calls), EVENT_LOOP)
+    return _row(calls, run, cpu_ticks(server.pid) - before)
+
+
+async def unary() -> dict[str, Any]:
     rows = []
+    loops: dict[str, float] = {}
     async with endpoint() as url:
+        env = service_env(url)
         serve = (*UNPACED_SERVE, "--max-aws-in-flight", "64")
-        async with process(r"listening on [\d.]+:(\d+)", *serve, env=service_env(url)) as (
-            svc,
-            port,
+        listening = r"listening on [\d.]+:(\d+)"
+        async with (
+            process(listening, *serve, env=env) as (facade_proc, facade_port),
+            process(listening, EVENT_LOOP, env=env, module="bench.floor") as floor_server,
         ):
+            floor_proc, floor_port = floor_server
             for concurrency, calls in CALLS.items():
-                direct = await worker("direct", url, str(concurrency), str(calls))
-                before = cpu_ticks(svc.pid)
-                facade = await worker("grpc", f"127.0.0.1:{port}", str(concurrency), str(calls))
-                facade_cpu = cpu_ticks(svc.pid) - before
-                d, f = summary(direct, calls), summary(facade, calls)
+                direct = await worker("direct", url, str(concurrency), str(calls), EVENT_LOOP)
+                d = _row(calls, direct)
+                floor = await _through(floor_proc, floor_port, concurrency, calls)
+                facade = await _through(facade_proc, facade_port, concurrency, calls)
                 rows.append(
                     {
                         "concurrency": concurrency,
                         "calls": calls,
                         "direct": d,
-                        "facade": f,
-                        "direct_cpu_ms_per_call": round(direct["cpu_s"] / calls * 1000, 3),
-                        # The facade process's CPU; the warm-up calls are in it too, so
-                        # they are counted in the denominator as well.
-                        "facade_cpu_ms_per_call": round(facade_cpu / (calls + 100) * 1000, 3),
-                        "p50_added_ms": round(f["p50_ms"] - d["p50_ms"], 3),
+                        "floor": floor,
+                        "facade": facade,
+                        "cpu_ratio": round(facade["cpu_ms_per_call"] / d["cpu_ms_per_call"], 3),
+                        "floor_cpu_ratio": round(
+                            floor["cpu_ms_per_call"] / d["cpu_ms_per_call"], 3
+                        ),
+                        "p50_added_ms": round(facade["p50_ms"] - d["p50_ms"], 3),
+                        "floor_p50_added_ms": round(floor["p50_ms"] - d["p50_ms"], 3),
                     }
                 )
-                rows[-1]["cpu_ratio"] = round(
-                    rows[-1]["facade_cpu_ms_per_call"] / rows[-1]["direct_cpu_ms_per_call"], 3
-                )
-    return rows
+            loops[EVENT_LOOP] = (await _through(facade_proc, facade_port, 16, 3000))[
+                "cpu_ms_per_call"
+            ]
+        # The same facade on the standard library's loop, for the uvloop decision.
+        serve_std = (*serve, "--event-loop", "asyncio")
+        async with process(listening, *serve_std, env=env) as (std_proc, std_port):
+            loops["asyncio"] = (await _through(std_proc, std_port, 16, 3000))["cpu_ms_per_call"]
+    return {"rows": rows, "facade_cpu_ms_per_call_c16_by_loop": loops}
 
 
 async def pacing(items: int = 300) -> dict[str, Any]:
@@ -153,9 +189,9 @@ async def startup(runs: int = 3) -> dict[str, Any]:
 def targets(report: dict[str, Any]) -> list[tuple[str, bool | None, str]]:
     out: list[tuple[str, bool | None, str]] = []
     if "unary" in report:
-        worst = max(r["cpu_ratio"] for r in report["unary"])
+        worst = max(r["cpu_ratio"] for r in report["unary"]["rows"])
         out.append(("facade CPU per CreateRoom <= 1.2x direct", worst <= 1.2, f"worst {worst}x"))
-        c1 = next(r for r in report["unary"] if r["concurrency"] == 1)
+        c1 = next(r for r in report["unary"]["rows"] if r["concurrency"] == 1)
         out.append(
             (
                 "p50 added at concurrency 1 <= 0.3 ms",
@@ -210,15 +246,22 @@ def main() -> int:
     parts = sys.argv[1:] or ["unary", "batch", "pacing", "startup"]
     report = asyncio.run(run(parts))
     print(f"ivschat-grpc benchmark ({report['machine']})")
-    for r in report.get("unary", []):
-        d, f = r["direct"], r["facade"]
+    unary_report = report.get("unary", {})
+    for r in unary_report.get("rows", []):
+        print(f"unary c={r['concurrency']}, {r['calls']} calls:")
+        for name in ("direct", "floor", "facade"):
+            x = r[name]
+            print(
+                f"  {name:<6} {x['calls_per_s']:>7}/s  p50 {x['p50_ms']:6.2f} ms  "
+                f"p99 {x['p99_ms']:6.2f} ms  cpu {x['cpu_ms_per_call']:.3f} ms/call"
+            )
         print(
-            f"unary c={r['concurrency']:>2}: direct {d['calls_per_s']:>7}/s p50 {d['p50_ms']:.2f} "
-            f"p99 {d['p99_ms']:.2f} ms cpu {r['direct_cpu_ms_per_call']:.3f} ms | facade "
-            f"{f['calls_per_s']:>7}/s p50 {f['p50_ms']:.2f} p99 {f['p99_ms']:.2f} ms cpu "
-            f"{r['facade_cpu_ms_per_call']:.3f} ms | cpu x{r['cpu_ratio']}, "
-            f"p50 +{r['p50_added_ms']} ms"
+            f"  facade: cpu x{r['cpu_ratio']} of direct, p50 +{r['p50_added_ms']} ms | "
+            f"floor: cpu x{r['floor_cpu_ratio']}, p50 +{r['floor_p50_added_ms']} ms"
         )
+    if unary_report:
+        by_loop = unary_report["facade_cpu_ms_per_call_c16_by_loop"]
+        print(f"facade cpu ms/call at c=16 by event loop: {by_loop}")
     for row in report.get("batch", {}).get("rows", []):
         print(
             f"batch {row['items']:>6} items: {row['items_per_s']}/s, "

@@ -1,7 +1,7 @@
 """A load worker, run as its own process so its CPU time is its own.
 
-    python -m bench.worker direct ENDPOINT_URL CONCURRENCY CALLS
-    python -m bench.worker grpc HOST:PORT CONCURRENCY CALLS
+    python -m bench.worker direct ENDPOINT_URL CONCURRENCY CALLS [EVENT_LOOP]
+    python -m bench.worker grpc HOST:PORT CONCURRENCY CALLS [EVENT_LOOP]
 
 Makes CALLS CreateRoom calls at CONCURRENCY, after a warm-up, and prints one
 JSON line: latencies (ms) and this process's CPU seconds for the measured calls.
@@ -16,6 +16,8 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+from ivschat_grpc.cli import loop_factory
 
 WARM_UP_CALLS = 100
 
@@ -78,8 +80,10 @@ async def via_grpc(target: str, concurrency: int, calls: int) -> dict[str, Any]:
 
 def main() -> int:
     mode, target, concurrency, calls = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+    event_loop = sys.argv[5] if len(sys.argv) > 5 else "asyncio"
     run = direct if mode == "direct" else via_grpc
-    print(json.dumps(asyncio.run(run(target, concurrency, calls))))
+    with asyncio.Runner(loop_factory=loop_factory(event_loop)) as runner:
+        print(json.dumps(runner.run(run(target, concurrency, calls))))
     return 0
 
 

@@ -1,0 +1,65 @@
+"""The floor: the least a grpc.aio facade over aioboto3 can cost on this machine.
+
+    python -m bench.floor EVENT_LOOP     # uvloop or asyncio; AWS_* from the environment
+
+A bare grpc.aio server whose CreateRoom makes the direct worker's aioboto3
+call and answers: no validation, pacing, metrics, logs or error mapping.
+bench/run.py measures it beside the facade, so what the facade costs beyond
+it is the facade's own code, and what the floor costs beyond a direct call is
+grpc.aio's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aioboto3
+import grpc
+from aiobotocore.config import AioConfig
+from ivschat.v1 import room_service_pb2 as pb
+from ivschat.v1 import room_service_pb2_grpc as pb_grpc
+from ivschat_grpc.cli import loop_factory
+
+
+class Floor(pb_grpc.RoomServiceServicer):
+    """Floor answers CreateRoom with the room's ARN, ID and name, and nothing else."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    async def CreateRoom(self, request: Any, context: Any) -> pb.CreateRoomResponse:
+        r = await self._client.create_room(name=request.name, tags=dict(request.tags))
+        return pb.CreateRoomResponse(room=pb.Room(arn=r["arn"], id=r["id"], name=r["name"]))
+
+    async def BatchCreateRooms(
+        self, request_iterator: Any, context: Any
+    ) -> AsyncIterator[pb.BatchCreateRoomsResponse]:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "the floor serves CreateRoom only")
+        yield pb.BatchCreateRoomsResponse()  # never reached: abort raises
+
+
+async def serve() -> None:
+    # The direct worker's client, exactly (bench/worker.py).
+    config = AioConfig(retries={"total_max_attempts": 1}, max_pool_connections=64)
+    session = aioboto3.Session(region_name=os.environ["AWS_REGION"])
+    async with session.client("ivschat", config=config) as client:
+        server = grpc.aio.server()
+        pb_grpc.add_RoomServiceServicer_to_server(Floor(client), server)
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        print(f"listening on 127.0.0.1:{port}", flush=True)
+        await server.wait_for_termination()
+
+
+def main() -> int:
+    with asyncio.Runner(loop_factory=loop_factory(sys.argv[1])) as runner:
+        runner.run(serve())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
