@@ -18,7 +18,6 @@ from typing import Any
 import aioboto3
 import grpc
 import pytest
-import redis.asyncio as aioredis
 from ivschat.v1 import room_service_pb2_grpc as pb_grpc
 from ivschat_grpc.app import Service, build_server
 from ivschat_grpc.cli import loop_factory
@@ -113,42 +112,74 @@ def direct_client(url: str) -> Any:
     return session.client("ivschat", endpoint_url=url)
 
 
+class RedisServer:
+    """RedisServer is a real redis-server (Debian's) on a unix socket: no TCP port, no disk.
+
+    It is ready when it says so on stdout, which is read to the end so it never blocks.
+    """
+
+    def __init__(self, sock: Path) -> None:
+        self.sock = sock
+        self.url = f"unix://{sock}"
+        self._proc: asyncio.subprocess.Process | None = None
+        self._drain: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Start it and return once it accepts connections."""
+        self._proc = await asyncio.create_subprocess_exec(
+            "redis-server",
+            *("--port", "0", "--unixsocket", str(self.sock), "--unixsocketperm", "700"),
+            *("--save", "", "--appendonly", "no"),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        assert self._proc.stdout is not None
+        while (
+            b"ready to accept connections"
+            not in (line := await asyncio.wait_for(self._proc.stdout.readline(), 30)).lower()
+        ):
+            assert line, "redis-server exited before it was ready"
+        self._drain = asyncio.get_running_loop().create_task(self._read_rest())
+
+    async def _read_rest(self) -> None:
+        assert self._proc is not None
+        assert self._proc.stdout is not None
+        while await self._proc.stdout.readline():
+            pass
+
+    async def kill(self) -> None:
+        """SIGKILL it, as a crash would."""
+        assert self._proc is not None
+        self._proc.kill()
+        await self._proc.wait()
+        if self._drain is not None:
+            await self._drain
+        self.sock.unlink(missing_ok=True)  # a killed server leaves its socket file
+
+    async def stop(self) -> None:
+        """Stop it if it runs."""
+        if self._proc is not None and self._proc.returncode is None:
+            self._proc.terminate()
+            await self._proc.wait()
+        if self._drain is not None:
+            await self._drain
+
+
 @pytest.fixture
-async def redis_url(tmp_path: Path) -> AsyncIterator[str]:
-    """A real redis-server (Debian's) on a unix socket: no TCP port, no persistence."""
-    sock = tmp_path / "redis.sock"
-    proc = await asyncio.create_subprocess_exec(
-        "redis-server",
-        "--port",
-        "0",
-        "--unixsocket",
-        str(sock),
-        "--unixsocketperm",
-        "700",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    url = f"unix://{sock}"
+async def redis_server(tmp_path: Path) -> AsyncIterator[RedisServer]:
+    """A running RedisServer, stopped after the test."""
+    server = RedisServer(tmp_path / "redis.sock")
+    await server.start()
     try:
-        client = aioredis.from_url(url)
-        loop = asyncio.get_running_loop()
-        start = loop.time()
-        while True:  # ready when it answers PING
-            try:
-                await client.ping()
-                break
-            except (OSError, aioredis.ConnectionError):
-                assert loop.time() - start < 30, "redis-server did not start"
-                await asyncio.sleep(0.02)
-        await client.aclose()
-        yield url
+        yield server
     finally:
-        proc.terminate()
-        await proc.wait()
+        await server.stop()
+
+
+@pytest.fixture
+async def redis_url(redis_server: RedisServer) -> str:
+    """The URL of a running RedisServer."""
+    return redis_server.url
 
 
 @pytest.fixture

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any, Final
 
 import grpc
-import redis.asyncio as aioredis
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from ivschat.v1 import room_service_pb2 as pb
 from ivschat.v1 import room_service_pb2_grpc as pb_grpc
 from opentelemetry.sdk.trace import TracerProvider
 
-from ivschat_grpc import tracing
+from ivschat_grpc import shared, tracing
 from ivschat_grpc.aws import IvsChat, StaticCredentials
 from ivschat_grpc.batch import BatchLimits
 from ivschat_grpc.config import Settings
@@ -27,6 +27,7 @@ from ivschat_grpc.malformed import MalformedRequestInterceptor
 from ivschat_grpc.pacing import Pacer
 from ivschat_grpc.security import AuthInterceptor, server_credentials
 from ivschat_grpc.servicer import RoomService
+from ivschat_grpc.shared import FallbackStore, LocalSlots, SharedSlots
 from ivschat_grpc.telemetry import Metrics, RpcInterceptor, serve_metrics
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,55 @@ def _options(settings: Settings) -> list[tuple[str, Any]]:
     ]
 
 
+async def _share(
+    settings: Settings,
+    region: str,
+    stack: AsyncExitStack,
+    metrics: Metrics,
+    health_servicer: health.aio.HealthServicer,
+) -> tuple[FallbackStore, SharedSlots | None]:
+    """Connect to Redis: the shared store and bucket, with their fallbacks, and the probe."""
+    assert settings.redis_url is not None  # noqa: S101 - the caller checked
+    client = shared.connect(settings.redis_url)
+    stack.push_async_callback(client.aclose)
+    store: FallbackStore | None = None
+
+    async def changed(up: bool) -> None:
+        metrics.redis_up.set(1 if up else 0)
+        await health_servicer.set(shared.REDIS_HEALTH, SERVING if up else NOT_SERVING)
+        if up and store is not None:
+            await store.sync()
+
+    state = shared.SharedState(client, changed, settings.redis_down_create_rate)
+    lease = settings.idempotency_lease_s
+    store = FallbackStore(
+        state,
+        RedisStore(client, settings.idempotency_retention_s, lease),
+        # Only this process's own calls are kept here, for as long as one can be open.
+        MemoryStore(2 * lease, lease),
+    )
+    slots = None
+    if settings.create_rate is not None:
+        fallback = LocalSlots(settings.redis_down_create_rate)
+        key = shared.bucket_key(region)
+        slots = SharedSlots(state, client, key, settings.create_rate, fallback)
+    # Start knowing: a Redis that is down at start is a fallback, not a failure to start.
+    try:
+        await client.ping()
+    except shared.REDIS_DOWN as e:
+        state.failed(e)
+    await changed(state.up)
+    probe = asyncio.get_running_loop().create_task(state.probe())
+
+    async def stop_probe() -> None:
+        probe.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await probe
+
+    stack.push_async_callback(stop_probe)
+    return store, slots
+
+
 async def build_server(
     settings: Settings,
     stack: AsyncExitStack,
@@ -114,7 +164,14 @@ async def build_server(
         await health_servicer.set(name, NOT_SERVING)
 
     metrics = Metrics()
-    aws = await IvsChat.open(settings.aws(), stack, credentials, observer=metrics)
+    aws_settings = settings.aws()
+    store: Store
+    slots: SharedSlots | None = None
+    if settings.redis_url:
+        store, slots = await _share(settings, aws_settings.region, stack, metrics, health_servicer)
+    else:
+        store = MemoryStore(settings.idempotency_retention_s, settings.idempotency_lease_s)
+    aws = await IvsChat.open(aws_settings, stack, credentials, observer=metrics, slots=slots)
     metrics.pacing_queue.set_function(lambda: aws.pacer.waiting)
 
     rpcs = RpcInterceptor(metrics)
@@ -137,13 +194,6 @@ async def build_server(
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
     )
     registrar: Any = Registrar(server, wrappers)  # generated add_* functions take any server
-    store: Store
-    if settings.redis_url:
-        client = aioredis.from_url(settings.redis_url)
-        stack.push_async_callback(client.aclose)
-        store = RedisStore(client, settings.idempotency_retention_s, settings.idempotency_lease_s)
-    else:
-        store = MemoryStore(settings.idempotency_retention_s, settings.idempotency_lease_s)
     creator = Creator(aws, store, settings.idempotency_lease_s, settings.idempotency_settle_s)
     rooms = RoomService(
         creator,

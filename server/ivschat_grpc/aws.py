@@ -33,7 +33,7 @@ from botocore.exceptions import (
 )
 
 from ivschat_grpc import __version__, outcomes
-from ivschat_grpc.pacing import Pacer, Priority
+from ivschat_grpc.pacing import Pacer, Priority, SlotSource
 
 if TYPE_CHECKING:
     from types_aiobotocore_ivschat import IvschatClient
@@ -160,11 +160,12 @@ class IvsChat:
         client: IvschatClient,
         settings: AwsSettings,
         observer: AttemptObserver | None = None,
+        slots: SlotSource | None = None,
     ) -> None:
         self._client = client
         self._settings = settings
         self._observer = observer or _Unobserved()
-        self.pacer = Pacer(settings.create_rate, settings.max_in_flight)
+        self.pacer = Pacer(settings.create_rate, settings.max_in_flight, shared=slots)
 
     @classmethod
     async def open(
@@ -173,8 +174,13 @@ class IvsChat:
         stack: AsyncExitStack,
         credentials: StaticCredentials | None = None,
         observer: AttemptObserver | None = None,
+        slots: SlotSource | None = None,
     ) -> IvsChat:
-        """Open the client on stack; it closes when the stack does."""
+        """Open the client on stack; it closes when the stack does.
+
+        slots, if given, is where CreateRoom's time slots come from instead of
+        this process's own schedule.
+        """
         session = _session(settings, credentials)
         config = AioConfig(
             region_name=settings.region,
@@ -190,7 +196,7 @@ class IvsChat:
         client = await stack.enter_async_context(
             session.client("ivschat", endpoint_url=settings.endpoint_url, config=config)
         )
-        return cls(client, settings, observer)
+        return cls(client, settings, observer, slots)
 
     async def create_room(
         self,

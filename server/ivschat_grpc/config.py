@@ -69,6 +69,9 @@ class Settings:
     idempotency_retention_s: float = 86400.0
     idempotency_lease_s: float = 60.0
     idempotency_settle_s: float = 2.0
+    # Each replica's own CreateRoom rate while Redis is gone: at most the
+    # account's 5/s divided by the most replicas that can run.
+    redis_down_create_rate: float = 1.0
     # uvloop cut the service's CPU per CreateRoom; bench/run.py shows by how much.
     event_loop: str = "uvloop"
 
@@ -318,8 +321,15 @@ OPTIONS: Final[Sequence[Option]] = (
         "--redis-url",
         _own("REDIS_URL"),
         _text,
-        "keep request_id records in Redis (redis://host:port/0 or unix:///path), shared by "
-        "replicas (default: in this process)",
+        "share the CreateRoom pacing bucket and request_id records with every replica through "
+        "Redis (redis://host:port/0 or unix:///path) (default: this process alone)",
+    ),
+    Option(
+        "redis_down_create_rate",
+        "--redis-down-create-rate",
+        _own("REDIS_DOWN_CREATE_RATE"),
+        _positive,
+        "CreateRoom calls a second for this process while Redis is unreachable (1)",
     ),
     Option(
         "idempotency_retention_s",
@@ -428,6 +438,8 @@ def _check(s: Settings) -> None:
         raise ConfigError("--idempotency-retention must be at least twice --idempotency-lease")
     if s.idempotency_lease_s <= 2 * s.idempotency_settle_s + 1:
         raise ConfigError("--idempotency-lease must exceed twice --idempotency-settle, plus 1 s")
+    if s.create_rate is not None and s.redis_down_create_rate > s.create_rate:
+        raise ConfigError("--redis-down-create-rate must not exceed --create-rate")
     exposed = not _is_loopback(s.host)
     if exposed and not (s.tls and s.authenticates_callers) and not s.insecure:
         raise ConfigError(

@@ -126,6 +126,15 @@ class MemoryStore:
             return Claim(Verdict.OWNER, record.token, resolve_first=True)
         return Claim(Verdict.WAIT)
 
+    def adopt(self, request_id: str, fingerprint: str, token: str) -> None:
+        """Hold, as pending under token, a claim made in another store."""
+        now = time.monotonic()
+        self._purge(now)
+        self._records[request_id] = _Record(
+            fingerprint, "pending", token, now + self._lease_s, now + self._retention_s
+        )
+        self._records.move_to_end(request_id)  # keep insertion order as expiry order
+
     async def finish(self, request_id: str, token: str, room: bytes) -> bool:
         record = self._records.get(request_id)
         owned = record is not None and record.token == token
@@ -201,6 +210,20 @@ if ARGV[2] == 'done' then r.room = ARGV[3] end
 redis.call('SET', KEYS[1], cjson.encode(r), 'KEEPTTL')
 return 1
 """
+# A record finished without Redis, written back: unless another owner holds it.
+_PUT_DONE: Final = """
+local raw = redis.call('GET', KEYS[1])
+if raw then
+  local r = cjson.decode(raw)
+  if r.s == 'done' or r.t ~= ARGV[2] then return 0 end
+  r.s = 'done'; r.room = ARGV[3]
+  redis.call('SET', KEYS[1], cjson.encode(r), 'KEEPTTL')
+  return 1
+end
+redis.call('SET', KEYS[1], cjson.encode({s='done', f=ARGV[1], t=ARGV[2], l=0, room=ARGV[3]}),
+  'PX', ARGV[4])
+return 1
+"""
 _POLL_S: Final = 0.05
 
 
@@ -213,6 +236,7 @@ class RedisStore:
         self._lease_ms = int(lease_s * 1000)
         self._claim = client.register_script(_CLAIM)
         self._settle = client.register_script(_SETTLE)
+        self._put_done = client.register_script(_PUT_DONE)
 
     @staticmethod
     def key(request_id: str) -> str:
@@ -243,6 +267,11 @@ class RedisStore:
     async def release(self, request_id: str, token: str, *, unknown: bool) -> None:
         state = "unknown" if unknown else "forget"
         await self._settle(keys=[self.key(request_id)], args=[token, state, ""])
+
+    async def put_done(self, request_id: str, fingerprint: str, token: str, room: bytes) -> bool:
+        """Record room as done unless another owner's record is there; True if written."""
+        args: list[str | int] = [fingerprint, token, room.hex(), self._retention_ms]
+        return bool(await self._put_done(keys=[self.key(request_id)], args=args))
 
     async def wait(self, request_id: str, timeout_s: float | None) -> None:
         # At most one lease: by then the owner has finished, or died and can be replaced.

@@ -10,6 +10,10 @@ for the next free slot, never behind the batch.
 
 Slots are spaced 1/rate apart with no burst. AWS's bucket allows a burst, so
 a steady stream at the rate can never be throttled for going too fast.
+
+With a shared slot source (shared.py: one bucket in Redis for every replica),
+the time slots come from there instead, and the in-flight places and the
+order of waiters stay this process's own.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import enum
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Protocol
 
 
 class Priority(enum.IntEnum):
@@ -26,6 +31,13 @@ class Priority(enum.IntEnum):
 
     INTERACTIVE = 0
     BULK = 1
+
+
+class SlotSource(Protocol):
+    """SlotSource hands out time slots that other processes draw from too."""
+
+    async def reserve(self) -> float:
+        """Reserve the next slot; seconds until it opens. Never raises."""
 
 
 class Pacer:
@@ -40,6 +52,7 @@ class Pacer:
         rate: float | None,
         max_in_flight: int,
         clock: Callable[[], float] = time.monotonic,
+        shared: SlotSource | None = None,
     ) -> None:
         if rate is not None and rate <= 0:
             raise ValueError("rate must be positive, or None for no pacing")
@@ -49,6 +62,7 @@ class Pacer:
         self._interval = 0.0 if rate is None else 1.0 / rate
         self._max = max_in_flight
         self._clock = clock
+        self._shared = shared
         self._next = 0.0
         self.in_flight = 0
         self._queues: tuple[deque[asyncio.Future[None]], ...] = (deque(), deque())
@@ -66,7 +80,12 @@ class Pacer:
 
     async def acquire(self, priority: Priority) -> None:
         """Wait for a send slot. A waiter cancelled before it gets one takes none."""
-        if not self.waiting and self.in_flight < self._max and self._clock() >= self._next:
+        if (
+            self._shared is None
+            and not self.waiting
+            and self.in_flight < self._max
+            and self._clock() >= self._next
+        ):
             self._take()
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -108,10 +127,17 @@ class Pacer:
                 self._freed.clear()
                 await self._freed.wait()
                 continue
-            delay = self._next - self._clock()
-            if delay > 0:
-                await asyncio.sleep(delay)
-                continue  # look again: the waiter may be gone, or the slot taken
+            if self._shared is not None:
+                # The slot is this process's once reserved: wait for it, then
+                # grant it to whoever waits first by then (wasted if nobody).
+                delay = await self._shared.reserve()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            else:
+                delay = self._next - self._clock()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                    continue  # look again: the waiter may be gone, or the slot taken
             future = self._pop()
             if future is None:
                 return

@@ -111,6 +111,11 @@ class Metrics:
         self.pacing_queue = Gauge(
             "ivschat_grpc_pacing_queue_depth", "calls waiting for a CreateRoom slot", registry=r
         )
+        self.redis_up = Gauge(
+            "ivschat_grpc_redis_up",
+            "1 while Redis answers; 0 while pacing and exactly-once run in this process alone",
+            registry=r,
+        )
         self.batch_items = Counter(
             "ivschat_grpc_batch_items", "batch items answered, by code", ["code"], registry=r
         )

@@ -1,0 +1,240 @@
+"""Several replicas, one AWS account: the shared bucket, shared records, and Redis going away.
+
+Replicas are separate servers (each its own AWS client, pacer, store and Redis
+connection) in this process, in front of one endpoint that enforces AWS's
+quota, with one real redis-server between them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from ivschat.v1 import room_service_pb2 as pb
+from ivschat.v1 import room_service_pb2_grpc as pb_grpc
+from ivschat_grpc import shared
+from ivschat_grpc.app import Service
+from ivschat_grpc.emulator import Emulator, EmulatorSettings, FaultRule
+from ivschat_grpc.exactly_once import RESERVED_TAG
+from ivschat_grpc.shared import LocalSlots, SharedSlots, SharedState
+
+from tests.conftest import RedisServer, facade_settings, serving, use_emulator_credentials
+
+QUOTA = 5.0  # AWS's CreateRoom quota, per account and region
+
+
+@asynccontextmanager
+async def replicas(
+    emulator: Emulator, redis_url: str, count: int, **overrides: Any
+) -> AsyncIterator[list[tuple[Service, Any, Any]]]:
+    """count servers sharing redis_url: (service, RoomService stub, Health stub) each."""
+    async with AsyncExitStack() as stack:
+        out = []
+        for _ in range(count):
+            settings = facade_settings(
+                emulator, grace_s=1.0, create_rate=QUOTA, redis_url=redis_url, **overrides
+            )
+            service, channel = await stack.enter_async_context(serving(settings))
+            out.append(
+                (service, pb_grpc.RoomServiceStub(channel), health_pb2_grpc.HealthStub(channel))
+            )
+        yield out
+
+
+def quota_endpoint() -> Emulator:
+    """An endpoint that throttles past AWS's quota, as AWS does."""
+    return Emulator(EmulatorSettings(create_room_rate=QUOTA))
+
+
+def throttles(emu: Emulator) -> int:
+    return sum(1 for r in emu.state.recorded("CreateRoom") if r.status == 429)
+
+
+async def stream(
+    stub: Any,
+    items: list[pb.BatchCreateRoomsRequest],
+    on_answer: Callable[[int], Awaitable[None]] | None = None,
+) -> list[pb.BatchCreateRoomsResponse]:
+    answers = []
+    async for answer in stub.BatchCreateRooms(iter(items), timeout=300):
+        answers.append(answer)
+        if on_answer is not None:
+            await on_answer(len(answers))
+    return answers
+
+
+def items(prefix: str, count: int, *, request_ids: bool) -> list[pb.BatchCreateRoomsRequest]:
+    return [
+        pb.BatchCreateRoomsRequest(
+            correlation_id=f"{prefix}{i}",
+            room=pb.CreateRoomRequest(
+                name=f"{prefix}{i}", request_id=str(uuid.uuid4()) if request_ids else None
+            ),
+        )
+        for i in range(count)
+    ]
+
+
+def assert_each_answered_once_with_a_room(
+    sent: list[pb.BatchCreateRoomsRequest], answers: list[pb.BatchCreateRoomsResponse]
+) -> None:
+    assert sorted(a.correlation_id for a in answers) == sorted(i.correlation_id for i in sent)
+    failed = [(a.correlation_id, a.error.code) for a in answers if not a.HasField("room")]
+    assert failed == []
+    for answer in answers:
+        assert answer.room.name == answer.correlation_id
+
+
+async def test_three_replicas_share_the_quota_with_no_throttles(
+    monkeypatch: pytest.MonkeyPatch, redis_url: str
+) -> None:
+    use_emulator_credentials(monkeypatch)
+    async with quota_endpoint() as emu, replicas(emu, redis_url, 3) as three:
+        sent = [items(f"r{n}-", 100, request_ids=False) for n in range(3)]
+        started = time.perf_counter()
+        answers = await asyncio.gather(
+            *(stream(stub, batch) for (_, stub, _), batch in zip(three, sent, strict=True))
+        )
+        seconds = time.perf_counter() - started
+    for batch, answered in zip(sent, answers, strict=True):
+        assert_each_answered_once_with_a_room(batch, answered)
+    assert len(emu.state.rooms) == 300
+    assert throttles(emu) == 0
+    # Reported, not asserted: bench/scale.py prints it against the 95 % target.
+    print(f"3 replicas, 300 rooms in {seconds:.1f} s: {299 / seconds / QUOTA:.1%} of the quota")
+
+
+async def test_a_request_id_sent_to_two_replicas_makes_one_room(
+    monkeypatch: pytest.MonkeyPatch, redis_url: str
+) -> None:
+    use_emulator_credentials(monkeypatch)
+    async with quota_endpoint() as emu, replicas(emu, redis_url, 2) as ((_, a, _), (_, b, _)):
+        request_id = str(uuid.uuid4())
+        request = pb.CreateRoomRequest(name="once", request_id=request_id)
+        first = (await a.CreateRoom(request, timeout=20)).room
+        again = (await b.CreateRoom(request, timeout=20)).room
+        assert again == first
+        # And at the same time, while the endpoint is slow to answer.
+        emu.state.faults.add(FaultRule(latency_ms=300))
+        racing = pb.CreateRoomRequest(name="race", request_id=str(uuid.uuid4()))
+        both = await asyncio.gather(
+            a.CreateRoom(racing, timeout=20), b.CreateRoom(racing, timeout=20)
+        )
+        assert both[0].room == both[1].room
+    assert sorted(r["name"] for r in emu.state.rooms.values()) == ["once", "race"]
+    assert len(emu.state.recorded("CreateRoom")) == 2
+
+
+async def health_of(health: Any, service: str, status: int) -> None:
+    """Return once health reports status for service (a Watch stream: no polling)."""
+    request = health_pb2.HealthCheckRequest(service=service)
+    async for reply in health.Watch(request, timeout=30):
+        if reply.status == status:
+            return
+
+
+async def test_killing_redis_mid_run_loses_and_duplicates_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+    redis_server: RedisServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    use_emulator_credentials(monkeypatch)
+    caplog.set_level(logging.WARNING, logger="ivschat_grpc.shared")
+    # Three replicas alone at 1.5/s each stay under the endpoint's 5/s.
+    async with (
+        quota_endpoint() as emu,
+        replicas(emu, redis_server.url, 3, redis_down_create_rate=1.5) as three,
+    ):
+        sent = [items(f"k{n}-", 20, request_ids=True) for n in range(3)]
+        killed = asyncio.Event()
+
+        async def kill_after_three(answered: int) -> None:
+            if answered == 3 and not killed.is_set():
+                killed.set()
+                await redis_server.kill()
+
+        answers = await asyncio.gather(
+            stream(three[0][1], sent[0], kill_after_three),
+            *(stream(stub, batch) for (_, stub, _), batch in zip(three[1:], sent[1:], strict=True)),
+        )
+        assert killed.is_set()
+        for service, _, health in three:
+            await health_of(health, shared.REDIS_HEALTH, health_pb2.HealthCheckResponse.NOT_SERVING)
+            assert b"ivschat_grpc_redis_up 0.0" in service.metrics.scrape()
+            assert (await health.Check(health_pb2.HealthCheckRequest(), timeout=5)).status == (
+                health_pb2.HealthCheckResponse.SERVING  # degraded, not down
+            )
+        assert any("Redis unreachable" in r.getMessage() for r in caplog.records)
+
+        for batch, answered in zip(sent, answers, strict=True):
+            assert_each_answered_once_with_a_room(batch, answered)
+        tags = [room["tags"][RESERVED_TAG] for room in emu.state.rooms.values()]
+        assert sorted(tags) == sorted(i.room.request_id for batch in sent for i in batch)
+        assert throttles(emu) == 0
+
+        # Redis comes back (empty: it kept nothing on disk). Each replica goes back
+        # to it, and writes there what it finished while Redis was gone.
+        await redis_server.start()
+        for service, _, health in three:
+            await health_of(health, shared.REDIS_HEALTH, health_pb2.HealthCheckResponse.SERVING)
+            assert b"ivschat_grpc_redis_up 1.0" in service.metrics.scrape()
+        assert any("Redis reachable again" in r.getMessage() for r in caplog.records)
+        last = sent[0][-1].room  # finished on replica 0 after the kill
+        replayed = (await three[1][1].CreateRoom(last, timeout=20)).room
+        assert replayed.name == last.name
+        assert replayed.tags[RESERVED_TAG] == last.request_id
+        assert len(emu.state.rooms) == 60
+        assert len(emu.state.recorded("CreateRoom")) == 60
+
+
+async def test_the_bucket_hands_out_slots_in_order_and_all_to_one_when_alone(
+    redis_url: str,
+) -> None:
+    client = aioredis.from_url(redis_url)
+
+    async def changed(up: bool) -> None:
+        pass
+
+    state = SharedState(client, changed, 1.0)
+    key = shared.bucket_key("us-east-1")
+    a, b = (SharedSlots(state, client, key, QUOTA, LocalSlots(1.0)) for _ in range(2))
+    try:
+        # Alone, one replica gets every slot: 0, 0.2, 0.4 ... seconds from now.
+        alone = [await a.reserve() for _ in range(3)]
+        assert alone == pytest.approx([0.0, 0.2, 0.4], abs=0.05)
+        # Together, each gets the next slot in the order it asks.
+        together = [await s.reserve() for s in (a, b, a, b)]
+        assert together == pytest.approx([0.6, 0.8, 1.0, 1.2], abs=0.05)
+    finally:
+        await client.aclose()
+
+
+async def test_without_redis_slots_come_from_the_local_fallback_rate(
+    redis_server: RedisServer,
+) -> None:
+    client = shared.connect(redis_server.url)
+    seen: list[bool] = []
+
+    async def changed(up: bool) -> None:
+        seen.append(up)
+
+    state = SharedState(client, changed, 2.0)
+    slots = SharedSlots(state, client, shared.bucket_key("us-east-1"), QUOTA, LocalSlots(2.0))
+    try:
+        await redis_server.kill()
+        # The first reserve finds Redis gone and falls back: 2/s, so 0.5 s apart.
+        delays = [await slots.reserve() for _ in range(3)]
+        assert delays == pytest.approx([0.0, 0.5, 1.0], abs=0.05)
+        assert not state.up
+        await asyncio.sleep(0)  # let the change callback run
+        assert seen == [False]
+    finally:
+        await client.aclose()
