@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import re
 import sys
 import time
@@ -23,7 +22,6 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -31,7 +29,7 @@ import grpc
 from ivschat.v1 import room_service_pb2 as pb
 from ivschat.v1 import room_service_pb2_grpc as pb_grpc
 
-from bench.procs import UNPACED_SERVE, endpoint, memory_mb, process, service_env
+from bench.procs import UNPACED_SERVE, endpoint, memory_mb, process, service_env, verdict
 
 SHED = frozenset({"RESOURCE_EXHAUSTED"})
 # grpc/grpc#36066: an aio client can report a server's early end of a stream
@@ -39,7 +37,6 @@ SHED = frozenset({"RESOURCE_EXHAUSTED"})
 KNOWN_CLIENT_BUG = "INTERNAL: Internal error from Core"
 MEMORY_MARGIN_MB = 30.0
 ITEMS_PER_STREAM = 50
-RESULTS = Path(__file__).parent / "results"
 
 
 @dataclass
@@ -167,13 +164,7 @@ def main() -> int:
     parser.add_argument("--callers", type=int, default=200)
     parser.add_argument("--streams", type=int, default=20)
     args = parser.parse_args()
-    report = asyncio.run(run(args.seconds, args.callers, args.streams))
-    for key, value in report.items():
-        print(f"{key:>24}: {value}")
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "load.json").write_text(json.dumps(report, indent=2) + "\n")
-    print("load: " + ("passed" if report["ok"] else "FAILED"))
-    return 0 if report["ok"] else 1
+    return verdict("load", asyncio.run(run(args.seconds, args.callers, args.streams)))
 
 
 if __name__ == "__main__":

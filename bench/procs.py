@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from ivschat_grpc.emulator import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY
 
@@ -84,6 +86,17 @@ async def endpoint(*extra: str) -> AsyncIterator[str]:
     args = ("emulator", "--port", "0", "--create-room-rate", "off", *extra)
     async with process(r"listening on (http://\S+)", *args, env=clean_env()) as (_, url):
         yield url
+
+
+def verdict(name: str, report: dict[str, Any], width: int = 24) -> int:
+    """Print report and its verdict (report["ok"]), write results/NAME.json; the exit code."""
+    for key, value in report.items():
+        print(f"{key:>{width}}: {value}")
+    results = Path(__file__).parent / "results"
+    results.mkdir(exist_ok=True)
+    (results / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(f"{name}: " + ("passed" if report["ok"] else "FAILED"))
+    return 0 if report["ok"] else 1
 
 
 def memory_mb(pid: int, field: str = "VmRSS") -> float:

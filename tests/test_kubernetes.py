@@ -26,10 +26,6 @@ from tools import check_kubernetes
 # AWS allows 5 CreateRoom calls a second per account and region, for all replicas together.
 AWS_CREATE_ROOM_QUOTA: Final = 5.0
 REDIS_DOWN_CREATE_RATE: Final = f"{config.ENV_PREFIX}REDIS_DOWN_CREATE_RATE"
-# IVSCHAT_GRPC_REDIS_DOWN_CREATE_RATE is being added to config.OPTIONS in
-# parallel with these manifests. Delete this constant (and its use below) once
-# OPTIONS has it.
-NOT_YET_IN_OPTIONS: Final = frozenset({REDIS_DOWN_CREATE_RATE})
 # config.load reads this beside the --auth-token-file row, which has no variable of its own.
 AUTH_TOKENS: Final = f"{config.ENV_PREFIX}AUTH_TOKENS"
 # Options whose values name files that exist only inside the pod.
@@ -132,7 +128,7 @@ def test_auth_tokens_variable_is_read() -> None:
 def test_every_variable_is_an_option() -> None:
     names = set(SETTINGS) | set(SECRET["stringData"])
     names |= {e["name"] for c in POD["containers"] for e in c.get("env", [])}
-    unknown = names - option_names() - NOT_YET_IN_OPTIONS
+    unknown = names - option_names()
     assert not unknown, f"not options in config.OPTIONS: {sorted(unknown)}"
 
 
