@@ -134,8 +134,9 @@ async def _share(
     try:
         await client.ping()
     except shared.REDIS_DOWN as e:
-        state.failed(e)
-    await changed(state.up)
+        state.failed(e)  # which reports the change itself
+    else:
+        await changed(True)
     probe = asyncio.get_running_loop().create_task(state.probe())
 
     async def stop_probe() -> None:
