@@ -1,9 +1,10 @@
 """Where idempotency records live: in this process, or in Redis for every replica.
 
 A record follows one request_id through one state machine:
-- pending: an owner is creating the room, under a lease. A duplicate waits. If
-  the owner dies, the lease runs out and the next caller takes over. It must
-  then look the room up first, since the dead owner may have created it.
+- pending: an owner is creating the room, under a short lease that it renews
+  while it works (a heartbeat). A duplicate waits. If the owner dies, the lease
+  lapses within seconds and the next caller takes over. It must then look the
+  room up first, since the dead owner may have created it.
 - done: the room exists; duplicates get it back.
 - unknown: the last attempt ended ambiguously and could not be resolved; the
   next caller takes over and looks the room up before it creates anything.
@@ -44,6 +45,10 @@ class Claim:
     resolve_first: bool = False
 
 
+class StateUnavailable(Exception):
+    """StateUnavailable is a store that cannot read or write its records (a full disk, say)."""
+
+
 class Store(Protocol):
     """Store keeps idempotency records; every method is atomic per request_id."""
 
@@ -56,6 +61,9 @@ class Store(Protocol):
     async def peek(self, request_id: str) -> bytes:
         """The recorded room, or b"" if there is none yet."""
 
+    async def renew(self, request_id: str, token: str) -> bool:
+        """Extend the owner's lease by one lease; False if token no longer owns the id."""
+
     async def release(self, request_id: str, token: str, *, unknown: bool) -> None:
         """Give up ownership: unknown if the room may exist, else forget the record."""
 
@@ -63,8 +71,34 @@ class Store(Protocol):
         """Return once request_id is no longer pending (or timeout_s has passed)."""
 
 
-def _new_token() -> str:
+def new_token() -> str:
+    """A fresh owner's token: proof of ownership on finish, renew and release."""
     return secrets.token_hex(8)
+
+
+class Waiters:
+    """Waiters wake the calls waiting on a request_id in this process when its record changes."""
+
+    def __init__(self) -> None:
+        self._changed: dict[str, asyncio.Event] = {}
+
+    def notify(self, request_id: str) -> None:
+        """Wake every call waiting on request_id."""
+        event = self._changed.pop(request_id, None)
+        if event is not None:
+            event.set()
+
+    async def wait(self, request_id: str, deadline: float) -> None:
+        """Return when request_id changes, or at deadline (time.monotonic()), whichever is first."""
+        event = self._changed.setdefault(request_id, asyncio.Event())
+        # A loop's timer may fire a little early (uvloop's are in whole
+        # milliseconds), so the deadline is checked rather than trusted.
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                await asyncio.wait_for(event.wait(), remaining)
+            except TimeoutError:
+                continue
+            return
 
 
 @dataclass(slots=True)
@@ -85,7 +119,7 @@ class MemoryStore:
         self._lease_s = lease_s
         # Insertion order is expiry order, as every record gets the same retention.
         self._records: OrderedDict[str, _Record] = OrderedDict()
-        self._changed: dict[str, asyncio.Event] = {}
+        self._waiters = Waiters()
 
     def _purge(self, now: float) -> None:
         while self._records:
@@ -93,11 +127,6 @@ class MemoryStore:
             if record.expires_at > now:
                 return
             del self._records[request_id]
-
-    def _notify(self, request_id: str) -> None:
-        event = self._changed.pop(request_id, None)
-        if event is not None:
-            event.set()
 
     def _extend(self, request_id: str, record: _Record, now: float) -> None:
         # A record in use must outlive its lease, whatever is left of its retention.
@@ -110,7 +139,7 @@ class MemoryStore:
         self._purge(now)
         record = self._records.get(request_id)
         if record is None:
-            token = _new_token()
+            token = new_token()
             self._records[request_id] = _Record(
                 fingerprint, "pending", token, now + self._lease_s, now + self._retention_s
             )
@@ -120,7 +149,7 @@ class MemoryStore:
         if record.state == "done":
             return Claim(Verdict.DONE, room=record.room)
         if record.state == "unknown" or record.lease_until < now:
-            record.state, record.token = "pending", _new_token()
+            record.state, record.token = "pending", new_token()
             record.lease_until = now + self._lease_s
             self._extend(request_id, record, now)
             return Claim(Verdict.OWNER, record.token, resolve_first=True)
@@ -140,12 +169,21 @@ class MemoryStore:
         owned = record is not None and record.token == token
         if record is not None and owned:
             record.state, record.room = "done", room
-        self._notify(request_id)
+        self._waiters.notify(request_id)
         return owned
 
     async def peek(self, request_id: str) -> bytes:
         record = self._records.get(request_id)
         return record.room if record is not None and record.state == "done" else b""
+
+    async def renew(self, request_id: str, token: str) -> bool:
+        record = self._records.get(request_id)
+        if record is None or record.token != token or record.state != "pending":
+            return False
+        now = time.monotonic()
+        record.lease_until = now + self._lease_s
+        self._extend(request_id, record, now)
+        return True
 
     async def release(self, request_id: str, token: str, *, unknown: bool) -> None:
         record = self._records.get(request_id)
@@ -154,24 +192,16 @@ class MemoryStore:
                 record.state = "unknown"
             else:
                 del self._records[request_id]
-        self._notify(request_id)
+        self._waiters.notify(request_id)
 
     async def wait(self, request_id: str, timeout_s: float | None) -> None:
         record = self._records.get(request_id)
         if record is None or record.state != "pending":
             return
-        event = self._changed.setdefault(request_id, asyncio.Event())
         deadline = record.lease_until
         if timeout_s is not None:
             deadline = min(deadline, time.monotonic() + timeout_s)
-        # A loop's timer may fire a little early (uvloop's are in whole
-        # milliseconds), so the deadline is checked rather than trusted.
-        while (remaining := deadline - time.monotonic()) > 0:
-            try:
-                await asyncio.wait_for(event.wait(), remaining)
-            except TimeoutError:
-                continue
-            return
+        await self._waiters.wait(request_id, deadline)
 
 
 # Atomic claim in Redis; time comes from the Redis server, so replicas agree.
@@ -210,6 +240,21 @@ if ARGV[2] == 'done' then r.room = ARGV[3] end
 redis.call('SET', KEYS[1], cjson.encode(r), 'KEEPTTL')
 return 1
 """
+# The owner's heartbeat: one more lease, only for the token that holds the claim.
+_RENEW: Final = """
+local raw = redis.call('GET', KEYS[1])
+if not raw then return 0 end
+local r = cjson.decode(raw)
+if r.t ~= ARGV[1] or r.s ~= 'pending' then return 0 end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+r.l = now + tonumber(ARGV[2])
+redis.call('SET', KEYS[1], cjson.encode(r), 'KEEPTTL')
+if redis.call('PTTL', KEYS[1]) < 2 * tonumber(ARGV[2]) then
+  redis.call('PEXPIRE', KEYS[1], 2 * tonumber(ARGV[2]))
+end
+return 1
+"""
 # A record finished without Redis, written back: unless another owner holds it.
 _PUT_DONE: Final = """
 local raw = redis.call('GET', KEYS[1])
@@ -237,6 +282,7 @@ class RedisStore:
         self._claim = client.register_script(_CLAIM)
         self._settle = client.register_script(_SETTLE)
         self._put_done = client.register_script(_PUT_DONE)
+        self._renew = client.register_script(_RENEW)
 
     @staticmethod
     def key(request_id: str) -> str:
@@ -244,7 +290,7 @@ class RedisStore:
         return f"ivschat-grpc:request:{request_id}"
 
     async def claim(self, request_id: str, fingerprint: str) -> Claim:
-        args: list[str | int] = [fingerprint, _new_token(), self._lease_ms, self._retention_ms]
+        args: list[str | int] = [fingerprint, new_token(), self._lease_ms, self._retention_ms]
         reply = await self._claim(keys=[self.key(request_id)], args=args)
         # A client made with decode_responses answers str, a plain one bytes.
         verdict, value, resolve = (v.decode() if isinstance(v, bytes) else str(v) for v in reply)
@@ -263,6 +309,9 @@ class RedisStore:
             return b""
         record = json.loads(raw)
         return bytes.fromhex(record["room"]) if record.get("s") == "done" else b""
+
+    async def renew(self, request_id: str, token: str) -> bool:
+        return bool(await self._renew(keys=[self.key(request_id)], args=[token, self._lease_ms]))
 
     async def release(self, request_id: str, token: str, *, unknown: bool) -> None:
         state = "unknown" if unknown else "forget"

@@ -182,7 +182,7 @@ def bucket_key(region: str) -> str:
 class FallbackStore:
     """FallbackStore keeps records in Redis, and a copy of its own calls' in this process.
 
-    The copy (a MemoryStore holding this process's claims for two leases) is
+    The copy (a MemoryStore holding this process's claims for two budgets) is
     what the process uses while Redis is gone. Records finished then are written
     to Redis when it answers again, unless Redis has another owner's by then.
     """
@@ -237,6 +237,15 @@ class FallbackStore:
         if ok and room:
             return bytes(room)
         return await self._own.peek(request_id)
+
+    async def renew(self, request_id: str, token: str) -> bool:
+        mine = await self._own.renew(request_id, token)
+        _, without_redis = self._claims.get(request_id, ("", True))
+        if not without_redis:
+            ok, shared_owned = await self._try(lambda: self._shared.renew(request_id, token))
+            if ok:
+                return bool(shared_owned)
+        return mine
 
     async def release(self, request_id: str, token: str, *, unknown: bool) -> None:
         self._claims.pop(request_id, None)
