@@ -173,6 +173,13 @@ AWS_ERRORS: Final[Mapping[str, Rule]] = {
         reason="REQUEST_IN_PROGRESS",
         retry_after_s=1.0,
     ),
+    outcomes.STATE_UNAVAILABLE: Rule(
+        grpc.StatusCode.UNAVAILABLE,
+        Detail.RETRY,
+        "the service could not record this request_id; nothing was sent to AWS, retry later",
+        reason="STATE_UNAVAILABLE",
+        retry_after_s=1.0,
+    ),
     outcomes.CREDENTIALS_MISSING: Rule(
         grpc.StatusCode.INTERNAL,
         Detail.NONE,

@@ -3,7 +3,9 @@
 AWS's CreateRoom takes no client token and names need not be unique, so a
 blind retry can make a second room. With a request_id (AIP-155), the service:
 
-1. claims the id in the idempotency store (a duplicate waits, or gets the room);
+1. claims the id in the idempotency store (a duplicate waits, or gets the room),
+   and renews the claim while it works, so a claim whose owner died lapses
+   within one claim timeout rather than after the owner's whole budget;
 2. tags the room ivschat-grpc:request-id=<id>, so it can be found again;
 3. after an ambiguous failure (5xx, read timeout, connection lost after
    sending), looks the room up (ListRooms by name, then the tag) *before* it
@@ -16,7 +18,9 @@ Without a request_id nothing here runs, and ambiguous failures are never retried
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import logging
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,14 +30,16 @@ from ivschat.v1 import room_service_pb2 as pb
 
 from ivschat_grpc import contract, convert, outcomes
 from ivschat_grpc.aws import AwsCallError, CallControl, IvsChat
-from ivschat_grpc.idempotency import Store, Verdict
+from ivschat_grpc.idempotency import Claim, StateUnavailable, Store, Verdict
 from ivschat_grpc.pacing import Priority
+
+log = logging.getLogger(__name__)
 
 RESERVED_TAG: Final = "ivschat-grpc:request-id"
 # Lookups and creates after ambiguous failures, before giving the caller the ambiguity.
 _ROUNDS: Final = 3
-# Kept back from the owner's lease (at most this, at most 10 %), so it stops
-# before another caller may take over.
+# Kept back from the owner's budget (at most this, at most 10 %), so it stops
+# before its record's retention could run out under it.
 _LEASE_MARGIN_S: Final = 1.0
 # Outcomes that certainly created nothing: AWS refused the call (a 4xx), or it
 # was never sent. Anything else, an unknown failure too, may have created the room.
@@ -43,6 +49,7 @@ _NOT_CREATED: Final = frozenset(
         outcomes.DEADLINE_NOT_SENT,
         outcomes.ABANDONED,
         outcomes.CREDENTIALS_MISSING,
+        outcomes.STATE_UNAVAILABLE,
         "ServiceUnavailable",
     }
 )
@@ -104,13 +111,84 @@ def fingerprint(request: pb.CreateRoomRequest) -> str:
     return hashlib.sha256(body.SerializeToString(deterministic=True)).hexdigest()
 
 
+class Heartbeat:
+    """Heartbeat renews the claims this process's owners hold, every third of a claim timeout.
+
+    One task renews them all, and only while there are any. An owner whose
+    claim could not be renewed in time has lost it: another call may own the
+    request_id now, so it starts no further AWS call.
+    """
+
+    def __init__(self, store: Store, claim_timeout_s: float) -> None:
+        self._store = store
+        self._timeout_s = claim_timeout_s
+        self._held: dict[tuple[str, str], _Held] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def hold(self, request_id: str, token: str) -> _Held:
+        """Keep request_id's claim (proved by token) alive until drop."""
+        loop = asyncio.get_running_loop()
+        held = _Held(loop.time())
+        self._held[(request_id, token)] = held
+        if self._task is None or self._task.done():
+            self._task = loop.create_task(self._beat())
+        return held
+
+    def drop(self, request_id: str, token: str) -> None:
+        """Stop renewing request_id's claim."""
+        self._held.pop((request_id, token), None)
+
+    async def close(self) -> None:
+        """Stop renewing; the drain calls it once every owner has finished."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _beat(self) -> None:
+        loop = asyncio.get_running_loop()
+        interval = self._timeout_s / 3
+        while self._held:
+            await asyncio.sleep(interval)
+            for (request_id, token), held in list(self._held.items()):
+                if held.lost or loop.time() - held.renewed_at < interval:
+                    continue
+                try:
+                    owned = await self._store.renew(request_id, token)
+                except StateUnavailable:
+                    owned = loop.time() - held.renewed_at < self._timeout_s
+                else:
+                    if owned:
+                        held.renewed_at = loop.time()
+                if not owned:
+                    held.lost = True
+                    log.warning("an owner lost its request_id claim: its lease lapsed")
+
+
+@dataclass(slots=True)
+class _Held:
+    """_Held is one owner's claim under the heartbeat."""
+
+    renewed_at: float
+    lost: bool = False
+
+
 class Creator:
     """Creator makes rooms: directly, or exactly once per request_id."""
 
-    def __init__(self, aws: IvsChat, store: Store, lease_s: float, settle_s: float = 2.0) -> None:
+    def __init__(
+        self,
+        aws: IvsChat,
+        store: Store,
+        lease_s: float,
+        settle_s: float = 2.0,
+        claim_timeout_s: float = 5.0,
+    ) -> None:
         self._aws = aws
         self._store = store
+        # The most one owner may spend on a request_id, AWS calls included.
         self._lease_s = lease_s
+        self.heartbeat = Heartbeat(store, claim_timeout_s)
         # How long a request that went unanswered may still be at work in AWS:
         # the lookup waits this long, so it does not miss a room being created.
         self._settle_s = settle_s
@@ -166,7 +244,10 @@ class Creator:
                 left = remaining()
                 if left is not None and left <= 0:
                     raise AwsCallError(outcomes.REQUEST_IN_PROGRESS)
-                await self._store.wait(request_id, left)
+                try:
+                    await self._store.wait(request_id, left)
+                except StateUnavailable:
+                    raise AwsCallError(outcomes.STATE_UNAVAILABLE) from None
                 continue
             margin = min(_LEASE_MARGIN_S, 0.1 * self._lease_s)
             owner_deadline = claimed_at + self._lease_s - margin
@@ -191,14 +272,19 @@ class Creator:
                 # The work goes on and records the room; retry with the same request_id.
                 raise AwsCallError(outcomes.DEADLINE_EXCEEDED) from None
 
-    async def _claim(self, request_id: str, digest: str) -> Any:
-        """Claim, even if our caller is cancelled meanwhile; then give back what it won."""
+    async def _claim(self, request_id: str, digest: str) -> Claim:
+        """Claim, even if our caller is cancelled meanwhile; then give back what it won.
+
+        A store that cannot record the claim fails the call before anything is sent.
+        """
         claiming = asyncio.ensure_future(self._store.claim(request_id, digest))
         try:
             return await asyncio.shield(claiming)
         except asyncio.CancelledError:
             claiming.add_done_callback(lambda t: self._release_unused(request_id, t))
             raise
+        except StateUnavailable:
+            raise AwsCallError(outcomes.STATE_UNAVAILABLE) from None
 
     def _release_unused(self, request_id: str, claiming: asyncio.Future[Any]) -> None:
         if claiming.cancelled() or claiming.exception() is not None:
@@ -206,7 +292,7 @@ class Creator:
         claim = claiming.result()
         if claim.verdict is Verdict.OWNER:
             task = asyncio.ensure_future(
-                self._store.release(request_id, claim.token, unknown=claim.resolve_first)
+                self._release(request_id, claim.token, unknown=claim.resolve_first)
             )
             self.owners.add(task)  # drain waits for it, as for owners
             task.add_done_callback(self.owners.discard)
@@ -224,9 +310,11 @@ class Creator:
         # The owner's budget ends before its lease does: after that, another caller
         # may take over, and two owners must never work at once.
         loop = asyncio.get_running_loop()
+        held = self.heartbeat.hold(request_id, token)
 
         def remaining() -> float:
-            return max(0.0, deadline - loop.time())
+            # A lost claim may be another call's now: start nothing more at AWS.
+            return 0.0 if held.lost else max(0.0, deadline - loop.time())
 
         # A takeover means an earlier owner may have sent a create: treat it as ambiguous.
         state = _Rounds(resolve, settle=resolve, ambiguity=resolve)
@@ -236,12 +324,21 @@ class Creator:
             )
         except AwsCallError as e:
             unknown = state.resolve or not certainly_not_created(e)
-            await asyncio.shield(self._store.release(request_id, token, unknown=unknown))
+            await asyncio.shield(self._release(request_id, token, unknown=unknown))
             raise
         except BaseException:
             # Cancelled (the server is stopping): the room may exist. Settle the record.
-            await asyncio.shield(self._store.release(request_id, token, unknown=True))
+            await asyncio.shield(self._release(request_id, token, unknown=True))
             raise
+        finally:
+            self.heartbeat.drop(request_id, token)
+
+    async def _release(self, request_id: str, token: str, *, unknown: bool) -> None:
+        """Give the claim back; a store that cannot is left to the lease, which lapses."""
+        try:
+            await self._store.release(request_id, token, unknown=unknown)
+        except StateUnavailable:
+            log.warning("could not release a request_id claim; its lease will lapse")
 
     async def _rounds(
         self,
@@ -313,11 +410,17 @@ class Creator:
         replayed: bool = False,
     ) -> Outcome:
         """Record room; if another owner took over meanwhile, return what it recorded."""
-        if await self._store.finish(request_id, token, room.SerializeToString()):
-            aws_request_id = created.request_id if created is not None else None
+        aws_request_id = created.request_id if created is not None else None
+        try:
+            if await self._store.finish(request_id, token, room.SerializeToString()):
+                return Outcome(room, aws_request_id, control.attempts, replayed)
+            # Our lease ran out and another call owns the id now: its room is the answer.
+            done = await self._store.peek(request_id)
+        except StateUnavailable:
+            # The room exists and is tagged; the claim lapses, and the next call
+            # with this request_id looks it up and finds this room.
+            log.warning("could not record a created room; a retry will look it up")
             return Outcome(room, aws_request_id, control.attempts, replayed)
-        # Our lease ran out and another call owns the id now: its room is the answer.
-        done = await self._store.peek(request_id)
         if done:
             recorded = pb.Room.FromString(done)
             if recorded.arn != room.arn:

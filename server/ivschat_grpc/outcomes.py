@@ -28,6 +28,9 @@ REQUEST_ID_REUSED: Final = "RequestIdReused"
 REQUEST_IN_PROGRESS: Final = "RequestInProgress"
 # The standard credential chain found nothing to sign with.
 CREDENTIALS_MISSING: Final = "CredentialsMissing"
+# The idempotency store could not record a claim (a full disk, say), so the
+# call was never sent to AWS.
+STATE_UNAVAILABLE: Final = "StateUnavailable"
 
 # Every outcome above: none of them is an error code AWS sent.
 NOT_FROM_AWS: Final = frozenset(
@@ -42,5 +45,6 @@ NOT_FROM_AWS: Final = frozenset(
         REQUEST_ID_REUSED,
         REQUEST_IN_PROGRESS,
         CREDENTIALS_MISSING,
+        STATE_UNAVAILABLE,
     }
 )
