@@ -14,7 +14,10 @@ RUN /opt/venv/bin/pip install --quiet --no-deps .
 
 # Run stage: the venv only, as a fixed non-root user.
 FROM python:3.11-slim
-RUN useradd --system --uid 10001 --no-create-home ivschat
+# request_id records (the SQLite store) live in a volume the service owns, so
+# that they outlive the container; with IVSCHAT_GRPC_REDIS_URL they are in Redis.
+RUN useradd --system --uid 10001 --no-create-home ivschat \
+ && install -d -o 10001 -g 10001 -m 0700 /var/lib/ivschat-grpc
 COPY --from=build /opt/venv /opt/venv
 # Listening beyond loopback needs TLS and caller authentication: mount a
 # certificate and key and set IVSCHAT_GRPC_TLS_CERT, IVSCHAT_GRPC_TLS_KEY and
@@ -26,7 +29,9 @@ ENV PATH=/opt/venv/bin:$PATH \
     IVSCHAT_GRPC_HOST=0.0.0.0 \
     IVSCHAT_GRPC_PORT=50051 \
     IVSCHAT_GRPC_HEALTH_PORT=50052 \
-    IVSCHAT_GRPC_METRICS_PORT=9464
+    IVSCHAT_GRPC_METRICS_PORT=9464 \
+    IVSCHAT_GRPC_STATE_DIR=/var/lib/ivschat-grpc
+VOLUME /var/lib/ivschat-grpc
 USER 10001
 EXPOSE 50051 50052 9464
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s \

@@ -74,7 +74,7 @@ LOGGING_ARNS = tuple(
 
 @pytest.fixture(autouse=True)
 def clean_aws_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Strip AWS_*, and point AWS's config files at empty ones."""
+    """Strip AWS_*, point AWS's config files at empty ones, and give state a test folder."""
     for name in list(os.environ):
         if name.startswith("AWS_"):
             monkeypatch.delenv(name)
@@ -86,6 +86,9 @@ def clean_aws_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty_credentials))
     # The metadata service lives off loopback; tests never talk to it.
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    # Each test's services keep their request_id records in its own folder.
+    monkeypatch.delenv("IVSCHAT_GRPC_STATE_DIR", raising=False)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     return
 
 

@@ -80,6 +80,13 @@ def test_flags_override_environment() -> None:
         ({"host": "10.1.2.3"}, "pass --insecure"),
         ({"allowed_clients": "svc-a"}, "--allowed-clients needs --tls-client-ca"),
         ({"tls_cert": "/nonexistent.pem"}, "cannot read /nonexistent.pem"),
+        ({"idempotency_store": "disk"}, '--idempotency-store must be "sqlite" or "memory"'),
+        (
+            {"idempotency_store": "memory", "redis_url": "redis://127.0.0.1:1/0"},
+            "--idempotency-store is for a service without --redis-url",
+        ),
+        ({"idempotency_claim_timeout_s": "60"}, "--idempotency-claim-timeout must be less than"),
+        ({"state_dir": " "}, "--state-dir must name a folder"),
     ],
 )
 def test_bad_settings_are_refused(kwargs: dict[str, str], message: str) -> None:
@@ -137,3 +144,16 @@ def test_tokens_come_from_a_file_and_the_environment(tmp_path: Path) -> None:
     )
     assert settings.auth_tokens == ("file-old", "file-new", "env-one")
     assert settings.authenticates_callers
+
+
+def test_the_store_and_its_folder_follow_the_settings(tmp_path: Path) -> None:
+    env = {"XDG_STATE_HOME": str(tmp_path / "xdg")}
+    assert config.load(_args(), env).store == "sqlite"
+    assert config.load(_args(), env).state_dir == tmp_path / "xdg" / "ivschat-grpc"
+    home = {"HOME": str(tmp_path / "home")}
+    assert config.load(_args(), home).state_dir == tmp_path / "home/.local/state/ivschat-grpc"
+    own = {"IVSCHAT_GRPC_STATE_DIR": str(tmp_path / "own"), **env}
+    assert config.load(_args(), own).state_dir == tmp_path / "own"
+    assert config.load(_args(emulator=True), env).store == "memory"
+    assert config.load(_args(emulator=True, idempotency_store="sqlite"), env).store == "sqlite"
+    assert config.load(_args(redis_url="redis://127.0.0.1:1/0"), env).store == "redis"

@@ -19,7 +19,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from ivschat_grpc import shared, tracing
 from ivschat_grpc.aws import IvsChat, StaticCredentials
 from ivschat_grpc.batch import BatchLimits
-from ivschat_grpc.config import Settings
+from ivschat_grpc.config import ConfigError, Settings
 from ivschat_grpc.exactly_once import Creator
 from ivschat_grpc.idempotency import MemoryStore, RedisStore, Store
 from ivschat_grpc.interceptors import Registrar, WrappingInterceptor
@@ -28,6 +28,7 @@ from ivschat_grpc.pacing import Pacer
 from ivschat_grpc.security import AuthInterceptor, server_credentials
 from ivschat_grpc.servicer import RoomService
 from ivschat_grpc.shared import FallbackStore, LocalSlots, SharedSlots
+from ivschat_grpc.sqlite_store import SqliteStore, StateDirError
 from ivschat_grpc.telemetry import Metrics, RpcInterceptor, serve_metrics
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,7 @@ class Service:
         pending: list[asyncio.Task[Any]] = [*self.rooms.background, *self.creator.owners]
         if pending and deadline > loop.time():
             await asyncio.wait(pending, timeout=deadline - loop.time())
+        await self.creator.heartbeat.close()
         if self.health_server is not None:
             await self.health_server.stop(0)
 
@@ -118,12 +120,12 @@ async def _share(
             await store.sync()
 
     state = shared.SharedState(client, changed, settings.redis_down_create_rate)
-    lease = settings.idempotency_lease_s
+    claim_timeout = settings.idempotency_claim_timeout_s
     store = FallbackStore(
         state,
-        RedisStore(client, settings.idempotency_retention_s, lease),
+        RedisStore(client, settings.idempotency_retention_s, claim_timeout),
         # Only this process's own calls are kept here, for as long as one can be open.
-        MemoryStore(2 * lease, lease),
+        MemoryStore(2 * settings.idempotency_lease_s, claim_timeout),
     )
     slots = None
     if settings.create_rate is not None:
@@ -168,10 +170,21 @@ async def build_server(
     aws_settings = settings.aws()
     store: Store
     slots: SharedSlots | None = None
-    if settings.redis_url:
+    if settings.store == "redis":
         store, slots = await _share(settings, aws_settings.region, stack, metrics, health_servicer)
+    elif settings.store == "sqlite":
+        try:
+            sqlite = SqliteStore.open(
+                settings.state_dir,
+                settings.idempotency_retention_s,
+                settings.idempotency_claim_timeout_s,
+            )
+        except StateDirError as e:
+            raise ConfigError(str(e)) from None
+        stack.callback(sqlite.close)
+        store = sqlite
     else:
-        store = MemoryStore(settings.idempotency_retention_s, settings.idempotency_lease_s)
+        store = MemoryStore(settings.idempotency_retention_s, settings.idempotency_claim_timeout_s)
     aws = await IvsChat.open(aws_settings, stack, credentials, observer=metrics, slots=slots)
     metrics.pacing_queue.set_function(lambda: aws.pacer.waiting)
 
@@ -195,7 +208,13 @@ async def build_server(
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
     )
     registrar: Any = Registrar(server, wrappers)  # generated add_* functions take any server
-    creator = Creator(aws, store, settings.idempotency_lease_s, settings.idempotency_settle_s)
+    creator = Creator(
+        aws,
+        store,
+        settings.idempotency_lease_s,
+        settings.idempotency_settle_s,
+        settings.idempotency_claim_timeout_s,
+    )
     rooms = RoomService(
         creator,
         settings.default_timeout_s,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import logging
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -18,9 +19,11 @@ from typing import Any, Final
 
 from ivschat_grpc.aws import AwsSettings
 from ivschat_grpc.limits import largest_valid_request_bytes
+from ivschat_grpc.sqlite_store import default_state_dir
 
 ENV_PREFIX: Final = "IVSCHAT_GRPC_"
 EVENT_LOOPS: Final = ("uvloop", "asyncio")
+IDEMPOTENCY_STORES: Final = ("sqlite", "memory")
 DEFAULT_PORT: Final = 50051
 
 
@@ -66,8 +69,16 @@ class Settings:
     health_port: int | None = None
     tracing: str = "off"
     redis_url: str | None = field(default=None, repr=False)
+    # Where request_id records live without Redis: "sqlite" (on disk, the
+    # default) or "memory"; None picks: sqlite, but memory with --emulator,
+    # whose rooms vanish with the process too.
+    idempotency_store: str | None = None
+    state_dir: Path = field(default_factory=lambda: default_state_dir(os.environ))
     idempotency_retention_s: float = 86400.0
+    # The most one call may spend on a request_id, its AWS calls included.
     idempotency_lease_s: float = 60.0
+    # How long a claim outlives its owner's last heartbeat.
+    idempotency_claim_timeout_s: float = 5.0
     idempotency_settle_s: float = 2.0
     # Each replica's own CreateRoom rate while Redis is gone: at most the
     # account's 5/s divided by the most replicas that can run.
@@ -79,6 +90,15 @@ class Settings:
     def tls(self) -> bool:
         """Whether the service listens with TLS."""
         return self.tls_cert is not None
+
+    @property
+    def store(self) -> str:
+        """Where request_id records live: "redis", "sqlite" or "memory"."""
+        if self.redis_url:
+            return "redis"
+        if self.idempotency_store is not None:
+            return self.idempotency_store
+        return "memory" if self.emulator else "sqlite"
 
     @property
     def authenticates_callers(self) -> bool:
@@ -171,6 +191,18 @@ def _event_loop(raw: str) -> str:
     if raw not in EVENT_LOOPS:
         raise ConfigError(f'must be "uvloop" or "asyncio", not {raw!r}')
     return raw
+
+
+def _store(raw: str) -> str:
+    if raw not in IDEMPOTENCY_STORES:
+        raise ConfigError(f'must be "sqlite" or "memory", not {raw!r}')
+    return raw
+
+
+def _folder(raw: str) -> Path:
+    if not raw.strip():
+        raise ConfigError("must name a folder")
+    return Path(raw).expanduser()
 
 
 def _tracing(raw: str) -> str:
@@ -332,6 +364,23 @@ OPTIONS: Final[Sequence[Option]] = (
         "CreateRoom calls a second for this process while Redis is unreachable (1)",
     ),
     Option(
+        "idempotency_store",
+        "--idempotency-store",
+        _own("IDEMPOTENCY_STORE"),
+        _store,
+        "where request_id records live without --redis-url: sqlite, a file in --state-dir "
+        "that survives a crash, or memory, lost with the process (sqlite; memory with "
+        "--emulator)",
+    ),
+    Option(
+        "state_dir",
+        "--state-dir",
+        _own("STATE_DIR"),
+        _folder,
+        "folder of the sqlite request_id store, locked by one process at a time "
+        "($XDG_STATE_HOME/ivschat-grpc, else ~/.local/state/ivschat-grpc)",
+    ),
+    Option(
         "idempotency_retention_s",
         "--idempotency-retention",
         _own("IDEMPOTENCY_RETENTION"),
@@ -343,7 +392,15 @@ OPTIONS: Final[Sequence[Option]] = (
         "--idempotency-lease",
         _own("IDEMPOTENCY_LEASE"),
         _positive,
-        "seconds a call may hold a request_id before another call takes over (60)",
+        "seconds one call may work on a request_id at most, its AWS calls included (60)",
+    ),
+    Option(
+        "idempotency_claim_timeout_s",
+        "--idempotency-claim-timeout",
+        _own("IDEMPOTENCY_CLAIM_TIMEOUT"),
+        _positive,
+        "seconds a request_id's claim outlives its owner's last heartbeat, so a dead owner's "
+        "claim lapses this soon; owners renew every third of it (5)",
     ),
     Option(
         "idempotency_settle_s",
@@ -416,6 +473,8 @@ def load(args: argparse.Namespace, environ: Mapping[str, str]) -> Settings:
             values[option.field] = option.convert(str(raw))
         except ConfigError as e:
             raise ConfigError(f"{source} {e}") from None
+    # The default folder comes from the same environment as everything else.
+    values.setdefault("state_dir", default_state_dir(environ))
     env_tokens = _csv(environ.get(f"{ENV_PREFIX}AUTH_TOKENS", ""))
     values["auth_tokens"] = tuple(values.get("auth_tokens", ())) + env_tokens
     settings = Settings(
@@ -436,6 +495,13 @@ def _check(s: Settings) -> None:
         raise ConfigError("--allowed-clients needs --tls-client-ca, which makes clients show one")
     if s.idempotency_retention_s < 2 * s.idempotency_lease_s:
         raise ConfigError("--idempotency-retention must be at least twice --idempotency-lease")
+    if s.idempotency_claim_timeout_s >= s.idempotency_lease_s:
+        raise ConfigError("--idempotency-claim-timeout must be less than --idempotency-lease")
+    if s.redis_url and s.idempotency_store is not None:
+        raise ConfigError(
+            "--idempotency-store is for a service without --redis-url: with it, records live "
+            "in Redis"
+        )
     if s.idempotency_lease_s <= 2 * s.idempotency_settle_s + 1:
         raise ConfigError("--idempotency-lease must exceed twice --idempotency-settle, plus 1 s")
     if s.create_rate is not None and s.redis_down_create_rate > s.create_rate:
