@@ -5,6 +5,14 @@ optional "correlation_id"; or a whole BatchCreateRoomsRequest with a "room")
 or CSV (see CSV_COLUMNS). A line without a correlation id gets "line-N".
 Output is one JSON line per result, appended to --output, so a rerun with the
 same --output skips every correlation id already created.
+
+Each line is sent with a request_id (unless it sets its own, or
+--no-request-ids is given): a UUIDv5 of its correlation id under a namespace
+that the output file keeps on its first line. A rerun after any crash (of this
+command, of the service, or both) sends every unrecorded line with the same
+request_id as before, so the service returns a room it already made rather
+than making a second. Without --output nothing keeps the namespace, and every
+run is a new batch.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ import json
 import os
 import sys
 import time
+import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -44,6 +53,8 @@ EXIT_OK: Final = 0
 EXIT_ITEMS_FAILED: Final = 1
 EXIT_USAGE: Final = 2
 EXIT_STREAM_FAILED: Final = 3
+# The output file's first line names the namespace of the run's request_ids.
+NAMESPACE_KEY: Final = "request_id_namespace"
 
 
 class InputError(Exception):
@@ -126,20 +137,58 @@ def read_requests(path: Path) -> Iterator[pb.BatchCreateRoomsRequest | InputErro
             yield request
 
 
-def already_created(output: Path) -> set[str]:
-    """Correlation ids that an earlier run recorded as created."""
-    done: set[str] = set()
+@dataclass
+class Recorded:
+    """Recorded is what an earlier run left in the output file."""
+
+    created: set[str] = field(default_factory=set)
+    namespace: uuid.UUID | None = None
+
+
+def recorded(output: Path) -> Recorded:
+    """The correlation ids an earlier run recorded as created, and its request_id namespace."""
+    found = Recorded()
     if not output.exists():
-        return done
+        return found
     with output.open() as f:
         for line in f:
             try:
                 result = json.loads(line)
             except ValueError:
                 continue  # a line cut short by an interrupted run
-            if isinstance(result, dict) and "room" in result:
-                done.add(str(result.get("correlation_id", "")))
-    return done
+            if not isinstance(result, dict):
+                continue
+            if "room" in result:
+                found.created.add(str(result.get("correlation_id", "")))
+            elif found.namespace is None and NAMESPACE_KEY in result:
+                try:
+                    found.namespace = uuid.UUID(str(result[NAMESPACE_KEY]))
+                except ValueError:
+                    continue
+    return found
+
+
+def already_created(output: Path) -> set[str]:
+    """Correlation ids that an earlier run recorded as created."""
+    return recorded(output).created
+
+
+def request_id_for(namespace: uuid.UUID, correlation_id: str) -> str:
+    """The request_id a line with correlation_id gets in the run with namespace."""
+    return str(uuid.uuid5(namespace, correlation_id))
+
+
+def _open_output(output: Path, namespace: uuid.UUID | None) -> TextIO:
+    """output for appending: after a line cut short by a crash, and its namespace first."""
+    sink = output.open("a+")
+    if sink.tell() > 0:
+        sink.seek(sink.tell() - 1)
+        if sink.read(1) != "\n":
+            sink.write("\n")  # so the next result does not join the cut line
+    if namespace is not None:
+        sink.write(json.dumps({NAMESPACE_KEY: str(namespace)}) + "\n")
+        sink.flush()
+    return sink
 
 
 def result_json(response: pb.BatchCreateRoomsResponse) -> dict[str, Any]:
@@ -209,23 +258,28 @@ async def run(
     output: Path | None,
     progress: bool | None,
     timeout_s: float | None,
+    request_ids: bool = True,
     out: TextIO = sys.stdout,
     err: TextIO = sys.stderr,
 ) -> int:
     """Stream path's requests to target; write results; return the exit code."""
-    skip = already_created(output) if output else set()
+    earlier = recorded(output) if output else Recorded()
+    skip = earlier.created
     try:
         total = sum(1 for r in read_requests(path))
     except (OSError, InputError) as e:
         err.write(f"ivschat-grpc: {e}\n")
         return EXIT_USAGE
     summary = Summary()
-    sink = output.open("a") if output else out
+    namespace = earlier.namespace or uuid.uuid4()
+    new_namespace = request_ids and earlier.namespace is None
+    sink = _open_output(output, namespace if new_namespace else None) if output else out
     bar = Progress(total, err, err.isatty() if progress is None else progress)
     local_failures: list[pb.BatchCreateRoomsResponse] = []
 
     def record(response: pb.BatchCreateRoomsResponse) -> None:
         sink.write(json.dumps(result_json(response)) + "\n")
+        sink.flush()  # a crash loses no answer already given
         if response.HasField("room"):
             summary.created += 1
         else:
@@ -249,6 +303,8 @@ async def run(
                 summary.skipped += 1
                 bar.step()
                 continue
+            if request_ids and not request.room.HasField("request_id"):
+                request.room.request_id = request_id_for(namespace, request.correlation_id)
             yield request
 
     try:
@@ -283,5 +339,6 @@ def main(args: Any) -> int:
             output=Path(args.output) if args.output else None,
             progress=args.progress,
             timeout_s=args.timeout,
+            request_ids=args.request_ids,
         )
     )

@@ -93,6 +93,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     batch.add_argument("--timeout", type=float, default=None, help="seconds for the whole stream")
     batch.add_argument(
+        "--no-request-ids",
+        dest="request_ids",
+        action="store_false",
+        help="send lines without a request_id, so a rerun may create a room twice "
+        "(default: each line gets one derived from its correlation id)",
+    )
+    batch.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
         default=None,

@@ -2,6 +2,10 @@
 
 On failure it prints the status code, the message and every field violation
 to stderr, and exits with a code that says what kind of failure it was.
+
+Every room is created with a request_id: --request-id, or a new one that is
+printed to stderr first. Running the command again with that --request-id and
+the same flags returns the same room, never a second one.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import asyncio
 import json
 import os
 import sys
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Final, TextIO
@@ -88,6 +93,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fallback-result", choices=sorted(_FALLBACK))
     parser.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--logging-configuration", action="append", default=[], metavar="ARN")
+    parser.add_argument(
+        "--request-id",
+        metavar="UUID",
+        help="retry an earlier call exactly once: the same UUID and flags return the same room "
+        "(default: a new one, printed to stderr)",
+    )
+    parser.add_argument(
+        "--no-request-id",
+        dest="with_request_id",
+        action="store_false",
+        help="send no request_id, which leaves room for a 50th tag; a retry may then create a "
+        "second room",
+    )
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds (default 30)")
     add_connection_arguments(parser)
 
@@ -111,6 +129,10 @@ def request_from(args: argparse.Namespace) -> pb.CreateRoomRequest:
             raise ValueError(f"--tag {pair!r} is not KEY=VALUE")
         request.tags[key] = value
     request.logging_configuration_identifiers.extend(args.logging_configuration)
+    if args.request_id is not None:
+        request.request_id = args.request_id
+    elif args.with_request_id:
+        request.request_id = str(uuid.uuid4())
     return request
 
 
@@ -132,6 +154,9 @@ def report(error: RoomServiceError, err: TextIO) -> int:
 async def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     """Create the room; print it or the failure; return the exit code."""
     request = request_from(args)
+    if request.HasField("request_id") and args.request_id is None:
+        err.write(f"request_id {request.request_id} (pass it as --request-id to retry)\n")
+        err.flush()
     async with RoomClient(connection_from(args, os.environ)) as rooms:
         try:
             room = await rooms.create_room(request, deadline_s=args.timeout)
