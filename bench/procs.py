@@ -7,6 +7,7 @@ import json
 import os
 import re
 import sys
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -32,8 +33,13 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 def service_env(endpoint_url: str) -> dict[str, str]:
-    """An environment that points the service at a local endpoint, through AWS's variables."""
+    """An environment that points the service at a local endpoint, through AWS's variables.
+
+    Its request_id records go to a new folder of their own, so services started
+    side by side never contend for one state folder.
+    """
     return clean_env(
+        IVSCHAT_GRPC_STATE_DIR=tempfile.mkdtemp(prefix="ivschat-bench-state-"),
         AWS_ENDPOINT_URL_IVSCHAT=endpoint_url,
         AWS_REGION="us-east-1",
         AWS_ACCESS_KEY_ID=DEFAULT_ACCESS_KEY_ID,

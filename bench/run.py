@@ -1,7 +1,7 @@
 """The facade against calling AWS directly: one command, one table, one JSON file.
 
     .venv/bin/python -m bench.run            # every part (about 4 minutes)
-    .venv/bin/python -m bench.run unary      # or: unary batch pacing startup
+    .venv/bin/python -m bench.run unary      # or: unary batch pacing startup stores
 
 1. Unary: direct aioboto3 CreateRoom calls against the facade's CreateRoom on
    the same local endpoint (quota off), at concurrency 1, 16 and 64:
@@ -13,6 +13,9 @@
 3. Pacing: the endpoint enforcing 5/s and the service pacing at 5/s, 300 rooms
    through a batch: wall time against the ideal 60 s, and throttles answered.
 4. Start-up: process start to health SERVING.
+5. Stores: CreateRoom with a new request_id per call, through the facade with
+   its SQLite store and with its memory store, side by side at concurrency 1
+   and 16: CPU per call and p50. The durable store's price.
 Each target is printed as met or not.
 """
 
@@ -24,6 +27,7 @@ import os
 import platform
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -90,10 +94,14 @@ def _row(calls: int, run: dict[str, Any], cpu_s: float | None = None) -> dict[st
 
 
 async def _through(
-    server: asyncio.subprocess.Process, port: str, concurrency: int, calls: int
+    server: asyncio.subprocess.Process,
+    port: str,
+    concurrency: int,
+    calls: int,
+    mode: str = "grpc",
 ) -> dict[str, Any]:
     before = cpu_ticks(server.pid)
-    run = await worker("grpc", f"127.0.0.1:{port}", str(concurrency), str(calls), EVENT_LOOP)
+    run = await worker(mode, f"127.0.0.1:{port}", str(concurrency), str(calls), EVENT_LOOP)
     return _row(calls, run, cpu_ticks(server.pid) - before)
 
 
@@ -137,6 +145,55 @@ async def unary() -> dict[str, Any]:
         async with process(listening, *serve_std, env=env) as (std_proc, std_port):
             loops["asyncio"] = (await _through(std_proc, std_port, 16, 3000))["cpu_ms_per_call"]
     return {"rows": rows, "facade_cpu_ms_per_call_c16_by_loop": loops}
+
+
+STORE_CALLS = {1: 1000, 16: 3000}
+STORE_ROUNDS = 4
+
+
+async def stores() -> dict[str, Any]:
+    """The facade with each idempotency store, every call with a new request_id.
+
+    The two servers run side by side against one endpoint, and the rounds
+    alternate between them, so both see the same machine. Each figure is the
+    round with the least CPU: the one least disturbed by anything else.
+    """
+    rows = []
+    listening = r"listening on [\d.]+:(\d+)"
+    serve = (*UNPACED_SERVE, "--max-aws-in-flight", "64")
+    async with endpoint() as url:
+        env = service_env(url)
+        with tempfile.TemporaryDirectory() as state:
+            sqlite_serve = (*serve, "--idempotency-store", "sqlite", "--state-dir", state)
+            async with (
+                process(listening, *serve, "--idempotency-store", "memory", env=env) as memory,
+                process(listening, *sqlite_serve, env=env) as sqlite,
+            ):
+                for concurrency, calls in STORE_CALLS.items():
+                    runs: dict[str, list[dict[str, Any]]] = {"memory": [], "sqlite": []}
+                    order = [("memory", memory), ("sqlite", sqlite)]
+                    for _ in range(STORE_ROUNDS):
+                        order.reverse()  # neither store always goes first
+                        for name, (proc, port) in order:
+                            run = await _through(proc, port, concurrency, calls, "grpc-request-id")
+                            runs[name].append(run)
+                    best = {k: min(v, key=lambda r: r["cpu_ms_per_call"]) for k, v in runs.items()}
+                    rows.append(
+                        {
+                            "concurrency": concurrency,
+                            "calls": calls,
+                            **best,
+                            "cpu_ratio": round(
+                                best["sqlite"]["cpu_ms_per_call"]
+                                / best["memory"]["cpu_ms_per_call"],
+                                3,
+                            ),
+                            "p50_added_ms": round(
+                                best["sqlite"]["p50_ms"] - best["memory"]["p50_ms"], 3
+                            ),
+                        }
+                    )
+    return {"rows": rows}
 
 
 async def pacing(items: int = 300) -> dict[str, Any]:
@@ -221,6 +278,11 @@ def targets(report: dict[str, Any]) -> list[tuple[str, bool | None, str]]:
     if "startup" in report:
         s = report["startup"]["median_s"]
         out.append(("start-up to SERVING < 1 s", s < 1.0, f"{s} s"))
+    if "stores" in report:
+        worst = max(r["cpu_ratio"] for r in report["stores"]["rows"])
+        out.append(
+            ("sqlite store CPU per CreateRoom <= 1.10x memory", worst <= 1.10, f"worst {worst}x")
+        )
     return out
 
 
@@ -239,11 +301,13 @@ async def run(parts: list[str]) -> dict[str, Any]:
         report["pacing"] = await pacing()
     if "startup" in parts:
         report["startup"] = await startup()
+    if "stores" in parts:
+        report["stores"] = await stores()
     return report
 
 
 def main() -> int:
-    parts = sys.argv[1:] or ["unary", "batch", "pacing", "startup"]
+    parts = sys.argv[1:] or ["unary", "batch", "pacing", "startup", "stores"]
     report = asyncio.run(run(parts))
     print(f"ivschat-grpc benchmark ({report['machine']})")
     unary_report = report.get("unary", {})
@@ -271,6 +335,15 @@ def main() -> int:
         print(f"pacing: {report['pacing']}")
     if "startup" in report:
         print(f"start-up: {report['startup']}")
+    for r in report.get("stores", {}).get("rows", []):
+        print(f"request_id stores, c={r['concurrency']}, {r['calls']} calls:")
+        for name in ("memory", "sqlite"):
+            x = r[name]
+            print(
+                f"  {name:<6} {x['calls_per_s']:>7}/s  p50 {x['p50_ms']:6.2f} ms  "
+                f"p99 {x['p99_ms']:6.2f} ms  cpu {x['cpu_ms_per_call']:.3f} ms/call"
+            )
+        print(f"  sqlite: cpu x{r['cpu_ratio']} of memory, p50 +{r['p50_added_ms']} ms")
     report["targets"] = []
     for name, met, value in targets(report):
         report["targets"].append({"target": name, "met": met, "value": value})

@@ -2,9 +2,13 @@
 
     python -m bench.worker direct ENDPOINT_URL CONCURRENCY CALLS [EVENT_LOOP]
     python -m bench.worker grpc HOST:PORT CONCURRENCY CALLS [EVENT_LOOP]
+    python -m bench.worker grpc-request-id HOST:PORT CONCURRENCY CALLS [EVENT_LOOP]
 
 Makes CALLS CreateRoom calls at CONCURRENCY, after a warm-up, and prints one
 JSON line: latencies (ms) and this process's CPU seconds for the measured calls.
+grpc-request-id gives every call a new request_id, so the service claims and
+records each one in its idempotency store.
+
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import json
 import resource
 import sys
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -78,10 +83,30 @@ async def via_grpc(target: str, concurrency: int, calls: int) -> dict[str, Any]:
         return await drive(lambda: stub.CreateRoom(request, timeout=30), concurrency, calls)
 
 
+async def via_grpc_with_request_ids(target: str, concurrency: int, calls: int) -> dict[str, Any]:
+    import grpc
+    from ivschat.v1 import room_service_pb2 as pb
+    from ivschat.v1 import room_service_pb2_grpc as pb_grpc
+
+    async with grpc.aio.insecure_channel(target) as channel:
+        stub = pb_grpc.RoomServiceStub(channel)
+
+        def call() -> Awaitable[Any]:
+            request = pb.CreateRoomRequest(
+                name="bench", tags={"k": "v"}, request_id=str(uuid.uuid4())
+            )
+            return stub.CreateRoom(request, timeout=30)
+
+        return await drive(call, concurrency, calls)
+
+
+MODES = {"direct": direct, "grpc": via_grpc, "grpc-request-id": via_grpc_with_request_ids}
+
+
 def main() -> int:
     mode, target, concurrency, calls = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     event_loop = sys.argv[5] if len(sys.argv) > 5 else "asyncio"
-    run = direct if mode == "direct" else via_grpc
+    run = MODES[mode]
     with asyncio.Runner(loop_factory=loop_factory(event_loop)) as runner:
         print(json.dumps(runner.run(run(target, concurrency, calls))))
     return 0
