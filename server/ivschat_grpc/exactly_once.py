@@ -155,7 +155,7 @@ class Heartbeat:
                     continue
                 try:
                     owned = await self._store.renew(request_id, token)
-                except StateUnavailable:
+                except Exception:  # noqa: BLE001 - any store failure: the claim may lapse, nothing more
                     owned = loop.time() - held.renewed_at < self._timeout_s
                 else:
                     if owned:
