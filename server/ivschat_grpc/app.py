@@ -75,7 +75,7 @@ class Service:
         pending: list[asyncio.Task[Any]] = [*self.rooms.background, *self.creator.owners]
         if pending and deadline > loop.time():
             await asyncio.wait(pending, timeout=deadline - loop.time())
-        await self.creator.heartbeat.close()
+        await self.creator.close()
         if self.health_server is not None:
             await self.health_server.stop(0)
 
@@ -214,6 +214,7 @@ async def build_server(
         settings.idempotency_lease_s,
         settings.idempotency_settle_s,
         settings.idempotency_claim_timeout_s,
+        settings.idempotency_recheck_s,
     )
     rooms = RoomService(
         creator,

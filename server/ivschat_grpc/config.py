@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import logging
+import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
@@ -80,6 +81,9 @@ class Settings:
     # How long a claim outlives its owner's last heartbeat.
     idempotency_claim_timeout_s: float = 5.0
     idempotency_settle_s: float = 2.0
+    # AWS's read timeout (30 s) plus the settle time and a margin: by then an
+    # abandoned create has landed or never will.
+    idempotency_recheck_s: float = 40.0
     # Each replica's own CreateRoom rate while Redis is gone: at most the
     # account's 5/s divided by the most replicas that can run.
     redis_down_create_rate: float = 1.0
@@ -142,6 +146,8 @@ def _positive(raw: str) -> float:
         value = float(raw)
     except ValueError:
         raise ConfigError(f"must be a number, not {raw!r}") from None
+    if not math.isfinite(value):
+        raise ConfigError(f"must be a finite number, not {raw!r}")
     if value <= 0:
         raise ConfigError(f"must be positive, not {value}")
     return value
@@ -410,6 +416,14 @@ OPTIONS: Final[Sequence[Option]] = (
         "seconds to let an unanswered create finish at AWS before looking the room up (2)",
     ),
     Option(
+        "idempotency_recheck_s",
+        "--idempotency-recheck",
+        _own("IDEMPOTENCY_RECHECK"),
+        _positive,
+        "seconds after an ambiguous create or a takeover at which the service looks once more "
+        "and deletes a room a late create made twice (40: AWS's 30 s read timeout, and more)",
+    ),
+    Option(
         "tracing",
         "--tracing",
         _own("TRACING"),
@@ -502,6 +516,8 @@ def _check(s: Settings) -> None:
             "--idempotency-store is for a service without --redis-url: with it, records live "
             "in Redis"
         )
+    if s.idempotency_recheck_s <= s.idempotency_settle_s:
+        raise ConfigError("--idempotency-recheck must exceed --idempotency-settle")
     if s.idempotency_lease_s <= 2 * s.idempotency_settle_s + 1:
         raise ConfigError("--idempotency-lease must exceed twice --idempotency-settle, plus 1 s")
     if s.create_rate is not None and s.redis_down_create_rate > s.create_rate:

@@ -10,7 +10,10 @@ blind retry can make a second room. With a request_id (AIP-155), the service:
 3. after an ambiguous failure (5xx, read timeout, connection lost after
    sending), looks the room up (ListRooms by name, then the tag) *before* it
    retries: found, it is returned; not found, the create is retried;
-4. records the room, so every later call with the id gets the same room.
+4. records the room, so every later call with the id gets the same room;
+5. after an ambiguous attempt or a takeover, looks once more when AWS's
+   longest plausible delay has passed, and deletes any room a late create made
+   beside the one the caller was given.
 
 Without a request_id nothing here runs, and ambiguous failures are never retried.
 """
@@ -183,9 +186,14 @@ class Creator:
         lease_s: float,
         settle_s: float = 2.0,
         claim_timeout_s: float = 5.0,
+        recheck_s: float = 40.0,
     ) -> None:
         self._aws = aws
         self._store = store
+        # A create sent by an owner that died or gave up may still land at AWS
+        # this long after: then the service looks once more.
+        self._recheck_s = recheck_s
+        self._rechecks: set[asyncio.Task[None]] = set()
         # The most one owner may spend on a request_id, AWS calls included.
         self._lease_s = lease_s
         self.heartbeat = Heartbeat(store, claim_timeout_s)
@@ -319,7 +327,7 @@ class Creator:
         # A takeover means an earlier owner may have sent a create: treat it as ambiguous.
         state = _Rounds(resolve, settle=resolve, ambiguity=resolve)
         try:
-            return await self._rounds(
+            outcome = await self._rounds(
                 request_id, token, state, params, remaining, priority, control
             )
         except AwsCallError as e:
@@ -330,8 +338,36 @@ class Creator:
             # Cancelled (the server is stopping): the room may exist. Settle the record.
             await asyncio.shield(self._release(request_id, token, unknown=True))
             raise
+        else:
+            if state.ambiguity:
+                self._recheck_later(request_id, params.get("name"), outcome.room.arn)
+            return outcome
         finally:
             self.heartbeat.drop(request_id, token)
+
+    def _recheck_later(self, request_id: str, name: str | None, kept_arn: str) -> None:
+        task = asyncio.get_running_loop().create_task(self._recheck(request_id, name, kept_arn))
+        self._rechecks.add(task)
+        task.add_done_callback(self._rechecks.discard)
+
+    async def _recheck(self, request_id: str, name: str | None, kept_arn: str) -> None:
+        """Delete every room tagged with request_id but the one its callers were given."""
+        await asyncio.sleep(self._recheck_s)
+        try:
+            found = await self._aws.find_rooms(name, RESERVED_TAG, request_id, self._recheck_s)
+            for room in found:
+                if room.get("arn") != kept_arn:
+                    await self._aws.delete_room(room["arn"], self._recheck_s)
+                    log.warning("deleted a room that a late create made twice")
+        except AwsCallError as e:
+            log.warning("could not look again for a late create (%s)", e.code)
+
+    async def close(self) -> None:
+        """Stop the heartbeat and the pending second looks; the drain calls it last."""
+        for task in list(self._rechecks):
+            task.cancel()
+        await asyncio.gather(*self._rechecks, return_exceptions=True)
+        await self.heartbeat.close()
 
     async def _release(self, request_id: str, token: str, *, unknown: bool) -> None:
         """Give the claim back; a store that cannot is left to the lease, which lapses."""
