@@ -29,7 +29,7 @@ import redis.exceptions
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from ivschat_grpc.idempotency import Claim, MemoryStore, RedisStore, Verdict
+from ivschat_grpc.idempotency import Claim, MemoryStore, RedisStore, StateUnavailable, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +168,8 @@ class SharedSlots:
                 micros = await self._script(keys=[self._key], args=[self._interval_us])
             except REDIS_DOWN as e:
                 self._state.failed(e)
+            except redis.exceptions.ResponseError:
+                pass  # Redis answers but cannot write (out of memory): pace alone this once
             else:
                 self._state.answered()
                 return max(0.0, int(micros) / 1_000_000)
@@ -197,7 +199,11 @@ class FallbackStore:
         self._unsynced: dict[str, tuple[str, str, bytes]] = {}
 
     async def _try(self, op: Callable[[], Awaitable[Any]]) -> tuple[bool, Any]:
-        """(True, op's result), or (False, None) if Redis is, or just went, away."""
+        """(True, op's result), or (False, None) if Redis is, or just went, away.
+
+        A Redis that answers with an error (out of memory, a read-only replica)
+        is there but cannot keep records: StateUnavailable.
+        """
         if not self._state.up:
             return False, None
         try:
@@ -205,6 +211,9 @@ class FallbackStore:
         except REDIS_DOWN as e:
             self._state.failed(e)
             return False, None
+        except redis.exceptions.ResponseError as e:
+            # Its type only: an error reply may quote the command.
+            raise StateUnavailable(type(e).__name__) from e
         self._state.answered()
         return True, result
 
@@ -262,7 +271,10 @@ class FallbackStore:
         while self._unsynced and self._state.up:
             request_id, (fingerprint, token, room) = next(iter(self._unsynced.items()))
             put = partial(self._shared.put_done, request_id, fingerprint, token, room)
-            ok, _ = await self._try(put)
+            try:
+                ok, _ = await self._try(put)
+            except StateUnavailable:
+                return  # Redis cannot write now; the next sync tries again
             if not ok:
                 return
             self._unsynced.pop(request_id, None)

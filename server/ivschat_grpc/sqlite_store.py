@@ -52,14 +52,28 @@ CREATE INDEX IF NOT EXISTS requests_expiry ON requests (expires_at);
 """
 
 
+# SQLite's names for a file that is not, or no longer, a sound database.
+_DAMAGED: Final = frozenset({"SQLITE_NOTADB", "SQLITE_CORRUPT"})
+
+
+def _one_line(error: BaseException) -> str:
+    """An error's text on one line: SQLite's integrity reports span several."""
+    return " ".join(str(error).split())
+
+
 class StateDirError(Exception):
     """StateDirError is a state folder the service cannot use; its text names the path."""
 
 
 def default_state_dir(environ: Mapping[str, str]) -> Path:
-    """$XDG_STATE_HOME/ivschat-grpc, or ~/.local/state/ivschat-grpc when that is unset."""
-    base = environ.get("XDG_STATE_HOME") or str(Path(environ.get("HOME") or "~") / ".local/state")
-    return Path(base).expanduser() / "ivschat-grpc"
+    """$XDG_STATE_HOME/ivschat-grpc, or ~/.local/state/ivschat-grpc when that is unset.
+
+    A relative XDG_STATE_HOME is ignored, as the XDG base directory spec says.
+    """
+    xdg = environ.get("XDG_STATE_HOME", "")
+    if xdg and Path(xdg).is_absolute():
+        return Path(xdg) / "ivschat-grpc"
+    return Path(environ.get("HOME") or "~").expanduser() / ".local/state/ivschat-grpc"
 
 
 class SqliteStore:
@@ -95,18 +109,25 @@ class SqliteStore:
         path = folder / DATABASE
         try:
             db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        except sqlite3.Error as e:
+            # The records name rooms and their tags: this user's alone (the
+            # -wal and -shm files take the database's mode).
+            os.chmod(path, 0o600)
+        except (sqlite3.Error, OSError) as e:
             os.close(lock_fd)
-            raise StateDirError(f"{flag} {folder}: cannot open {path}: {e}") from None
+            raise StateDirError(f"{flag} {folder}: cannot open {path}: {_one_line(e)}") from None
         try:
             _prepare(db)
         except sqlite3.Error as e:
             db.close()
             os.close(lock_fd)
-            raise StateDirError(
-                f"{flag} {folder}: {path} is not a usable idempotency database ({e}); move it "
-                "aside to start afresh, which forgets every request_id it holds"
-            ) from None
+            if getattr(e, "sqlite_errorname", "") in _DAMAGED or "quick_check" in str(e):
+                raise StateDirError(
+                    f"{flag} {folder}: {path} is not a usable idempotency database "
+                    f"({_one_line(e)}); move it aside to start afresh, which forgets every "
+                    "request_id it holds"
+                ) from None
+            # A full disk or an I/O error: the file may be fine, so keep it.
+            raise StateDirError(f"{flag} {folder}: cannot use {path}: {_one_line(e)}") from None
         except StateDirError as e:
             db.close()
             os.close(lock_fd)
@@ -245,7 +266,10 @@ def _prepare(db: sqlite3.Connection) -> None:
     if str(mode).lower() != "wal":
         raise sqlite3.OperationalError(f"cannot use WAL mode (got {mode})")
     db.execute("PRAGMA synchronous = NORMAL")
-    db.execute("PRAGMA busy_timeout = 1000")
+    # No other ivschat-grpc process opens the file (the lock sees to that). A
+    # tool that holds it locked must not freeze the event loop for long: a
+    # claim fails STATE_UNAVAILABLE instead.
+    db.execute("PRAGMA busy_timeout = 50")
     check = db.execute("PRAGMA quick_check").fetchone()[0]
     if check != "ok":
         raise sqlite3.DatabaseError(f"quick_check: {check}")
