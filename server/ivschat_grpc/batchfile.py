@@ -85,7 +85,11 @@ def _from_json_line(text: str, number: int) -> pb.BatchCreateRoomsRequest:
     try:
         if "room" in data:
             return json_format.ParseDict(data, pb.BatchCreateRoomsRequest())
-        cid = data.pop("correlation_id", data.pop("correlationId", ""))
+        cid = data.pop("correlation_id", data.pop("correlationId", None))
+        if cid is None:
+            cid = ""
+        elif not isinstance(cid, str):
+            raise InputError(f"line {number}: correlation_id must be a string", number)
         room = json_format.ParseDict(data, pb.CreateRoomRequest())
     except json_format.ParseError as e:
         raise InputError(f"line {number}: {e}", number) from e
@@ -143,6 +147,7 @@ class Recorded:
 
     created: set[str] = field(default_factory=set)
     namespace: uuid.UUID | None = None
+    results: int = 0  # result lines, created or not
 
 
 def recorded(output: Path) -> Recorded:
@@ -158,6 +163,8 @@ def recorded(output: Path) -> Recorded:
                 continue  # a line cut short by an interrupted run
             if not isinstance(result, dict):
                 continue
+            if "correlation_id" in result:
+                found.results += 1
             if "room" in result:
                 found.created.add(str(result.get("correlation_id", "")))
             elif found.namespace is None and NAMESPACE_KEY in result:
@@ -188,6 +195,8 @@ def _open_output(output: Path, namespace: uuid.UUID | None) -> TextIO:
     if namespace is not None:
         sink.write(json.dumps({NAMESPACE_KEY: str(namespace)}) + "\n")
         sink.flush()
+        # Every later line's request_id hangs on this one: it must reach the disk.
+        os.fsync(sink.fileno())
     return sink
 
 
@@ -264,6 +273,15 @@ async def run(
 ) -> int:
     """Stream path's requests to target; write results; return the exit code."""
     earlier = recorded(output) if output else Recorded()
+    if output and request_ids and earlier.results and earlier.namespace is None:
+        # A new namespace would give every unrecorded line a new request_id,
+        # and a room the earlier run made could be made again.
+        err.write(
+            f"ivschat-grpc: {output} holds results but no readable {NAMESPACE_KEY} line (an "
+            "older batch-create wrote it, or it was damaged), so a rerun could not reuse its "
+            "request_ids: pass a new --output, or --no-request-ids to resume without them\n"
+        )
+        return EXIT_USAGE
     skip = earlier.created
     try:
         total = sum(1 for r in read_requests(path))

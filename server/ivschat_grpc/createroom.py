@@ -93,13 +93,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fallback-result", choices=sorted(_FALLBACK))
     parser.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--logging-configuration", action="append", default=[], metavar="ARN")
-    parser.add_argument(
+    once = parser.add_mutually_exclusive_group()
+    once.add_argument(
         "--request-id",
         metavar="UUID",
         help="retry an earlier call exactly once: the same UUID and flags return the same room "
         "(default: a new one, printed to stderr)",
     )
-    parser.add_argument(
+    once.add_argument(
         "--no-request-id",
         dest="with_request_id",
         action="store_false",
