@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
 from ivschat.v1 import room_service_pb2 as pb
+from ivschat_grpc import batchfile
 from ivschat_grpc.aws import CallControl
 from ivschat_grpc.batch import Batch, BatchLimits
 from ivschat_grpc.exactly_once import Outcome
@@ -119,3 +121,15 @@ async def test_drain_answers_every_item_read(cls: type[Batch]) -> None:
     assert {a.correlation_id for a in answers} == {f"c{i}" for i in range(batch.items_read)}
     assert all(a.error.code == 14 for a in answers)  # UNAVAILABLE: not sent
     assert background == set()
+
+
+def test_a_null_correlation_id_gets_the_line_number_and_a_number_is_refused(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "rooms.jsonl"
+    path.write_text('{"correlation_id": null, "name": "a"}\n{"correlation_id": 7, "name": "b"}\n')
+    first, second = batchfile.read_requests(path)
+    assert not isinstance(first, batchfile.InputError)
+    assert first.correlation_id == "line-1"  # not "None", which two such lines would share
+    assert isinstance(second, batchfile.InputError)
+    assert second.correlation_id == "line-2"

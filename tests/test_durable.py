@@ -22,12 +22,13 @@ from typing import Any
 
 import grpc
 import pytest
+import redis.asyncio as aioredis
 from ivschat.v1 import room_service_pb2 as pb
 from ivschat.v1 import room_service_pb2_grpc as pb_grpc
 from ivschat_grpc.emulator import Emulator, EmulatorSettings, FaultRule
 from ivschat_grpc.exactly_once import RESERVED_TAG
 from ivschat_grpc.idempotency import MemoryStore, Verdict
-from ivschat_grpc.sqlite_store import DATABASE, SqliteStore
+from ivschat_grpc.sqlite_store import DATABASE, SqliteStore, StateDirError
 
 from tests.conftest import (
     RedisServer,
@@ -78,11 +79,13 @@ async def endpoint(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Emulator]:
         yield emu
 
 
-async def killed_mid_create(emu: Emulator, *serve_args: str) -> tuple[str, pb.Room]:
+async def killed_mid_create(
+    emu: Emulator, *serve_args: str, latency_ms: float = 3000
+) -> tuple[str, pb.Room]:
     """Kill the service while AWS creates a room; restart; retry: the room it gets back."""
     request_id = str(uuid.uuid4())
     request = pb.CreateRoomRequest(name="crash", request_id=request_id)
-    emu.state.faults.add(FaultRule(latency_ms=3000, times=1))
+    emu.state.faults.add(FaultRule(latency_ms=latency_ms, times=1))
     async with service(*serve_args) as (proc, address):
         channel = grpc.aio.insecure_channel(address)
         call = pb_grpc.RoomServiceStub(channel).CreateRoom(request, timeout=30)
@@ -91,13 +94,19 @@ async def killed_mid_create(emu: Emulator, *serve_args: str) -> tuple[str, pb.Ro
         with pytest.raises(grpc.aio.AioRpcError):
             await call
         await channel.close()
-    # AWS goes on and makes the room the dead service asked for.
-    await until(lambda: len(emu.state.rooms) == 1)
+    if latency_ms <= 3000:
+        # AWS goes on and makes the room the dead service asked for.
+        await until(lambda: len(emu.state.rooms) == 1)
     async with service(*serve_args) as (_, address):
         channel = grpc.aio.insecure_channel(address)
         # Within 15 s of the restart, or the deadline fails the test.
         reply = await pb_grpc.RoomServiceStub(channel).CreateRoom(request, timeout=15)
         await channel.close()
+        if latency_ms > 3000:
+            # The dead owner's create lands after the retry's lookup made a
+            # room; the second look deletes it, and keeps the caller's.
+            await until(lambda: len(emu.state.rooms) == 2)
+            await until(lambda: len(emu.state.rooms) == 1)
     return request_id, reply.room
 
 
@@ -116,6 +125,15 @@ async def test_redis_a_request_id_survives_a_sigkill_mid_create(
     request_id, room = await killed_mid_create(endpoint, "--redis-url", redis_server.url)
     assert tagged(endpoint, request_id) == [room.id]
     assert len(endpoint.state.recorded("CreateRoom")) == 1
+
+
+async def test_a_create_landing_after_the_takeover_is_deleted_later(
+    endpoint: Emulator, tmp_path: Path
+) -> None:
+    state = ("--state-dir", str(tmp_path / "st"), "--idempotency-recheck", "8")
+    request_id, room = await killed_mid_create(endpoint, *state, latency_ms=6000)
+    assert tagged(endpoint, request_id) == [room.id]  # the one the caller was given
+    assert len(endpoint.state.recorded("DeleteRoom")) == 1
 
 
 def results(path: Path) -> list[dict[str, Any]]:
@@ -190,6 +208,11 @@ async def test_create_room_with_the_printed_request_id_returns_the_same_room(
         assert code == 0, err
     assert json.loads(again)["id"] == json.loads(out)["id"]
     assert "request_id" not in err  # given, so not printed
+    code, _, err = await run_command(
+        "create-room", "--server", address, "--request-id", request_id, "--no-request-id"
+    )
+    assert code == 2
+    assert "not allowed with argument" in err
     assert len(endpoint.state.rooms) == 1
 
 
@@ -243,6 +266,23 @@ async def test_the_sqlite_file_survives_a_sigkill_during_writes(tmp_path: Path) 
             assert takeover.resolve_first
     finally:
         store.close()
+
+
+async def test_an_output_without_its_namespace_is_not_resumed_with_new_ids(
+    tmp_path: Path,
+) -> None:
+    requests = tmp_path / "rooms.jsonl"
+    requests.write_text(json.dumps({"correlation_id": "a", "name": "a"}) + "\n")
+    output = tmp_path / "results.jsonl"
+    output.write_text(
+        '{"request_id_namespace": "not-a-uuid"}\n{"correlation_id": "b", "error": {}}\n'
+    )
+    code, _, err = await run_command(
+        "batch-create", str(requests), "--server", "127.0.0.1:1", "--output", str(output)
+    )
+    assert code == 2
+    assert "no readable request_id_namespace line" in err
+    assert "--no-request-ids" in err
 
 
 async def test_a_second_process_on_one_state_dir_is_refused(
@@ -412,3 +452,37 @@ async def test_sqlite_records_outlive_the_process_and_pending_ones_are_taken_ove
         takeover = await store.claim("pending", "fp")
         assert takeover.verdict is Verdict.OWNER
         assert takeover.resolve_first
+
+
+async def test_a_full_disk_at_start_keeps_the_database_and_says_why(tmp_path: Path) -> None:
+    with small_disk(tmp_path / "disk") as disk:
+        async with store_of("sqlite", disk / "st", 3600, 30) as store:
+            await store.claim("pending", "fp")  # taken over, so written, at the next open
+        filler = fill(disk)
+        with pytest.raises(StateDirError) as info:
+            SqliteStore.open(disk / "st", 3600, 30)
+        assert "cannot use" in str(info.value)
+        assert "move it aside" not in str(info.value)  # which would forget every request_id
+        filler.unlink()
+        async with store_of("sqlite", disk / "st", 3600, 30) as store:
+            assert (await store.claim("pending", "fp")).resolve_first
+
+
+async def test_redis_that_cannot_write_answers_state_unavailable(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch, redis_server: RedisServer
+) -> None:
+    use_emulator_credentials(monkeypatch)
+    settings = facade_settings(emulator, create_rate=None, redis_url=redis_server.url)
+    async with serving(settings) as (_, channel):
+        client = aioredis.from_url(redis_server.url)
+        await client.config_set("maxmemory", "1")  # every write now fails: out of memory
+        try:
+            request = pb.CreateRoomRequest(name="oom", request_id=str(uuid.uuid4()))
+            with pytest.raises(grpc.aio.AioRpcError) as info:
+                await pb_grpc.RoomServiceStub(channel).CreateRoom(request, timeout=10)
+        finally:
+            await client.config_set("maxmemory", "0")
+            await client.aclose()
+    assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert error_info(info.value).reason == "STATE_UNAVAILABLE"
+    assert emulator.state.recorded("CreateRoom") == []

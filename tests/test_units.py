@@ -87,6 +87,10 @@ def test_flags_override_environment() -> None:
         ),
         ({"idempotency_claim_timeout_s": "60"}, "--idempotency-claim-timeout must be less than"),
         ({"state_dir": " "}, "--state-dir must name a folder"),
+        ({"idempotency_lease_s": "nan"}, "--idempotency-lease must be a finite number"),
+        ({"idempotency_claim_timeout_s": "inf"}, "--idempotency-claim-timeout must be a finite"),
+        ({"create_rate": "nan"}, "--create-rate must be a finite number"),
+        ({"idempotency_recheck_s": "1"}, "--idempotency-recheck must exceed --idempotency-settle"),
     ],
 )
 def test_bad_settings_are_refused(kwargs: dict[str, str], message: str) -> None:
@@ -150,7 +154,7 @@ def test_the_store_and_its_folder_follow_the_settings(tmp_path: Path) -> None:
     env = {"XDG_STATE_HOME": str(tmp_path / "xdg")}
     assert config.load(_args(), env).store == "sqlite"
     assert config.load(_args(), env).state_dir == tmp_path / "xdg" / "ivschat-grpc"
-    home = {"HOME": str(tmp_path / "home")}
+    home = {"HOME": str(tmp_path / "home"), "XDG_STATE_HOME": "relative/is/ignored"}
     assert config.load(_args(), home).state_dir == tmp_path / "home/.local/state/ivschat-grpc"
     own = {"IVSCHAT_GRPC_STATE_DIR": str(tmp_path / "own"), **env}
     assert config.load(_args(), own).state_dir == tmp_path / "own"
