@@ -21,7 +21,6 @@ Without a request_id nothing here runs, and ambiguous failures are never retried
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import uuid
@@ -44,6 +43,8 @@ _ROUNDS: Final = 3
 # Kept back from the owner's budget (at most this, at most 10 %), so it stops
 # before its record's retention could run out under it.
 _LEASE_MARGIN_S: Final = 1.0
+# How long closing waits for a cancelled background task to end.
+_CLOSE_WAIT_S: Final = 1.0
 # Outcomes that certainly created nothing: AWS refused the call (a 4xx), or it
 # was never sent. Anything else, an unknown failure too, may have created the room.
 _NOT_CREATED: Final = frozenset(
@@ -127,6 +128,7 @@ class Heartbeat:
         self._timeout_s = claim_timeout_s
         self._held: dict[tuple[str, str], _Held] = {}
         self._task: asyncio.Task[None] | None = None
+        self._closed = False
 
     def hold(self, request_id: str, token: str) -> _Held:
         """Keep request_id's claim (proved by token) alive until drop."""
@@ -142,16 +144,20 @@ class Heartbeat:
         self._held.pop((request_id, token), None)
 
     async def close(self) -> None:
-        """Stop renewing; the drain calls it once every owner has finished."""
+        """Stop renewing; the drain calls it once every owner has finished.
+
+        Bounded: a store client that turns the cancel into an error of its own
+        must not hold the drain.
+        """
+        self._closed = True
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await asyncio.wait({self._task}, timeout=_CLOSE_WAIT_S)
 
     async def _beat(self) -> None:
         loop = asyncio.get_running_loop()
         interval = self._timeout_s / 3
-        while self._held:
+        while self._held and not self._closed:
             await asyncio.sleep(interval)
             for (request_id, token), held in list(self._held.items()):
                 if held.lost or loop.time() - held.renewed_at < interval:
@@ -366,7 +372,8 @@ class Creator:
         """Stop the heartbeat and the pending second looks; the drain calls it last."""
         for task in list(self._rechecks):
             task.cancel()
-        await asyncio.gather(*self._rechecks, return_exceptions=True)
+        if self._rechecks:
+            await asyncio.wait(set(self._rechecks), timeout=_CLOSE_WAIT_S)
         await self.heartbeat.close()
 
     async def _release(self, request_id: str, token: str, *, unknown: bool) -> None:
