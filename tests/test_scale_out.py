@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -236,5 +237,30 @@ async def test_without_redis_slots_come_from_the_local_fallback_rate(
         assert not state.up
         await asyncio.sleep(0)  # let the change callback run
         assert seen == [False]
+    finally:
+        await client.aclose()
+
+
+async def test_stopping_the_probe_ends_it_even_when_the_cancel_lands_mid_ping(
+    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # redis-py (8.1) can swallow a cancel that lands inside a command and
+    # finish the command as if nothing happened: a cancel alone then leaves
+    # the probe pinging for ever, and the drain waiting on it.
+    monkeypatch.setattr(shared, "PROBE_INTERVAL_S", 0.0)  # ping back to back
+    client = shared.connect(redis_server.url)
+
+    async def changed(up: bool) -> None:
+        return None
+
+    try:
+        for attempt in range(30):
+            state = SharedState(client, changed, 1.0)
+            probe = asyncio.get_running_loop().create_task(state.probe())
+            await asyncio.sleep(random.uniform(0, 0.002))  # noqa: S311 - timing, not secrets
+            state.stop_probing()
+            probe.cancel()
+            done, _ = await asyncio.wait({probe}, timeout=2)
+            assert done, f"attempt {attempt}: the probe kept running after it was stopped"
     finally:
         await client.aclose()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from ivschat_grpc.malformed import MalformedRequestInterceptor
 from ivschat_grpc.pacing import Pacer
 from ivschat_grpc.security import AuthInterceptor, server_credentials
 from ivschat_grpc.servicer import RoomService
-from ivschat_grpc.shared import FallbackStore, LocalSlots, SharedSlots
+from ivschat_grpc.shared import PROBE_INTERVAL_S, FallbackStore, LocalSlots, SharedSlots
 from ivschat_grpc.sqlite_store import SqliteStore, StateDirError
 from ivschat_grpc.telemetry import Metrics, RpcInterceptor, serve_metrics
 
@@ -142,9 +141,10 @@ async def _share(
     probe = asyncio.get_running_loop().create_task(state.probe())
 
     async def stop_probe() -> None:
+        state.stop_probing()
         probe.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await probe
+        # Bounded, for the cancel that the Redis client turns into a timeout.
+        await asyncio.wait({probe}, timeout=2 * PROBE_INTERVAL_S)
 
     stack.push_async_callback(stop_probe)
     return store, slots

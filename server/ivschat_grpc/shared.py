@@ -72,6 +72,11 @@ class SharedState:
         self._fallback_rate = fallback_rate
         self.up = True
         self._changing: set[asyncio.Task[None]] = set()
+        self._stopping = False
+
+    def stop_probing(self) -> None:
+        """Make probe return at its next round."""
+        self._stopping = True
 
     def _set(self, up: bool) -> None:
         if up == self.up:
@@ -100,8 +105,13 @@ class SharedState:
         self._set(True)
 
     async def probe(self) -> None:
-        """Ping Redis forever; cancel to stop."""
-        while True:
+        """Ping Redis until stop_probing; cancel to stop at once.
+
+        The flag as well as the cancel: a cancel that lands inside the client's
+        own socket timeout can come out as a TimeoutError, which is caught
+        below as "Redis is down", and the loop would then go on for ever.
+        """
+        while not self._stopping:
             try:
                 await self._redis.ping()
             except REDIS_DOWN as e:
