@@ -83,6 +83,13 @@ def _address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+def _cannot_listen(flag: str, address: str) -> str:
+    return (
+        f"{flag}: cannot listen on {address}: the port is in use, "
+        "or the address is not this machine's"
+    )
+
+
 def _options(settings: Settings) -> list[tuple[str, Any]]:
     ms = 1000
     return [
@@ -96,6 +103,9 @@ def _options(settings: Settings) -> list[tuple[str, Any]]:
             int(settings.min_client_ping_interval_s * ms),
         ),
         ("grpc.http2.max_ping_strikes", 2),
+        # gRPC sets SO_REUSEPORT by default, and then a second server on the
+        # same port starts without error and takes half the calls.
+        ("grpc.so_reuseport", 0),
     ]
 
 
@@ -233,11 +243,14 @@ async def build_server(
         registrar,
     )
     address = _address(settings.host, settings.port)
-    if settings.tls_cert is not None and settings.tls_key is not None:
-        creds = server_credentials(settings.tls_cert, settings.tls_key, settings.tls_client_ca)
-        port = server.add_secure_port(address, creds)
-    else:
-        port = server.add_insecure_port(address)
+    try:
+        if settings.tls_cert is not None and settings.tls_key is not None:
+            creds = server_credentials(settings.tls_cert, settings.tls_key, settings.tls_client_ca)
+            port = server.add_secure_port(address, creds)
+        else:
+            port = server.add_insecure_port(address)
+    except RuntimeError:
+        raise ConfigError(_cannot_listen("--port", address)) from None
         if settings.insecure:
             log.warning(
                 "listening on %s without TLS%s (--insecure)",
@@ -249,14 +262,25 @@ async def build_server(
     if settings.health_port is not None:
         # Probes (kubelet's among them) speak plaintext and carry no client
         # certificate, so health alone is also served on its own port.
-        health_server = grpc.aio.server()
+        health_server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, health_server)
-        health_port = health_server.add_insecure_port(_address(settings.host, settings.health_port))
+        health_address = _address(settings.host, settings.health_port)
+        try:
+            health_port = health_server.add_insecure_port(health_address)
+        except RuntimeError:
+            raise ConfigError(_cannot_listen("--health-port", health_address)) from None
         await health_server.start()
+        stack.push_async_callback(health_server.stop, 0)
 
     metrics_port = None
     if settings.metrics_port is not None:
-        runner, metrics_port = await serve_metrics(metrics, settings.host, settings.metrics_port)
+        try:
+            runner, metrics_port = await serve_metrics(
+                metrics, settings.host, settings.metrics_port
+            )
+        except OSError:
+            metrics_address = _address(settings.host, settings.metrics_port)
+            raise ConfigError(_cannot_listen("--metrics-port", metrics_address)) from None
         stack.push_async_callback(runner.cleanup)
 
     await server.start()

@@ -13,6 +13,10 @@ import ipaddress
 import logging
 import math
 import os
+import re
+import ssl
+import tempfile
+import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -189,8 +193,45 @@ def _csv(raw: str) -> tuple[str, ...]:
     return tuple(p.strip() for p in raw.split(",") if p.strip())
 
 
-def _text(raw: str) -> str:
+# botocore's own rule for a region: one host label.
+_REGION: Final = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$")
+_LABEL: Final = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
+_HOSTNAME: Final = re.compile(rf"^{_LABEL}(\.{_LABEL})*\.?$")
+# gRPC takes message sizes as a C int.
+_MAX_GRPC_INT: Final = 2**31 - 1
+
+
+def _region(raw: str) -> str:
+    if not _REGION.match(raw):
+        raise ConfigError(f"must be an AWS region such as us-east-1, not {raw!r}")
     return raw
+
+
+def _host(raw: str) -> str:
+    try:
+        ipaddress.ip_address(raw)
+    except ValueError:
+        # Dotted digits that are not an IPv4 address are no hostname either.
+        numeric = raw.replace(".", "").isdigit()
+        if numeric or len(raw) > 253 or not _HOSTNAME.match(raw):
+            raise ConfigError(f"must be an IP address or a host name, not {raw!r}") from None
+    return raw
+
+
+def _url(*schemes: str) -> Callable[[str], str]:
+    def convert(raw: str) -> str:
+        try:
+            parsed = urllib.parse.urlsplit(raw)
+            parsed.port  # noqa: B018 - raises ValueError for a port that is not a number
+        except ValueError:
+            raise ConfigError("must be a URL") from None
+        named = parsed.netloc or (parsed.scheme == "unix" and parsed.path)
+        if parsed.scheme not in schemes or not named:
+            # The value itself is not repeated: a URL may carry a password.
+            raise ConfigError(f"must be a URL starting {' or '.join(s + '://' for s in schemes)}")
+        return raw
+
+    return convert
 
 
 def _event_loop(raw: str) -> str:
@@ -233,14 +274,14 @@ def _own(name: str) -> tuple[str, ...]:
 
 
 OPTIONS: Final[Sequence[Option]] = (
-    Option("host", "--host", _own("HOST"), _text, "address to bind (default 127.0.0.1)"),
+    Option("host", "--host", _own("HOST"), _host, "address to bind (default 127.0.0.1)"),
     Option("port", "--port", _own("PORT"), _int(0, 65535), "port to bind; 0 picks one (50051)"),
-    Option("region", "--region", ("AWS_REGION", "AWS_DEFAULT_REGION"), _text, "AWS region"),
+    Option("region", "--region", ("AWS_REGION", "AWS_DEFAULT_REGION"), _region, "AWS region"),
     Option(
         "endpoint_url",
         "--endpoint-url",
         ("AWS_ENDPOINT_URL_IVSCHAT", "AWS_ENDPOINT_URL"),
-        _text,
+        _url("http", "https"),
         "IVS Chat endpoint URL (default: AWS's)",
     ),
     Option("log_level", "--log-level", _own("LOG_LEVEL"), _level, "log level (INFO)"),
@@ -293,7 +334,7 @@ OPTIONS: Final[Sequence[Option]] = (
         "max_message_bytes",
         "--max-message-bytes",
         _own("MAX_MESSAGE_BYTES"),
-        _int(1024),
+        _int(1024, _MAX_GRPC_INT),
         "largest request message; larger is RESOURCE_EXHAUSTED (the largest valid request)",
     ),
     Option(
@@ -358,7 +399,7 @@ OPTIONS: Final[Sequence[Option]] = (
         "redis_url",
         "--redis-url",
         _own("REDIS_URL"),
-        _text,
+        _url("redis", "rediss", "unix"),
         "share the CreateRoom pacing bucket and request_id records with every replica through "
         "Redis (redis://host:port/0 or unix:///path) (default: this process alone)",
     ),
@@ -500,9 +541,34 @@ def load(args: argparse.Namespace, environ: Mapping[str, str]) -> Settings:
     return settings
 
 
+def _check_tls(s: Settings) -> None:
+    """Parse the certificate, the key and the CA now, so a bad one stops the start, not a bind."""
+    if s.tls_cert is None or s.tls_key is None:
+        return
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    # ssl reads a chain and key only from files: a private folder, gone at once.
+    with tempfile.TemporaryDirectory() as folder:
+        cert, key = Path(folder) / "cert.pem", Path(folder) / "key.pem"
+        cert.write_bytes(s.tls_cert)
+        key.touch(mode=0o600)
+        key.write_bytes(s.tls_key)
+        try:
+            context.load_cert_chain(cert, key)
+        except ssl.SSLError:
+            raise ConfigError(
+                "--tls-cert and --tls-key must be a PEM certificate chain and its own private key"
+            ) from None
+    if s.tls_client_ca is not None:
+        try:
+            context.load_verify_locations(cadata=s.tls_client_ca.decode("ascii", "replace"))
+        except (ssl.SSLError, ValueError):
+            raise ConfigError("--tls-client-ca must hold PEM CA certificates") from None
+
+
 def _check(s: Settings) -> None:
     if (s.tls_cert is None) != (s.tls_key is None):
         raise ConfigError("--tls-cert and --tls-key go together")
+    _check_tls(s)
     if s.tls_client_ca is not None and not s.tls:
         raise ConfigError("--tls-client-ca needs --tls-cert and --tls-key")
     if s.allowed_clients and s.tls_client_ca is None:
