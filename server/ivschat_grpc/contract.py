@@ -172,6 +172,7 @@ def _check_tags(tags: object, shape: CreateRoomShape, out: list[Violation]) -> N
         out.append(
             Violation(("tags",), f"must hold at most {shape.tags_max} tags, not {len(tags)}")
         )
+        return  # the entries of an oversized map are not worth the work of checking
     for key, value in tags.items():
         if not isinstance(key, str):
             out.append(Violation(("tags",), "keys must be strings"))
@@ -239,8 +240,9 @@ def check_create_room(params: Mapping[str, Any]) -> list[Violation]:
                         f"must hold at most {shape.logging_ids_max} identifiers, not {len(ids)}",
                     )
                 )
-            for i, item in enumerate(ids):
-                check_text(item, shape.logging_id, (member, i), out)
+            else:  # the items of an oversized list are not worth the work of checking
+                for i, item in enumerate(ids):
+                    check_text(item, shape.logging_id, (member, i), out)
     return out
 
 

@@ -31,6 +31,15 @@ REQUEST_ID_KEY: Final = "aws-request-id"
 INVALID_REQUEST: Final = "INVALID_REQUEST"
 # Requests whose bytes do not parse carry this one.
 MALFORMED_REQUEST: Final = "MALFORMED_REQUEST"
+# A status travels in a header, and gRPC clients refuse headers past 8 to
+# 16 KiB, so BadRequest names at most this many fields (AIP-193: a useful
+# subset), and says in ErrorInfo how many there were in all.
+MAX_FIELD_VIOLATIONS: Final = 10
+# A map key shown in a field path is cut to this many characters, twice the
+# longest valid tag key, so that any key near the limit is still shown whole.
+MAX_KEY_CHARS: Final = 256
+# And any text that AWS sent back, to this many.
+_MAX_TEXT: Final = 256
 
 
 class Detail(enum.Enum):
@@ -267,7 +276,8 @@ def proto_path(path: Iterable[str | int]) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         elif isinstance(part, MapKey):
-            escaped = part.replace("\\", "\\\\").replace('"', '\\"')
+            key = part if len(part) <= MAX_KEY_CHARS else part[:MAX_KEY_CHARS] + "…"
+            escaped = key.replace("\\", "\\\\").replace('"', '\\"')
             out += f'["{escaped}"]'
         else:
             out += f".{_snake(part)}" if out else _snake(part)
@@ -295,18 +305,27 @@ def _error_info(reason: str, domain: str, metadata: Mapping[str, str]) -> ProtoM
 
 def invalid_request(violations: Sequence[Violation]) -> Failure:
     """INVALID_ARGUMENT for a request the facade refuses before calling AWS."""
+    shown = violations[:MAX_FIELD_VIOLATIONS]
     bad = error_details_pb2.BadRequest(
         field_violations=[
             error_details_pb2.BadRequest.FieldViolation(
                 field=proto_path(v.path), description=v.message
             )
-            for v in violations
+            for v in shown
         ]
     )
+    message = f"the request has {len(violations)} invalid field(s); see BadRequest details"
+    metadata: dict[str, str] = {}
+    if len(violations) > len(shown):
+        message = (
+            f"the request has {len(violations)} invalid fields; BadRequest names the first "
+            f"{len(shown)}"
+        )
+        metadata = {"violations": str(len(violations)), "violations_shown": str(len(shown))}
     return Failure(
         grpc.StatusCode.INVALID_ARGUMENT,
-        f"the request has {len(violations)} invalid field(s); see BadRequest details",
-        (_error_info(INVALID_REQUEST, FACADE_DOMAIN, {}), bad),
+        message,
+        (_error_info(INVALID_REQUEST, FACADE_DOMAIN, metadata), bad),
         reason=INVALID_REQUEST,
     )
 
@@ -343,11 +362,12 @@ def _detail(rule: Rule, fields: Mapping[str, Any]) -> list[ProtoMessage]:
                 error_details_pb2.BadRequest(
                     field_violations=[
                         error_details_pb2.BadRequest.FieldViolation(
-                            field=proto_path_from_aws_name(str(e.get("name", ""))),
-                            description=str(e.get("message", "")),
+                            field=proto_path_from_aws_name(str(e.get("name", "")))[:_MAX_TEXT],
+                            description=str(e.get("message", ""))[:_MAX_TEXT],
                         )
-                        for e in entries
-                        if isinstance(e, Mapping)
+                        for e in [e for e in entries if isinstance(e, Mapping)][
+                            :MAX_FIELD_VIOLATIONS
+                        ]
                     ]
                 )
             ]
