@@ -218,6 +218,28 @@ async def test_the_bucket_hands_out_slots_in_order_and_all_to_one_when_alone(
         await client.aclose()
 
 
+async def test_local_slots_start_after_the_shared_slots_this_replica_holds(
+    redis_server: RedisServer,
+) -> None:
+    # Calls that took a shared slot still send after Redis goes: the local
+    # slots come after them, not on top of them, or AWS sees both at once.
+    client = shared.connect(redis_server.url)
+
+    async def changed(up: bool) -> None:
+        return None
+
+    state = SharedState(client, changed, 2.0)
+    slots = SharedSlots(state, client, shared.bucket_key("us-east-1"), QUOTA, LocalSlots(2.0))
+    try:
+        shared_waits = [await slots.reserve() for _ in range(5)]  # 0, .2, .4, .6, .8
+        assert shared_waits[-1] == pytest.approx(0.8, abs=0.05)
+        await redis_server.kill()
+        local = await slots.reserve()
+        assert local == pytest.approx(0.8 + 0.5, abs=0.1)  # the last shared slot, then 1/2 s
+    finally:
+        await client.aclose()
+
+
 async def test_without_redis_slots_come_from_the_local_fallback_rate(
     redis_server: RedisServer,
 ) -> None:

@@ -126,8 +126,13 @@ class LocalSlots:
 
     def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
         self._interval = 1.0 / rate
+        self.interval = self._interval
         self._clock = clock
         self._next = 0.0
+
+    def not_before(self, when: float) -> None:
+        """Open no slot before when (this clock's time)."""
+        self._next = max(self._next, when)
 
     def reserve_now(self) -> float:
         """Reserve the next slot; seconds until it opens."""
@@ -170,6 +175,10 @@ class SharedSlots:
         self._interval_us = round(1_000_000 / rate)
         self._script = client.register_script(_RESERVE)
         self._fallback = fallback
+        # The last shared slot this replica took (monotonic time): calls that
+        # hold one still send when Redis goes, so local slots start after it.
+        self._last_shared = 0.0
+        self._interval_local = fallback.interval
 
     async def reserve(self) -> float:
         """Reserve the next shared slot (or a local one without Redis); seconds until it opens."""
@@ -182,7 +191,10 @@ class SharedSlots:
                 pass  # Redis answers but cannot write (out of memory): pace alone this once
             else:
                 self._state.answered()
-                return max(0.0, int(micros) / 1_000_000)
+                wait = max(0.0, int(micros) / 1_000_000)
+                self._last_shared = max(self._last_shared, time.monotonic() + wait)
+                return wait
+        self._fallback.not_before(self._last_shared + self._interval_local)
         return self._fallback.reserve_now()
 
 
