@@ -8,7 +8,8 @@ INVALID_ARGUMENT, naming the field when a string holds invalid UTF-8.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import inspect
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +18,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import DecodeError
 
 from ivschat_grpc import errors
-from ivschat_grpc.interceptors import Behavior, WrappingInterceptor
+from ivschat_grpc.interceptors import Behavior, Handler, WrappingInterceptor
 
 _LENGTH_DELIMITED = 2
 
@@ -112,18 +113,57 @@ def failure(request: Undecodable) -> errors.Failure:
 
 
 class MalformedRequestInterceptor(WrappingInterceptor):
-    """MalformedRequestInterceptor makes request parsing total for every method.
+    """MalformedRequestInterceptor makes request parsing total for every method of every service.
 
-    A unary call with bad bytes ends INVALID_ARGUMENT; a stream gets an
-    Undecodable item, which its handler answers like any invalid item. Only
-    the named service is touched: health and reflection keep grpcio's parsing.
+    A call whose request has bad bytes ends INVALID_ARGUMENT, health and
+    reflection included. The named service's streams are the exception: they
+    get an Undecodable item, which the batch answers like any invalid item, and
+    the stream goes on.
     """
 
     def __init__(self, service: str) -> None:
         self._prefix = f"/{service}/"
 
     def covers(self, method: str) -> bool:
-        return method.startswith(self._prefix)
+        return True
+
+    def wrap_stream(self, method: str, behavior: Behavior) -> Behavior:
+        if method.startswith(self._prefix):
+            return behavior
+
+        async def stream_stream(
+            request_iterator: AsyncIterator[Any], context: grpc.aio.ServicerContext[Any, Any]
+        ) -> AsyncIterator[Any]:
+            async def parsed() -> AsyncIterator[Any]:
+                async for request in request_iterator:
+                    if isinstance(request, Undecodable):
+                        await errors.abort(context, failure(request))
+                    yield request
+
+            async for response in behavior(parsed(), context):
+                yield response
+
+        return stream_stream
+
+    def wrap_other(self, method: str, handler: Handler) -> Handler:
+        inner = handler.unary_stream
+        if inner is None or handler.request_deserializer is None:
+            return handler  # client streaming: none is served here
+
+        async def unary_stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            if isinstance(request, Undecodable):
+                await errors.abort(context, failure(request))
+            # A servicer either yields its answers or writes them (health's Watch).
+            answers = inner(request, context)
+            if inspect.isasyncgen(answers):
+                async for answer in answers:
+                    await context.write(answer)
+                return None
+            return await answers
+
+        return handler._replace(
+            request_deserializer=_total(handler.request_deserializer), unary_stream=unary_stream
+        )
 
     def wrap_deserializer(self, method: str, deserializer: Behavior) -> Behavior:
         return _total(deserializer)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import inspect
 import json
 import logging
 import time
@@ -175,8 +176,17 @@ class _RpcMetrics:
         return child
 
 
+_HEALTH: Final = "/grpc.health.v1.Health/"
+
+
 class RpcInterceptor(WrappingInterceptor):
-    """RpcInterceptor gates, counts, times and logs every RPC but health checks."""
+    """RpcInterceptor gates, counts, times and logs every RPC; health checks it only counts.
+
+    Health is neither refused while draining (probes must see NOT_SERVING) nor
+    waited for (a Watch lasts as long as its prober), nor logged (probes
+    would drown the log). Every RPC is counted with the code its client saw,
+    an unexpected exception as UNKNOWN.
+    """
 
     def __init__(self, metrics: Metrics) -> None:
         self._metrics = metrics
@@ -213,8 +223,43 @@ class RpcInterceptor(WrappingInterceptor):
         if self._active == 0:
             self._idle.set()
 
-    def covers(self, method: str) -> bool:
-        return not method.startswith("/grpc.health.v1.Health/")
+    def _counted(self, rpc: _RpcMetrics, code: str, started: float) -> None:
+        rpc.answered(code).inc()
+        rpc.seconds.observe(time.perf_counter() - started)
+
+    def _count_only(self, method: str, behavior: Behavior, streaming: bool) -> Behavior:
+        rpc = _RpcMetrics(self._metrics, method)
+
+        async def run(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            started = time.perf_counter()
+            code = grpc.StatusCode.OK.name
+            try:
+                answers = behavior(request, context)
+                if streaming and inspect.isasyncgen(answers):
+                    async for answer in answers:
+                        await context.write(answer)
+                    return None
+                return await answers
+            except grpc.aio.AbortError:
+                code = _code_of(context, grpc.StatusCode.UNKNOWN)
+                raise
+            except asyncio.CancelledError:
+                code = grpc.StatusCode.CANCELLED.name
+                raise
+            except Exception:
+                code = grpc.StatusCode.UNKNOWN.name  # what grpc answers for it
+                raise
+            finally:
+                self._counted(rpc, code, started)
+
+        return run
+
+    def wrap_other(self, method: str, handler: Any) -> Any:
+        if method.startswith(_HEALTH) and handler.unary_stream is not None:
+            return handler._replace(
+                unary_stream=self._count_only(method, handler.unary_stream, streaming=True)
+            )
+        return handler
 
     async def _begin(
         self, rpc: _RpcMetrics, context: grpc.aio.ServicerContext[Any, Any]
@@ -227,6 +272,8 @@ class RpcInterceptor(WrappingInterceptor):
         return time.perf_counter(), fields
 
     def wrap_unary(self, method: str, behavior: Behavior) -> Behavior:
+        if method.startswith(_HEALTH):
+            return self._count_only(method, behavior, streaming=False)
         rpc = _RpcMetrics(self._metrics, method)
 
         async def run(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
@@ -239,6 +286,9 @@ class RpcInterceptor(WrappingInterceptor):
                 raise
             except asyncio.CancelledError:
                 code = grpc.StatusCode.CANCELLED.name
+                raise
+            except Exception:
+                code = grpc.StatusCode.UNKNOWN.name  # what grpc answers for it
                 raise
             finally:
                 self._exit(rpc, code, started, fields)
@@ -261,6 +311,9 @@ class RpcInterceptor(WrappingInterceptor):
                 raise
             except (asyncio.CancelledError, GeneratorExit):
                 code = grpc.StatusCode.CANCELLED.name
+                raise
+            except Exception:
+                code = grpc.StatusCode.UNKNOWN.name  # what grpc answers for it
                 raise
             finally:
                 self._exit(rpc, code, started, fields)
