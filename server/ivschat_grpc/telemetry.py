@@ -158,6 +158,15 @@ def _code_of(context: grpc.aio.ServicerContext[Any, Any], default: grpc.StatusCo
     return default.name
 
 
+def _ended_by(error: BaseException, context: grpc.aio.ServicerContext[Any, Any]) -> str:
+    """The code a client sees for an RPC that ended by error."""
+    if isinstance(error, grpc.aio.AbortError):
+        return _code_of(context, grpc.StatusCode.UNKNOWN)
+    if isinstance(error, asyncio.CancelledError | GeneratorExit):
+        return grpc.StatusCode.CANCELLED.name
+    return grpc.StatusCode.UNKNOWN.name  # what grpc answers for an unexpected exception
+
+
 class _RpcMetrics:
     """_RpcMetrics holds one method's metric children, looked up once rather than per call."""
 
@@ -240,14 +249,8 @@ class RpcInterceptor(WrappingInterceptor):
                         await context.write(answer)
                     return None
                 return await answers
-            except grpc.aio.AbortError:
-                code = _code_of(context, grpc.StatusCode.UNKNOWN)
-                raise
-            except asyncio.CancelledError:
-                code = grpc.StatusCode.CANCELLED.name
-                raise
-            except Exception:
-                code = grpc.StatusCode.UNKNOWN.name  # what grpc answers for it
+            except BaseException as e:
+                code = _ended_by(e, context)
                 raise
             finally:
                 self._counted(rpc, code, started)
@@ -281,14 +284,8 @@ class RpcInterceptor(WrappingInterceptor):
             code = grpc.StatusCode.OK.name
             try:
                 return await behavior(request, context)
-            except grpc.aio.AbortError:
-                code = _code_of(context, grpc.StatusCode.UNKNOWN)
-                raise
-            except asyncio.CancelledError:
-                code = grpc.StatusCode.CANCELLED.name
-                raise
-            except Exception:
-                code = grpc.StatusCode.UNKNOWN.name  # what grpc answers for it
+            except BaseException as e:
+                code = _ended_by(e, context)
                 raise
             finally:
                 self._exit(rpc, code, started, fields)
@@ -306,14 +303,8 @@ class RpcInterceptor(WrappingInterceptor):
             try:
                 async for response in behavior(request_iterator, context):
                     yield response
-            except grpc.aio.AbortError:
-                code = _code_of(context, grpc.StatusCode.UNKNOWN)
-                raise
-            except (asyncio.CancelledError, GeneratorExit):
-                code = grpc.StatusCode.CANCELLED.name
-                raise
-            except Exception:
-                code = grpc.StatusCode.UNKNOWN.name  # what grpc answers for it
+            except BaseException as e:
+                code = _ended_by(e, context)
                 raise
             finally:
                 self._exit(rpc, code, started, fields)
