@@ -41,6 +41,8 @@ BAD: dict[str, tuple[str, str]] = {
     "auth_tokens": ("/nonexistent/tokens", "--auth-token-file cannot read"),
     "allowed_clients": ("svc-a", "--allowed-clients needs --tls-client-ca"),
     "metrics_port": ("-1", "--metrics-port must be 0 to 65535"),
+    "metrics_host": ("300.0.0.1", "--metrics-host must be an IP address or a host name"),
+    "health_host": ("bad host", "--health-host must be an IP address or a host name"),
     "health_port": ("65536", "--health-port must be 0 to 65535"),
     "redis_url": ("notaurl", "--redis-url must be a URL starting redis://"),
     "redis_down_create_rate": ("inf", "--redis-down-create-rate must be a finite number"),
@@ -168,3 +170,25 @@ async def test_a_second_service_on_a_port_in_use_is_refused() -> None:
         assert code == 2
         assert f"--port: cannot listen on 127.0.0.1:{port}" in err
         assert await stop(first) == 0
+
+
+async def test_metrics_and_health_stay_on_loopback_when_the_service_does_not() -> None:
+    args = ("serve", "--emulator", "--port", "0", "--host", "0.0.0.0", "--insecure")  # noqa: S104 - the point
+    ports = ("--metrics-port", "0", "--health-port", "0")
+    async with running(*args, *ports) as (proc, lines):
+        await read_until(proc, lines, r"plaintext health at")
+        assert any(line.startswith("metrics at http://127.0.0.1:") for line in lines)
+        assert any(line.startswith("plaintext health at 127.0.0.1:") for line in lines)
+        assert await stop(proc) == 0
+    wide = config.load(argparse.Namespace(metrics_host="0.0.0.0", health_host="::"), {})  # noqa: S104 - asked for
+    assert (wide.metrics_host, wide.health_host) == ("0.0.0.0", "::")  # noqa: S104 - asked for
+
+
+async def test_the_emulator_refuses_a_non_loopback_host_without_insecure() -> None:
+    code, _, err = await run_command("emulator", "--host", "0.0.0.0")  # noqa: S104 - refused
+    assert code == 2
+    assert "--host 0.0.0.0: the emulator's admin routes" in err
+    args = ("emulator", "--host", "0.0.0.0", "--port", "0", "--insecure")  # noqa: S104 - asked for
+    async with running(*args) as (emu, lines):
+        await read_until(emu, lines, r"listening on http://")
+        assert await stop(emu) == 0

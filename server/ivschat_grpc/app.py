@@ -264,7 +264,7 @@ async def build_server(
         # certificate, so health alone is also served on its own port.
         health_server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, health_server)
-        health_address = _address(settings.host, settings.health_port)
+        health_address = _address(settings.health_host, settings.health_port)
         try:
             health_port = health_server.add_insecure_port(health_address)
         except RuntimeError:
@@ -276,10 +276,10 @@ async def build_server(
     if settings.metrics_port is not None:
         try:
             runner, metrics_port = await serve_metrics(
-                metrics, settings.host, settings.metrics_port
+                metrics, settings.metrics_host, settings.metrics_port
             )
         except OSError:
-            metrics_address = _address(settings.host, settings.metrics_port)
+            metrics_address = _address(settings.metrics_host, settings.metrics_port)
             raise ConfigError(_cannot_listen("--metrics-port", metrics_address)) from None
         stack.push_async_callback(runner.cleanup)
 

@@ -56,6 +56,11 @@ def _parser() -> argparse.ArgumentParser:
     emu = sub.add_parser("emulator", help="run the local IVS Chat endpoint")
     emu.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     emu.add_argument("--port", type=int, default=0, help="port to bind; 0 picks a free one")
+    emu.add_argument(
+        "--insecure",
+        action="store_true",
+        help="allow a non-loopback --host, which puts the unsigned admin routes there too",
+    )
     emu.add_argument("--region", default=DEFAULT_REGION)
     emu.add_argument("--account", default=DEFAULT_ACCOUNT)
     emu.add_argument(
@@ -110,6 +115,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _emulator_settings(args: argparse.Namespace) -> EmulatorSettings:
+    if not config.is_loopback(args.host) and not args.insecure:
+        raise config.ConfigError(
+            f"--host {args.host}: the emulator's admin routes (reset, faults) are unsigned, so "
+            "it listens on loopback only; pass --insecure to listen there anyway"
+        )
     rate_raw = args.create_room_rate
     try:
         rate = None if rate_raw == "off" else float(rate_raw)
@@ -190,9 +200,10 @@ async def _serve(settings: config.Settings, emulator_logging: frozenset[str]) ->
             flush=True,
         )
         if service.metrics_port is not None:
-            print(f"metrics at http://{settings.host}:{service.metrics_port}/metrics", flush=True)
+            metrics_at = f"{settings.metrics_host}:{service.metrics_port}"
+            print(f"metrics at http://{metrics_at}/metrics", flush=True)
         if service.health_port is not None:
-            print(f"plaintext health at {settings.host}:{service.health_port}", flush=True)
+            print(f"plaintext health at {settings.health_host}:{service.health_port}", flush=True)
         await _until_signalled()
         log.info("draining for up to %.1f s", settings.grace_s)
 

@@ -71,6 +71,10 @@ class Settings:
     allowed_clients: tuple[str, ...] = ()
     insecure: bool = False
     metrics_port: int | None = None
+    # Metrics and the plaintext health port carry no authentication: they
+    # stay on loopback unless asked, whatever --host is.
+    metrics_host: str = "127.0.0.1"
+    health_host: str = "127.0.0.1"
     health_port: int | None = None
     tracing: str = "off"
     redis_url: str | None = field(default=None, repr=False)
@@ -386,7 +390,14 @@ OPTIONS: Final[Sequence[Option]] = (
         "--metrics-port",
         _own("METRICS_PORT"),
         _int(0, 65535),
-        "serve Prometheus metrics at http://HOST:PORT/metrics (off)",
+        "serve Prometheus metrics at http://METRICS_HOST:PORT/metrics (off)",
+    ),
+    Option(
+        "metrics_host",
+        "--metrics-host",
+        _own("METRICS_HOST"),
+        _host,
+        "address the metrics endpoint binds, apart from --host (default 127.0.0.1)",
     ),
     Option(
         "health_port",
@@ -394,6 +405,13 @@ OPTIONS: Final[Sequence[Option]] = (
         _own("HEALTH_PORT"),
         _int(0, 65535),
         "also serve grpc.health.v1 alone, in plaintext, on this port (off)",
+    ),
+    Option(
+        "health_host",
+        "--health-host",
+        _own("HEALTH_HOST"),
+        _host,
+        "address the plaintext health port binds, apart from --host (default 127.0.0.1)",
     ),
     Option(
         "redis_url",
@@ -505,7 +523,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Whether host is this machine's loopback, by name or address."""
     if host == "localhost":
         return True
     try:
@@ -588,7 +607,7 @@ def _check(s: Settings) -> None:
         raise ConfigError("--idempotency-lease must exceed twice --idempotency-settle, plus 1 s")
     if s.create_rate is not None and s.redis_down_create_rate > s.create_rate:
         raise ConfigError("--redis-down-create-rate must not exceed --create-rate")
-    exposed = not _is_loopback(s.host)
+    exposed = not is_loopback(s.host)
     if exposed and not (s.tls and s.authenticates_callers) and not s.insecure:
         raise ConfigError(
             f"refusing to listen on {s.host} without TLS and caller authentication "
