@@ -13,6 +13,7 @@ known before the server starts. The class still works as an interceptor.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
@@ -20,6 +21,20 @@ import grpc
 
 Behavior = Any  # grpc types handler behaviors loosely
 Handler = Any  # grpc.RpcMethodHandler, a named tuple that grpc's stubs leave generic
+
+
+async def finish(answers: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+    """Run what a behavior returned to its end: await a coroutine, or write what it yields.
+
+    A wrapper that calls a behavior itself must take both styles: a unary
+    behavior returns a coroutine, and a server-streaming one either yields its
+    answers or writes them itself (health's Watch does).
+    """
+    if inspect.isasyncgen(answers):
+        async for answer in answers:
+            await context.write(answer)
+        return None
+    return await answers
 
 
 class WrappingInterceptor(grpc.aio.ServerInterceptor):

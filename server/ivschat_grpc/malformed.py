@@ -8,7 +8,6 @@ INVALID_ARGUMENT, naming the field when a string holds invalid UTF-8.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +17,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import DecodeError
 
 from ivschat_grpc import errors
-from ivschat_grpc.interceptors import Behavior, Handler, WrappingInterceptor
+from ivschat_grpc.interceptors import Behavior, Handler, WrappingInterceptor, finish
 
 _LENGTH_DELIMITED = 2
 
@@ -153,13 +152,7 @@ class MalformedRequestInterceptor(WrappingInterceptor):
         async def unary_stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             if isinstance(request, Undecodable):
                 await errors.abort(context, failure(request))
-            # A servicer either yields its answers or writes them (health's Watch).
-            answers = inner(request, context)
-            if inspect.isasyncgen(answers):
-                async for answer in answers:
-                    await context.write(answer)
-                return None
-            return await answers
+            return await finish(inner(request, context), context)
 
         return handler._replace(
             request_deserializer=_total(handler.request_deserializer), unary_stream=unary_stream

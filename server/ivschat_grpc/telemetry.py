@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import inspect
 import json
 import logging
 import time
@@ -24,7 +23,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from ivschat_grpc import errors
-from ivschat_grpc.interceptors import Behavior, WrappingInterceptor
+from ivschat_grpc.interceptors import Behavior, WrappingInterceptor, finish
 
 log = logging.getLogger("ivschat_grpc.rpc")
 
@@ -236,19 +235,15 @@ class RpcInterceptor(WrappingInterceptor):
         rpc.answered(code).inc()
         rpc.seconds.observe(time.perf_counter() - started)
 
-    def _count_only(self, method: str, behavior: Behavior, streaming: bool) -> Behavior:
+    def _count_only(self, method: str, behavior: Behavior) -> Behavior:
+        """behavior (unary, or one request and a stream) counted and timed, no more."""
         rpc = _RpcMetrics(self._metrics, method)
 
         async def run(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             started = time.perf_counter()
             code = grpc.StatusCode.OK.name
             try:
-                answers = behavior(request, context)
-                if streaming and inspect.isasyncgen(answers):
-                    async for answer in answers:
-                        await context.write(answer)
-                    return None
-                return await answers
+                return await finish(behavior(request, context), context)
             except BaseException as e:
                 code = _ended_by(e, context)
                 raise
@@ -259,9 +254,7 @@ class RpcInterceptor(WrappingInterceptor):
 
     def wrap_other(self, method: str, handler: Any) -> Any:
         if method.startswith(_HEALTH) and handler.unary_stream is not None:
-            return handler._replace(
-                unary_stream=self._count_only(method, handler.unary_stream, streaming=True)
-            )
+            return handler._replace(unary_stream=self._count_only(method, handler.unary_stream))
         return handler
 
     async def _begin(
@@ -276,7 +269,7 @@ class RpcInterceptor(WrappingInterceptor):
 
     def wrap_unary(self, method: str, behavior: Behavior) -> Behavior:
         if method.startswith(_HEALTH):
-            return self._count_only(method, behavior, streaming=False)
+            return self._count_only(method, behavior)
         rpc = _RpcMetrics(self._metrics, method)
 
         async def run(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
