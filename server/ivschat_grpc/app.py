@@ -75,8 +75,6 @@ class Service:
         if pending and deadline > loop.time():
             await asyncio.wait(pending, timeout=deadline - loop.time())
         await self.creator.close()
-        if self.health_server is not None:
-            await self.health_server.stop(0)
 
 
 def _address(host: str, port: int) -> str:
@@ -153,7 +151,7 @@ async def _share(
     async def stop_probe() -> None:
         state.stop_probing()
         probe.cancel()
-        # Bounded, for the cancel that the Redis client turns into a timeout.
+        # Bounded, for a cancel that the Redis client swallows mid-command.
         await asyncio.wait({probe}, timeout=2 * PROBE_INTERVAL_S)
 
     stack.push_async_callback(stop_probe)

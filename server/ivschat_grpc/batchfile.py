@@ -175,11 +175,6 @@ def recorded(output: Path) -> Recorded:
     return found
 
 
-def already_created(output: Path) -> set[str]:
-    """Correlation ids that an earlier run recorded as created."""
-    return recorded(output).created
-
-
 def request_id_for(namespace: uuid.UUID, correlation_id: str) -> str:
     """The request_id a line with correlation_id gets in the run with namespace."""
     return str(uuid.uuid5(namespace, correlation_id))

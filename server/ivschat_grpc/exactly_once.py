@@ -146,8 +146,8 @@ class Heartbeat:
     async def close(self) -> None:
         """Stop renewing; the drain calls it once every owner has finished.
 
-        Bounded: a store client that turns the cancel into an error of its own
-        must not hold the drain.
+        Bounded: a store client that swallows the cancel (redis-py can, mid-
+        command) must not hold the drain; the flag ends the loop then.
         """
         self._closed = True
         if self._task is not None:

@@ -107,9 +107,9 @@ class SharedState:
     async def probe(self) -> None:
         """Ping Redis until stop_probing; cancel to stop at once.
 
-        The flag as well as the cancel: a cancel that lands inside the client's
-        own socket timeout can come out as a TimeoutError, which is caught
-        below as "Redis is down", and the loop would then go on for ever.
+        The flag as well as the cancel: redis-py can swallow a cancel that lands
+        inside a command and finish the command as if nothing happened, and
+        the loop would then go on for ever.
         """
         while not self._stopping:
             try:
@@ -126,13 +126,12 @@ class LocalSlots:
 
     def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
         self._interval = 1.0 / rate
-        self.interval = self._interval
         self._clock = clock
         self._next = 0.0
 
-    def not_before(self, when: float) -> None:
-        """Open no slot before when (this clock's time)."""
-        self._next = max(self._next, when)
+    def start_after(self, when: float) -> None:
+        """Open no slot sooner than one interval after when (this clock's time)."""
+        self._next = max(self._next, when + self._interval)
 
     def reserve_now(self) -> float:
         """Reserve the next slot; seconds until it opens."""
@@ -178,7 +177,6 @@ class SharedSlots:
         # The last shared slot this replica took (monotonic time): calls that
         # hold one still send when Redis goes, so local slots start after it.
         self._last_shared = 0.0
-        self._interval_local = fallback.interval
 
     async def reserve(self) -> float:
         """Reserve the next shared slot (or a local one without Redis); seconds until it opens."""
@@ -194,7 +192,7 @@ class SharedSlots:
                 wait = max(0.0, int(micros) / 1_000_000)
                 self._last_shared = max(self._last_shared, time.monotonic() + wait)
                 return wait
-        self._fallback.not_before(self._last_shared + self._interval_local)
+        self._fallback.start_after(self._last_shared)
         return self._fallback.reserve_now()
 
 
