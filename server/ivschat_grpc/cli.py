@@ -148,18 +148,25 @@ def _emulator_settings(args: argparse.Namespace) -> EmulatorSettings:
     )
 
 
-async def _until_signalled() -> None:
+def _on_signal() -> asyncio.Event:
+    """An event that SIGTERM or SIGINT sets, from now on.
+
+    Installed once the service is up and before it says so: a supervisor that
+    reads "listening" and at once sends SIGTERM must get a drain, not the
+    default death. Until then, a signal still ends a start that hangs.
+    """
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    return stop
 
 
 async def _run_emulator(settings: EmulatorSettings) -> None:
     async with Emulator(settings) as emu:
+        stop = _on_signal()
         print(f"ivschat emulator listening on {emu.url}", flush=True)
-        await _until_signalled()
+        await stop.wait()
 
 
 async def _serve(settings: config.Settings, emulator_logging: frozenset[str]) -> None:
@@ -190,6 +197,7 @@ async def _serve(settings: config.Settings, emulator_logging: frozenset[str]) ->
                     "AWS_SECRET_ACCESS_KEY, or run with an IAM role; or pass --emulator"
                 )
         service = await build_server(settings, stack, credentials=credentials)
+        stop = _on_signal()
         target = (
             "the embedded local endpoint"
             if settings.emulator
@@ -204,7 +212,7 @@ async def _serve(settings: config.Settings, emulator_logging: frozenset[str]) ->
             print(f"metrics at http://{metrics_at}/metrics", flush=True)
         if service.health_port is not None:
             print(f"plaintext health at {settings.health_host}:{service.health_port}", flush=True)
-        await _until_signalled()
+        await stop.wait()
         log.info("draining for up to %.1f s", settings.grace_s)
 
 
