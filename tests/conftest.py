@@ -8,6 +8,7 @@ read a developer's profile.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -115,6 +116,24 @@ def direct_client(url: str) -> Any:
     return session.client("ivschat", endpoint_url=url)
 
 
+async def start_process(*argv: str, **kwargs: Any) -> asyncio.subprocess.Process:
+    """asyncio.create_subprocess_exec, with the garbage collector off while it forks.
+
+    uvloop forks, then runs Python in the child (threading's after-fork hook)
+    before it execs. If a collection runs there and finalizes a dead grpc
+    object, the finalizer joins a thread that the child does not have, and
+    the child spins for ever while the test waits for it. py-spy caught one
+    doing just that. With collection off, the child has nothing to finalize.
+    """
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return await asyncio.create_subprocess_exec(*argv, **kwargs)
+    finally:
+        if collecting:
+            gc.enable()
+
+
 class RedisServer:
     """RedisServer is a real redis-server (Debian's) on a unix socket: no TCP port, no disk.
 
@@ -129,7 +148,7 @@ class RedisServer:
 
     async def start(self) -> None:
         """Start it and return once it accepts connections."""
-        self._proc = await asyncio.create_subprocess_exec(
+        self._proc = await start_process(
             "redis-server",
             *("--port", "0", "--unixsocket", str(self.sock), "--unixsocketperm", "700"),
             *("--save", "", "--appendonly", "no"),

@@ -18,14 +18,14 @@ from ivschat.v1 import room_service_pb2_grpc as pb_grpc
 from ivschat_grpc import healthcheck
 from ivschat_grpc.emulator import DEFAULT_SECRET_ACCESS_KEY
 
-from tests.conftest import direct_client, point_env_at
+from tests.conftest import direct_client, point_env_at, start_process
 
 START_TIMEOUT_S = 60
 
 
 async def spawn(*args: str) -> asyncio.subprocess.Process:
     """The ivschat-grpc command in a child process, with this test's environment."""
-    return await asyncio.create_subprocess_exec(
+    return await start_process(
         sys.executable,
         "-m",
         "ivschat_grpc",
@@ -148,7 +148,7 @@ async def test_readme_python_example_runs_against_the_quick_start() -> None:
         port = (await read_until(proc, lines, r"listening on 127\.0\.0\.1:(\d+)"))[1]
         # The README shows the default port; the test must use the one it got.
         code = example[1].replace("127.0.0.1:50051", f"127.0.0.1:{port}")
-        client = await asyncio.create_subprocess_exec(
+        client = await start_process(
             sys.executable,
             "-c",
             code,

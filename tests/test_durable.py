@@ -35,6 +35,7 @@ from tests.conftest import (
     facade_settings,
     point_env_at,
     serving,
+    start_process,
     use_emulator_credentials,
 )
 from tests.richstatus import error_info
@@ -239,7 +240,7 @@ asyncio.run(main())
 
 async def test_the_sqlite_file_survives_a_sigkill_during_writes(tmp_path: Path) -> None:
     folder = tmp_path / "st"
-    writer = await asyncio.create_subprocess_exec(
+    writer = await start_process(
         sys.executable, "-c", WRITER, str(folder), stdout=asyncio.subprocess.PIPE
     )
     assert writer.stdout is not None
