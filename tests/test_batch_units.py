@@ -38,6 +38,27 @@ async def test_interactive_waiters_go_first_when_in_flight_is_full() -> None:
     assert order == ["unary", "bulk0", "bulk1", "bulk2"]
 
 
+async def test_bulk_waiters_get_one_slot_in_five_while_interactive_ones_wait() -> None:
+    pacer = Pacer(rate=None, max_in_flight=1)
+    await pacer.acquire(Priority.BULK)
+    order: list[str] = []
+
+    async def take(name: str, priority: Priority) -> None:
+        await pacer.acquire(priority)
+        order.append(name)
+
+    waiters = [asyncio.ensure_future(take(f"bulk{i}", Priority.BULK)) for i in range(2)]
+    waiters += [asyncio.ensure_future(take(f"unary{i}", Priority.INTERACTIVE)) for i in range(10)]
+    await asyncio.sleep(0)
+    for granted in range(12):
+        pacer.release()
+        while len(order) < granted + 1:  # noqa: ASYNC110 - scheduler turns, not a timed wait
+            await asyncio.sleep(0)
+    await asyncio.gather(*waiters)
+    kinds = "".join(name[0] for name in order)
+    assert kinds == "uuuubuuuubuu"
+
+
 async def test_no_two_slots_at_once_after_a_cancelled_waiter() -> None:
     now = [0.0]
     pacer = Pacer(rate=4, max_in_flight=10, clock=lambda: now[0])

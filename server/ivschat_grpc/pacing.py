@@ -6,7 +6,9 @@ batch items alike. A slot is two things at once: a time slot at the
 configured rate, and one of max_in_flight places for a request that is out
 to AWS. Unary callers are waiting people, so they go ahead of queued batch
 items for both. However many batch items wait, a unary call waits at most
-for the next free slot, never behind the batch.
+for the next free slot, never behind the batch. That priority ages: while
+batch items wait, at least one slot in BULK_SHARE goes to one of them, so
+unary calls that saturate the quota slow a batch down but never stop it.
 
 Slots are spaced 1/rate apart with no burst. AWS's bucket allows a burst, so
 a steady stream at the rate can never be throttled for going too fast.
@@ -23,7 +25,10 @@ import enum
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Protocol
+from typing import Final, Protocol
+
+# While bulk waiters wait, every BULK_SHARE-th slot granted goes to one of them.
+BULK_SHARE: Final = 5
 
 
 class Priority(enum.IntEnum):
@@ -68,6 +73,8 @@ class Pacer:
         self._queues: tuple[deque[asyncio.Future[None]], ...] = (deque(), deque())
         self._dispatcher: asyncio.Task[None] | None = None
         self._freed = asyncio.Event()
+        # Slots granted from the queues since a bulk waiter last got one.
+        self._since_bulk = 0
 
     @property
     def waiting(self) -> int:
@@ -105,9 +112,12 @@ class Pacer:
         self._freed.set()
 
     def _pop(self) -> asyncio.Future[None] | None:
-        for queue in self._queues:
+        interactive, bulk = self._queues
+        order = (bulk, interactive) if self._since_bulk >= BULK_SHARE - 1 else self._queues
+        for queue in order:
             while queue:
                 if not queue[0].done():
+                    self._since_bulk = 0 if queue is bulk else self._since_bulk + 1
                     return queue.popleft()
                 queue.popleft()
         return None
