@@ -487,3 +487,29 @@ async def test_redis_that_cannot_write_answers_state_unavailable(
     assert info.value.code() == grpc.StatusCode.UNAVAILABLE
     assert error_info(info.value).reason == "STATE_UNAVAILABLE"
     assert emulator.state.recorded("CreateRoom") == []
+
+
+async def test_a_late_duplicate_is_deleted_on_the_next_use_after_the_owner_died(
+    endpoint: Emulator, tmp_path: Path
+) -> None:
+    # AWS makes the room but answers 500: the owner finds it, records it, and
+    # owes a second look, then dies before making it.
+    endpoint.state.faults.add(FaultRule(error="InternalServerException", create=True, times=1))
+    state = ("--state-dir", str(tmp_path / "st"), "--idempotency-recheck", "3")
+    settle = ("--idempotency-settle", "0.1")
+    request_id = str(uuid.uuid4())
+    request = pb.CreateRoomRequest(name="late", request_id=request_id)
+    async with service(*state, *settle) as (proc, address):
+        async with grpc.aio.insecure_channel(address) as channel:
+            first = await pb_grpc.RoomServiceStub(channel).CreateRoom(request, timeout=15)
+        proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+    # The very late create of an attempt the dead owner never saw answered.
+    late = endpoint.state.create_room({"name": "late", "tags": {RESERVED_TAG: request_id}})
+    assert sorted(tagged(endpoint, request_id)) == sorted([first.room.id, late["id"]])
+    async with service(*state, *settle) as (_, address):
+        async with grpc.aio.insecure_channel(address) as channel:
+            again = await pb_grpc.RoomServiceStub(channel).CreateRoom(request, timeout=15)
+        assert again.room.id == first.room.id  # the room the caller was given is kept
+        await until(lambda: tagged(endpoint, request_id) == [first.room.id])
+    assert len(endpoint.state.recorded("CreateRoom")) == 1

@@ -14,7 +14,7 @@ from ivschat.v1 import room_service_pb2 as pb
 from ivschat.v1 import room_service_pb2_grpc as pb_grpc
 from ivschat_grpc.app import Service
 from ivschat_grpc.emulator import Emulator, FaultRule
-from ivschat_grpc.exactly_once import RESERVED_TAG
+from ivschat_grpc.exactly_once import RESERVED_TAG, decode_record, encode_record
 from ivschat_grpc.idempotency import MemoryStore, Verdict
 
 from tests.conftest import Facade, facade_settings, serving, use_emulator_credentials
@@ -214,3 +214,11 @@ async def test_records_expire_after_the_retention_window() -> None:
     fresh = await store.claim("id", "other body")
     assert fresh.verdict is Verdict.OWNER  # forgotten: a new request, not a mismatch
     assert not fresh.resolve_first
+
+
+def test_a_record_says_whether_a_look_is_owed_and_old_records_read_as_settled() -> None:
+    room = pb.Room(arn="arn:aws:ivschat:us-west-2:123456789012:room/abc", id="abc", name="n")
+    assert decode_record(room.SerializeToString()) == (room, None)  # written before the flag
+    assert decode_record(encode_record(room, None)) == (room, None)
+    assert decode_record(encode_record(room, 1_800_000_000.5)) == (room, 1_800_000_000.5)
+    assert decode_record(encode_record(pb.Room(), 1.0)) == (pb.Room(), 1.0)

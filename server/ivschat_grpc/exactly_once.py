@@ -13,7 +13,9 @@ blind retry can make a second room. With a request_id (AIP-155), the service:
 4. records the room, so every later call with the id gets the same room;
 5. after an ambiguous attempt or a takeover, looks once more when AWS's
    longest plausible delay has passed, and deletes any room a late create made
-   beside the one the caller was given.
+   beside the one the caller was given. The record says that look is owed,
+   so if this process dies first, the next call with the id, in any process,
+   looks again (at once, or when the delay has passed).
 
 Without a request_id nothing here runs, and ambiguous failures are never retried.
 """
@@ -23,6 +25,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import struct
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -57,6 +61,30 @@ _NOT_CREATED: Final = frozenset(
         "ServiceUnavailable",
     }
 )
+
+
+# A record whose room a late create may still duplicate starts with this byte,
+# then when the last look is due (Unix seconds, a big-endian double), then the
+# room. No serialized Room starts with a zero byte (field number 0 is invalid),
+# so records written before this format read as settled rooms.
+_UNSETTLED: Final = b"\x00"
+_DUE: Final = struct.Struct(">d")
+# The most request_ids one process remembers having looked at again.
+_LOOKED_MAX: Final = 10_000
+
+
+def encode_record(room: pb.Room, look_due: float | None) -> bytes:
+    """The stored form of room; look_due: when a last look for duplicates is owed."""
+    body = room.SerializeToString()
+    return body if look_due is None else _UNSETTLED + _DUE.pack(look_due) + body
+
+
+def decode_record(record: bytes) -> tuple[pb.Room, float | None]:
+    """The room in a stored record, and when its owed look is due (None if none is)."""
+    if record[:1] != _UNSETTLED:
+        return pb.Room.FromString(record), None
+    (due,) = _DUE.unpack_from(record, 1)
+    return pb.Room.FromString(record[1 + _DUE.size :]), due
 
 
 def certainly_not_created(error: AwsCallError) -> bool:
@@ -200,6 +228,8 @@ class Creator:
         # this long after: then the service looks once more.
         self._recheck_s = recheck_s
         self._rechecks: set[asyncio.Task[None]] = set()
+        # request_ids whose owed look this process has scheduled or made.
+        self._looked: set[str] = set()
         # The most one owner may spend on a request_id, AWS calls included.
         self._lease_s = lease_s
         self.heartbeat = Heartbeat(store, claim_timeout_s)
@@ -241,7 +271,10 @@ class Creator:
             claimed_at = loop.time()
             claim = await self._claim(request_id, digest)
             if claim.verdict is Verdict.DONE:
-                return Outcome(pb.Room.FromString(claim.room), None, 0, True)
+                room, due = decode_record(claim.room)
+                if due is not None:
+                    self._look_again(request_id, params.get("name"), room.arn, due)
+                return Outcome(room, None, 0, True)
             if claim.verdict is Verdict.MISMATCH:
                 raise AwsCallError(
                     outcomes.REQUEST_ID_REUSED,
@@ -346,19 +379,31 @@ class Creator:
             raise
         else:
             if state.ambiguity:
-                self._recheck_later(request_id, params.get("name"), outcome.room.arn)
+                due = time.time() + self._recheck_s
+                self._look_again(request_id, params.get("name"), outcome.room.arn, due)
             return outcome
         finally:
             self.heartbeat.drop(request_id, token)
 
-    def _recheck_later(self, request_id: str, name: str | None, kept_arn: str) -> None:
-        task = asyncio.get_running_loop().create_task(self._recheck(request_id, name, kept_arn))
+    def _look_again(self, request_id: str, name: str | None, kept_arn: str, due: float) -> None:
+        """Look for duplicates of kept_arn once due (Unix time) has passed, once per process."""
+        if request_id in self._looked:
+            return
+        if len(self._looked) >= _LOOKED_MAX:
+            self._looked.clear()  # at worst, a later call looks once more
+        self._looked.add(request_id)
+        delay = max(0.0, due - time.time())
+        task = asyncio.get_running_loop().create_task(
+            self._recheck(request_id, name, kept_arn, delay)
+        )
         self._rechecks.add(task)
         task.add_done_callback(self._rechecks.discard)
 
-    async def _recheck(self, request_id: str, name: str | None, kept_arn: str) -> None:
+    async def _recheck(
+        self, request_id: str, name: str | None, kept_arn: str, delay: float
+    ) -> None:
         """Delete every room tagged with request_id but the one its callers were given."""
-        await asyncio.sleep(self._recheck_s)
+        await asyncio.sleep(delay)
         try:
             found = await self._aws.find_rooms(name, RESERVED_TAG, request_id, self._recheck_s)
             for room in found:
@@ -366,6 +411,8 @@ class Creator:
                     await self._aws.delete_room(room["arn"], self._recheck_s)
                     log.warning("deleted a room that a late create made twice")
         except AwsCallError as e:
+            # The record still says a look is owed: the next call with the id tries again.
+            self._looked.discard(request_id)
             log.warning("could not look again for a late create (%s)", e.code)
 
     async def close(self) -> None:
@@ -440,7 +487,11 @@ class Creator:
         for duplicate in extra:
             await self._aws.delete_room(duplicate["arn"], remaining())
         room = convert.to_room(keep)
-        return await self._record(request_id, token, room, None, control, replayed=True)
+        # Only ambiguity leads here: a late create may yet duplicate the room.
+        due = time.time() + self._recheck_s
+        return await self._record(
+            request_id, token, room, None, control, replayed=True, look_due=due
+        )
 
     async def _record(
         self,
@@ -451,11 +502,15 @@ class Creator:
         control: CallControl,
         *,
         replayed: bool = False,
+        look_due: float | None = None,
     ) -> Outcome:
-        """Record room; if another owner took over meanwhile, return what it recorded."""
+        """Record room; if another owner took over meanwhile, return what it recorded.
+
+        look_due, if given, is when the record's owed look for duplicates is due.
+        """
         aws_request_id = created.request_id if created is not None else None
         try:
-            if await self._store.finish(request_id, token, room.SerializeToString()):
+            if await self._store.finish(request_id, token, encode_record(room, look_due)):
                 return Outcome(room, aws_request_id, control.attempts, replayed)
             # Our lease ran out and another call owns the id now: its room is the answer.
             done = await self._store.peek(request_id)
@@ -465,7 +520,7 @@ class Creator:
             log.warning("could not record a created room; a retry will look it up")
             return Outcome(room, aws_request_id, control.attempts, replayed)
         if done:
-            recorded = pb.Room.FromString(done)
+            recorded, _ = decode_record(done)
             if recorded.arn != room.arn:
                 await self._aws.delete_room(room.arn, None)
             return Outcome(recorded, None, control.attempts, True)
