@@ -31,6 +31,8 @@ BAD: dict[str, tuple[str, str]] = {
     "max_streams": ("many", "--max-streams must be an integer"),
     "max_items_per_stream": ("0", "--max-items-per-stream must be at least 1"),
     "max_concurrent_rpcs": ("0", "--max-concurrent-rpcs must be at least 1"),
+    "max_health_rpcs": ("0", "--max-health-rpcs must be at least 1"),
+    "idle_timeout_s": ("inf", "--idle-timeout must be a finite number"),
     "max_message_bytes": ("99999999999", "--max-message-bytes must be 1024 to 2147483647"),
     "keepalive_time_s": ("inf", "--keepalive-time must be a finite number"),
     "keepalive_timeout_s": ("0", "--keepalive-timeout must be positive"),

@@ -16,13 +16,14 @@ from ivschat.v1 import room_service_pb2_grpc as pb_grpc
 from opentelemetry.sdk.trace import TracerProvider
 
 from ivschat_grpc import shared, tracing
+from ivschat_grpc.admission import ConcurrencyLimit
 from ivschat_grpc.aws import IvsChat, StaticCredentials
 from ivschat_grpc.batch import BatchLimits
 from ivschat_grpc.config import ConfigError, Settings
 from ivschat_grpc.exactly_once import Creator
 from ivschat_grpc.idempotency import MemoryStore, RedisStore, Store
 from ivschat_grpc.interceptors import Registrar, WrappingInterceptor
-from ivschat_grpc.malformed import MalformedRequestInterceptor
+from ivschat_grpc.malformed import MalformedRequestInterceptor, UnaryReader
 from ivschat_grpc.pacing import Pacer
 from ivschat_grpc.security import AuthInterceptor, server_credentials
 from ivschat_grpc.servicer import RoomService
@@ -58,23 +59,41 @@ class Service:
 
         Health keeps answering (NOT_SERVING) while running RPCs finish, so
         probes see the drain. Batch streams stop reading, answer what they
-        read, and end UNAVAILABLE. Requests still out to AWS are awaited, so
-        the AWS client is not closed under them.
+        read, and end UNAVAILABLE. Shortly before the grace ends
+        (`answer_margin`), every call and item still out to AWS is answered
+        INTERNAL with room_may_exist, and one not yet sent UNAVAILABLE. Requests
+        still out to AWS are then awaited for what is left of the grace, so the
+        AWS client is not closed under them.
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace_s
+        answer_at = deadline - answer_margin(grace_s)
         await self.health.enter_graceful_shutdown()
         self.rpcs.close()
         self.rooms.begin_drain()
         try:
-            await asyncio.wait_for(self.rpcs.wait_idle(), max(0.0, deadline - loop.time()))
+            await asyncio.wait_for(self.rpcs.wait_idle(), max(0.0, answer_at - loop.time()))
         except TimeoutError:
-            log.warning("grace period over with RPCs still running; cancelling them")
+            log.warning("grace period nearly over with calls at work; answering them now")
+            self.rooms.answer_now()
+            try:
+                await asyncio.wait_for(self.rpcs.wait_idle(), max(0.0, deadline - loop.time()))
+            except TimeoutError:
+                log.warning("grace period over with RPCs still running; cancelling them")
         await self.server.stop(max(0.0, deadline - loop.time()))
         pending: list[asyncio.Task[Any]] = [*self.rooms.background, *self.creator.owners]
         if pending and deadline > loop.time():
             await asyncio.wait(pending, timeout=deadline - loop.time())
         await self.creator.close()
+
+
+def answer_margin(grace_s: float) -> float:
+    """How long before the grace ends the drain answers what is still at work.
+
+    A tenth of the grace, between 50 ms and 1 s: enough for the answers to be
+    written before the server's stop cancels every call.
+    """
+    return min(grace_s, max(0.05, min(1.0, grace_s / 10)))
 
 
 def _address(host: str, port: int) -> str:
@@ -204,7 +223,11 @@ async def build_server(
                 settings.auth_tokens, settings.allowed_clients, settings.tls_client_ca is not None
             )
         )
-    wrappers.append(MalformedRequestInterceptor(SERVICE_NAME))
+    # After authentication: a caller it refuses never holds a place.
+    limits = ConcurrencyLimit(settings.max_concurrent_rpcs, settings.max_health_rpcs)
+    malformed = MalformedRequestInterceptor(SERVICE_NAME)
+    wrappers += [limits, malformed]
+    reader = UnaryReader(settings.idle_timeout_s)
     interceptors: list[grpc.aio.ServerInterceptor] = []
     tracer_provider = tracer_provider or tracing.provider_for(settings.tracing)
     if tracer_provider is not None:
@@ -213,9 +236,9 @@ async def build_server(
     server = grpc.aio.server(
         interceptors=interceptors or None,
         options=_options(settings),
-        maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
     )
-    registrar: Any = Registrar(server, wrappers)  # generated add_* functions take any server
+    # The generated add_* functions take any server.
+    registrar: Any = Registrar(server, wrappers, reader)
     creator = Creator(
         aws,
         store,
@@ -227,7 +250,7 @@ async def build_server(
     rooms = RoomService(
         creator,
         settings.default_timeout_s,
-        BatchLimits(settings.batch_window, settings.max_items_per_stream),
+        BatchLimits(settings.batch_window, settings.max_items_per_stream, settings.idle_timeout_s),
         settings.max_streams,
         metrics,
     )
@@ -261,7 +284,8 @@ async def build_server(
         # Probes (kubelet's among them) speak plaintext and carry no client
         # certificate, so health alone is also served on its own port.
         health_server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
-        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, health_server)
+        health_registrar: Any = Registrar(health_server, [rpcs, limits, malformed], reader)
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, health_registrar)
         health_address = _address(settings.health_host, settings.health_port)
         try:
             health_port = health_server.add_insecure_port(health_address)

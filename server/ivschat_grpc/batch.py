@@ -11,7 +11,13 @@ for a send slot are stopped; an item whose request is already out is left to
 finish, because AWS may be creating its room. On a client cancel or deadline
 nobody is left to answer. On a server drain the stream stops reading,
 answers what it has read (items never sent get UNAVAILABLE, safe to retry),
-and the servicer then ends it with UNAVAILABLE.
+and the servicer then ends it with UNAVAILABLE. If the grace period is about
+to end with items still out to AWS, each is answered INTERNAL with
+room_may_exist first (`answer_in_flight`), never left to a bare "retry".
+
+A stream that owes nothing (every item read has been answered and handed to
+gRPC) and receives nothing for the idle timeout is closed UNAVAILABLE, so a
+forgotten stream does not hold its place forever.
 
 Every item read is answered exactly once, whatever happens to its task: a
 done-callback answers for a task that ended without answering (cancelled
@@ -43,12 +49,25 @@ log = logging.getLogger(__name__)
 _END: Final = object()
 
 
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
+def _discard(future: asyncio.Future[Any]) -> None:
+    """Cancel future, and retrieve whatever it ends with, so it is never reported."""
+    future.cancel()
+    future.add_done_callback(_retrieve)
+
+
 @dataclass(frozen=True, slots=True)
 class BatchLimits:
     """BatchLimits bounds one stream."""
 
     window: int
     max_items: int | None
+    # A stream that owes nothing and hears nothing for this long is closed.
+    idle_timeout_s: float | None = None
 
 
 def _error(correlation_id: str, failure: errors.Failure) -> pb.BatchCreateRoomsResponse:
@@ -93,7 +112,17 @@ class Batch:
         self._reader: asyncio.Task[None] | None = None
         self._drain = asyncio.Event()
         self._failed: BaseException | None = None
+        # Items read and not yet answered, or answered and not yet handed to
+        # gRPC: each holds a window slot. Zero means the stream owes nothing.
+        self._held = 0
+        self._last_activity = asyncio.get_running_loop().time()
+        # Items accepted and not yet answered; the reader ends once none is left.
+        self._unanswered = 0
+        self._quiet = asyncio.Event()
+        self._quiet.set()
         self.items_read = 0
+        # Set when the stream was closed for owing nothing and hearing nothing.
+        self.idled = False
 
     @property
     def draining(self) -> bool:
@@ -114,7 +143,7 @@ class Batch:
                     break
                 assert isinstance(response, pb.BatchCreateRoomsResponse)  # noqa: S101 - queue invariant
                 yield response
-                self._window.release()
+                self._release()
             finished = True
         finally:
             if not finished:
@@ -129,30 +158,56 @@ class Batch:
 
     # --- reading -------------------------------------------------------------
 
-    async def _until_drain(self, step: asyncio.Future[Any], drained: asyncio.Future[Any]) -> bool:
-        """Wait for step or a drain; True if step finished, even as the drain began.
+    def _idle_for(self) -> float | None:
+        """Seconds left before the stream counts as idle; None while it owes something."""
+        if self._limits.idle_timeout_s is None or self._held:
+            return None
+        quiet = asyncio.get_running_loop().time() - self._last_activity
+        return max(0.0, self._limits.idle_timeout_s - quiet)
+
+    async def _until(self, step: asyncio.Future[Any], drained: asyncio.Future[Any]) -> bool:
+        """Wait for step, a drain, or idleness; True if step finished, even as the drain began.
 
         A read that grpc completed is never thrown away: it is accepted and answered.
+        A step given up on is cancelled and its outcome retrieved, so no task is
+        left pending and no exception goes unretrieved, however the stream ends.
         """
-        if not step.done():
-            await asyncio.wait({step, drained}, return_when=asyncio.FIRST_COMPLETED)
+        try:
+            while not step.done():
+                # While the stream owes an answer, look again every so often:
+                # its last answer starts the idle clock.
+                idle_for = self._idle_for()
+                await asyncio.wait(
+                    {step, drained},
+                    timeout=self._limits.idle_timeout_s if idle_for is None else idle_for,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                if step.done() or drained.done():
+                    break
+                if self._idle_for() == 0.0:
+                    self.idled = True
+                    break
+        except BaseException:
+            _discard(step)
+            raise
         if step.done():
             return True
-        step.cancel()
+        _discard(step)
         return False
 
     async def _read(self) -> None:
+        loop = asyncio.get_running_loop()
         drained = asyncio.ensure_future(self._drain.wait())
         try:
             while not self.draining:
                 if self._window.locked():
                     slot = asyncio.ensure_future(self._window.acquire())
-                    if not await self._until_drain(slot, drained):
+                    if not await self._until(slot, drained):
                         break
                 else:
                     await self._window.acquire()  # free now: returns at once
                 read = asyncio.ensure_future(anext(self._requests))
-                if not await self._until_drain(read, drained):
+                if not await self._until(read, drained):
                     self._window.release()
                     break
                 try:
@@ -160,17 +215,23 @@ class Batch:
                 except StopAsyncIteration:
                     self._window.release()
                     break
+                self._held += 1
+                self._last_activity = loop.time()
                 self._accept(request)
         except Exception as exc:
             log.exception("reading a batch stream failed")
             self._failed = exc
         finally:
-            drained.cancel()
+            _discard(drained)
             try:
-                if self._work:
-                    await asyncio.wait(list(self._work))
+                await self._quiet.wait()
             finally:
                 self._results.put_nowait(_END)
+
+    def _release(self) -> None:
+        self._held -= 1
+        self._last_activity = asyncio.get_running_loop().time()
+        self._window.release()
 
     def _accept(self, request: object) -> None:
         self.items_read += 1
@@ -208,6 +269,8 @@ class Batch:
             self._answer(_error(cid, errors.invalid_request(violations)))
             return
         self._in_flight_ids.add(cid)
+        self._unanswered += 1
+        self._quiet.clear()
         item = _Item(cid, request.room.HasField("request_id"))
         task = asyncio.create_task(self._create(item, request.room, params))
         self._work[task] = item
@@ -254,8 +317,19 @@ class Batch:
         self._answer_item(item, _error(item.cid, failure))
 
     def _answer_item(self, item: _Item, response: pb.BatchCreateRoomsResponse) -> None:
+        if item.answered:
+            # Answered "may exist" as the drain ran out; AWS has now answered too.
+            log.warning(
+                "batch item %r finished after the drain answered it",
+                item.cid,
+                extra={"code": "OK" if response.HasField("room") else "ERROR"},
+            )
+            return
         item.answered = True
         self._in_flight_ids.discard(item.cid)
+        self._unanswered -= 1
+        if not self._unanswered:
+            self._quiet.set()
         self._answer(response, item.started)
 
     def _answer(self, response: pb.BatchCreateRoomsResponse, started: float | None = None) -> None:
@@ -273,6 +347,21 @@ class Batch:
                 },
             )
         self._results.put_nowait(response)
+
+    def answer_in_flight(self) -> None:
+        """Answer every item still out to AWS now, as one whose room may exist.
+
+        The drain calls this before its grace ends, so that no such item is left
+        for the server's stop to end with a bare "retry". Its task goes on, and
+        AWS's answer, when it comes, is only logged.
+        """
+        self._drain.set()
+        self._stop_unsent()
+        for item in list(self._work.values()):
+            # The others were just stopped, and their tasks answer "not sent".
+            if not item.answered and item.control.sending:
+                failure = errors.from_aws(outcomes.SHUT_DOWN_IN_FLIGHT)
+                self._answer_item(item, _error(item.cid, failure))
 
     def _stop_unsent(self) -> None:
         for task, item in list(self._work.items()):

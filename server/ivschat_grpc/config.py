@@ -59,6 +59,12 @@ class Settings:
     max_streams: int = 16
     max_items_per_stream: int | None = None
     max_concurrent_rpcs: int = 256
+    # Health has a budget of its own, so probes and the service never crowd each other out.
+    max_health_rpcs: int = 32
+    # A stream that owes nothing (no item in flight, every answer handed over)
+    # and hears nothing for this long is closed, and so is a unary call whose
+    # request has not arrived by then.
+    idle_timeout_s: float = 60.0
     max_message_bytes: int = field(default_factory=largest_valid_request_bytes)
     keepalive_time_s: float = 60.0
     keepalive_timeout_s: float = 20.0
@@ -332,7 +338,22 @@ OPTIONS: Final[Sequence[Option]] = (
         "--max-concurrent-rpcs",
         _own("MAX_CONCURRENT_RPCS"),
         _int(1),
-        "RPCs at once; more are refused RESOURCE_EXHAUSTED (256)",
+        "authenticated RPCs at once, streams included; more are refused RESOURCE_EXHAUSTED (256)",
+    ),
+    Option(
+        "max_health_rpcs",
+        "--max-health-rpcs",
+        _own("MAX_HEALTH_RPCS"),
+        _int(1),
+        "health checks and watches at once, apart from --max-concurrent-rpcs (32)",
+    ),
+    Option(
+        "idle_timeout_s",
+        "--idle-timeout",
+        _own("IDLE_TIMEOUT"),
+        _positive,
+        "seconds a stream that owes nothing, or a call still without its request, "
+        "may stay silent before it is closed (60)",
     ),
     Option(
         "max_message_bytes",

@@ -169,6 +169,13 @@ AWS_ERRORS: Final[Mapping[str, Rule]] = {
         "the stream ended before this item finished; retry with the same request_id",
         reason="UNFINISHED",
     ),
+    outcomes.SHUT_DOWN_IN_FLIGHT: Rule(
+        grpc.StatusCode.INTERNAL,
+        Detail.MAY_EXIST,
+        "the server shut down while the request was out to AWS; the room may exist "
+        "(a request_id finds it: retry with the same one)",
+        reason="SHUTDOWN_IN_FLIGHT",
+    ),
     outcomes.REQUEST_ID_REUSED: Rule(
         grpc.StatusCode.INVALID_ARGUMENT,
         Detail.BAD_REQUEST,
@@ -463,6 +470,47 @@ def too_many_streams(limit: int) -> Failure:
         limit,
         "too many batch streams are open; retry later",
         "BATCH_STREAMS_EXCEEDED",
+    )
+
+
+def too_many_rpcs(limit: int, flag: str) -> Failure:
+    """RESOURCE_EXHAUSTED for a call past a concurrency limit; flag names the limit."""
+    return _limit(
+        f"concurrent RPCs ({flag})",
+        limit,
+        "too many RPCs are running; retry shortly",
+        "CONCURRENCY_LIMIT",
+    )
+
+
+def request_missing() -> Failure:
+    """INVALID_ARGUMENT for a unary call that ended its side without sending its request."""
+    bad = error_details_pb2.BadRequest(
+        field_violations=[
+            error_details_pb2.BadRequest.FieldViolation(
+                field="request", description="the call ended without sending its request message"
+            )
+        ]
+    )
+    return Failure(
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "the call sent no request message",
+        (_error_info(MALFORMED_REQUEST, FACADE_DOMAIN, {}), bad),
+        reason=MALFORMED_REQUEST,
+    )
+
+
+def idle(timeout_s: float) -> Failure:
+    """UNAVAILABLE for a call closed after timeout_s of silence while it owed nothing.
+
+    Nothing of the call was in flight at AWS or unanswered, so it is safe to retry.
+    """
+    return Failure(
+        grpc.StatusCode.UNAVAILABLE,
+        f"nothing arrived for {timeout_s:g} s and nothing was in flight; the call was closed, "
+        "every request read was answered",
+        (_error_info("IDLE_TIMEOUT", FACADE_DOMAIN, {"idle_timeout_s": f"{timeout_s:g}"}),),
+        reason="IDLE_TIMEOUT",
     )
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 
@@ -90,19 +90,48 @@ class WrappingInterceptor(grpc.aio.ServerInterceptor):
         return self.wrap_handler(handler_call_details.method, handler)  # type: ignore[no-any-return]  # as above
 
 
-def wrap(method: str, handler: Handler, wrappers: Sequence[WrappingInterceptor]) -> Handler:
+class RequestReader(Protocol):
+    """RequestReader has the service read a unary call's request, inside every wrapper.
+
+    inside() gives the innermost behavior, which reads the request; outside()
+    gives grpc a handler that starts the wrappers before any request is read.
+    """
+
+    def inside(self, method: str, handler: Handler) -> Handler:
+        """handler with a behavior that reads its own request."""
+
+    def outside(self, method: str, handler: Handler) -> Handler:
+        """The handler grpc serves, which runs handler before reading anything."""
+
+
+def wrap(
+    method: str,
+    handler: Handler,
+    wrappers: Sequence[WrappingInterceptor],
+    reader: RequestReader | None = None,
+) -> Handler:
     """handler wrapped by every wrapper, the first outermost, as grpc orders interceptors."""
+    if reader is not None:
+        handler = reader.inside(method, handler)
     for wrapper in reversed(wrappers):
         handler = wrapper.wrap_handler(method, handler)
+    if reader is not None:
+        handler = reader.outside(method, handler)
     return handler
 
 
 class _WrappedGeneric(grpc.GenericRpcHandler):
     """_WrappedGeneric answers a generic handler's lookups with wrapped handlers, each made once."""
 
-    def __init__(self, inner: grpc.GenericRpcHandler, wrappers: Sequence[WrappingInterceptor]):
+    def __init__(
+        self,
+        inner: grpc.GenericRpcHandler,
+        wrappers: Sequence[WrappingInterceptor],
+        reader: RequestReader | None,
+    ):
         self._inner = inner
         self._wrappers = wrappers
+        self._reader = reader
         # Only methods the inner handler serves are kept, so unknown names cannot grow this.
         self._made: dict[str, Handler] = {}
 
@@ -113,7 +142,7 @@ class _WrappedGeneric(grpc.GenericRpcHandler):
             handler = self._inner.service(handler_call_details)
             if handler is None:
                 return None
-            made = self._made[method] = wrap(method, handler, self._wrappers)
+            made = self._made[method] = wrap(method, handler, self._wrappers, self._reader)
         return made
 
 
@@ -124,19 +153,28 @@ class Registrar:
     nothing else of theirs.
     """
 
-    def __init__(self, server: grpc.aio.Server, wrappers: Sequence[WrappingInterceptor]) -> None:
+    def __init__(
+        self,
+        server: grpc.aio.Server,
+        wrappers: Sequence[WrappingInterceptor],
+        reader: RequestReader | None = None,
+    ) -> None:
         self._server = server
         self._wrappers = tuple(wrappers)
+        self._reader = reader
 
     def add_generic_rpc_handlers(self, handlers: Sequence[grpc.GenericRpcHandler]) -> None:
         """Register generic handlers whose answers are wrapped."""
         self._server.add_generic_rpc_handlers(
-            tuple(_WrappedGeneric(h, self._wrappers) for h in handlers)
+            tuple(_WrappedGeneric(h, self._wrappers, self._reader) for h in handlers)
         )
 
     def add_registered_method_handlers(self, service: str, handlers: Mapping[str, Handler]) -> None:
         """Register each method's wrapped handler."""
         self._server.add_registered_method_handlers(
             service,
-            {name: wrap(f"/{service}/{name}", h, self._wrappers) for name, h in handlers.items()},
+            {
+                name: wrap(f"/{service}/{name}", h, self._wrappers, self._reader)
+                for name, h in handlers.items()
+            },
         )

@@ -1,16 +1,24 @@
-"""Requests whose bytes are not a valid message: answered, never UNKNOWN.
+"""Requests that are not a valid message, or never come: answered, never UNKNOWN.
 
 grpcio answers a request that fails to deserialize with UNKNOWN and the
 parser's exception text. The interceptor here makes deserialization total:
 bad bytes become an :class:`Undecodable` that the handler turns into
 INVALID_ARGUMENT, naming the field when a string holds invalid UTF-8.
+
+grpcio also reads a unary call's request before any of the service's code
+runs. A call that half-closes without one is then never answered, and one
+that sends nothing holds its place until its deadline, unseen by logs,
+metrics and authentication. :class:`UnaryReader` serves unary methods as
+client-streaming ones instead, so the wrappers run on the headers first and
+the request is read last, within the idle timeout.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import grpc
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
@@ -111,11 +119,80 @@ def failure(request: Undecodable) -> errors.Failure:
     return errors.malformed(request.type_name, request.field)
 
 
+# What the wrappers are given as a unary call's request: it is read after them.
+UNREAD: Final = object()
+
+
+class UnaryReader:
+    """UnaryReader reads each unary call's one request inside the wrappers (a RequestReader).
+
+    A call that ends its side without a request, or whose request does not
+    parse, is answered INVALID_ARGUMENT at once; one whose request has not
+    come within idle_timeout_s is closed UNAVAILABLE (nothing of it ran).
+    """
+
+    def __init__(self, idle_timeout_s: float) -> None:
+        self._idle_s = idle_timeout_s
+
+    async def _read(self, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        try:
+            async with asyncio.timeout(self._idle_s):
+                request = await context.read()
+        except TimeoutError:
+            await errors.abort(context, errors.idle(self._idle_s))
+        if request is grpc.aio.EOF:
+            await errors.abort(context, errors.request_missing())
+        if isinstance(request, Undecodable):
+            await errors.abort(context, failure(request))
+        return request
+
+    def inside(self, method: str, handler: Handler) -> Handler:
+        """handler, its unary request read by the service (see UnaryReader)."""
+        if handler.unary_unary is not None:
+            unary = handler.unary_unary
+
+            async def unary_unary(_: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+                return await unary(await self._read(context), context)
+
+            return handler._replace(unary_unary=unary_unary)
+        if handler.unary_stream is not None:
+            stream = handler.unary_stream
+
+            async def unary_stream(_: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+                return await finish(stream(await self._read(context), context), context)
+
+            return handler._replace(unary_stream=unary_stream)
+        return handler
+
+    def outside(self, method: str, handler: Handler) -> Handler:
+        """The client-streaming handler grpc serves in handler's place."""
+        if handler.unary_unary is not None:
+            unary = handler.unary_unary
+
+            async def stream_unary(_: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+                return await unary(UNREAD, context)
+
+            return grpc.stream_unary_rpc_method_handler(
+                stream_unary, handler.request_deserializer, handler.response_serializer
+            )
+        if handler.unary_stream is not None:
+            stream = handler.unary_stream
+
+            async def stream_stream(_: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+                await finish(stream(UNREAD, context), context)
+
+            return grpc.stream_stream_rpc_method_handler(
+                stream_stream, handler.request_deserializer, handler.response_serializer
+            )
+        return handler
+
+
 class MalformedRequestInterceptor(WrappingInterceptor):
     """MalformedRequestInterceptor makes request parsing total for every method of every service.
 
     A call whose request has bad bytes ends INVALID_ARGUMENT, health and
-    reflection included. The named service's streams are the exception: they
+    reflection included; a unary request's bytes are checked where
+    UnaryReader reads it. The named service's streams are the exception: they
     get an Undecodable item, which the batch answers like any invalid item, and
     the stream goes on.
     """
@@ -145,26 +222,9 @@ class MalformedRequestInterceptor(WrappingInterceptor):
         return stream_stream
 
     def wrap_other(self, method: str, handler: Handler) -> Handler:
-        inner = handler.unary_stream
-        if inner is None or handler.request_deserializer is None:
-            return handler  # client streaming: none is served here
-
-        async def unary_stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            if isinstance(request, Undecodable):
-                await errors.abort(context, failure(request))
-            return await finish(inner(request, context), context)
-
-        return handler._replace(
-            request_deserializer=_total(handler.request_deserializer), unary_stream=unary_stream
-        )
+        if handler.request_deserializer is None:
+            return handler
+        return handler._replace(request_deserializer=_total(handler.request_deserializer))
 
     def wrap_deserializer(self, method: str, deserializer: Behavior) -> Behavior:
         return _total(deserializer)
-
-    def wrap_unary(self, method: str, behavior: Behavior) -> Behavior:
-        async def unary_unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            if isinstance(request, Undecodable):
-                await errors.abort(context, failure(request))
-            return await behavior(request, context)
-
-        return unary_unary

@@ -22,6 +22,9 @@ ABANDONED: Final = "Abandoned"
 # A batch item with a request_id whose stream ended while it was being worked
 # on: the room may exist; the same request_id finds it.
 UNFINISHED: Final = "Unfinished"
+# The server's grace period ran out while the request was out to AWS: AWS
+# may have run it, and the caller is told so before the server stops.
+SHUT_DOWN_IN_FLIGHT: Final = "ShutDownInFlight"
 # A request_id came back with a different request than the one it created.
 REQUEST_ID_REUSED: Final = "RequestIdReused"
 # A call with the same request_id is still creating the room; this one gave up waiting.
@@ -42,6 +45,7 @@ NOT_FROM_AWS: Final = frozenset(
         DEADLINE_NOT_SENT,
         ABANDONED,
         UNFINISHED,
+        SHUT_DOWN_IN_FLIGHT,
         REQUEST_ID_REUSED,
         REQUEST_IN_PROGRESS,
         CREDENTIALS_MISSING,

@@ -6,14 +6,14 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import wraps
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 import grpc
 from ivschat.v1 import room_service_pb2 as pb
 from ivschat.v1 import room_service_pb2_grpc as pb_grpc
 
-from ivschat_grpc import contract, convert, errors, exactly_once
-from ivschat_grpc.aws import AwsCallError
+from ivschat_grpc import contract, convert, errors, exactly_once, outcomes
+from ivschat_grpc.aws import AwsCallError, CallControl
 from ivschat_grpc.batch import Batch, BatchLimits
 from ivschat_grpc.exactly_once import Creator
 from ivschat_grpc.telemetry import Metrics, rpc_fields
@@ -80,6 +80,10 @@ class RoomService(pb_grpc.RoomServiceServicer):
         self.background: set[asyncio.Task[None]] = set()
         self._idle = asyncio.Event()
         self._idle.set()
+        # Unary calls at work, by the task that runs them; and, once the drain
+        # must answer them, the answer each is owed.
+        self._calls: dict[asyncio.Task[Any], tuple[CallControl, bool]] = {}
+        self._owed: dict[asyncio.Task[Any], errors.Failure] = {}
 
     async def wait_idle(self) -> None:
         """Return once no batch stream is open and no item is out to AWS."""
@@ -95,6 +99,25 @@ class RoomService(pb_grpc.RoomServiceServicer):
         for batch in self._batches:
             batch.begin_drain()
 
+    def answer_now(self) -> None:
+        """Answer every call and batch item still at work, as the grace period ends.
+
+        Whatever is out to AWS is answered INTERNAL with room_may_exist; a call
+        not yet sent is stopped and answered UNAVAILABLE, since nothing ran.
+        """
+        for batch in self._batches:
+            batch.answer_in_flight()
+        for task, (control, with_request_id) in self._calls.items():
+            control.stopped = True  # nothing more is sent for it
+            # With a request_id, an earlier attempt may have made the room.
+            may_exist = control.sending or (with_request_id and control.attempts > 0)
+            self._owed[task] = (
+                errors.from_aws(outcomes.SHUT_DOWN_IN_FLIGHT)
+                if may_exist
+                else errors.shutting_down()
+            )
+            task.cancel()
+
     @guarded
     async def CreateRoom(
         self,
@@ -107,14 +130,27 @@ class RoomService(pb_grpc.RoomServiceServicer):
         if violations:
             await errors.abort(context, errors.invalid_request(violations))
         timeout = aws_timeout(context.time_remaining(), self._default_timeout_s)
+        control = CallControl()
+        task = asyncio.current_task()
+        assert task is not None  # noqa: S101 - grpc runs every call in a task
+        self._calls[task] = (control, request.HasField("request_id"))
         try:
-            created = await self._creator.create(request, params, timeout)
+            created = await self._creator.create(request, params, timeout, control=control)
         except AwsCallError as e:
             rpc_fields().update(aws_request_id=e.request_id, attempts=e.attempts)
             failure = errors.from_aws(
                 e.code, http_status=e.http_status, fields=e.fields, request_id=e.request_id
             )
             await errors.abort(context, failure)
+        except asyncio.CancelledError:
+            owed = self._owed.pop(task, None)
+            if owed is None:
+                raise
+            task.uncancel()  # the drain's cancel, answered here
+            await errors.abort(context, owed)
+        finally:
+            del self._calls[task]
+            self._owed.pop(task, None)
         rpc_fields().update(aws_request_id=created.aws_request_id, attempts=created.attempts)
         if created.aws_request_id:
             context.set_trailing_metadata(((errors.REQUEST_ID_KEY, created.aws_request_id),))
@@ -144,3 +180,5 @@ class RoomService(pb_grpc.RoomServiceServicer):
                 self._idle.set()
         if batch.draining:
             await errors.abort(context, errors.shutting_down(stream_ended=True))
+        if batch.idled:
+            await errors.abort(context, errors.idle(self._batch_limits.idle_timeout_s or 0.0))

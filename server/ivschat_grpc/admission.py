@@ -1,0 +1,95 @@
+"""Places for running calls: the service's and health's, each with its own limit.
+
+grpc's own `maximum_concurrent_rpcs` counts a call from its first header,
+before anything of the service runs, so calls that never authenticate, or
+never send their request, could hold every place. Here a place is taken after
+authentication (the wrapper runs inside AuthInterceptor) and given back when
+the call ends. A call past the limit is refused at once, RESOURCE_EXHAUSTED,
+rather than queued. Health has a budget apart, so probes and the service's
+callers never crowd each other out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, Final
+
+import grpc
+
+from ivschat_grpc import errors
+from ivschat_grpc.interceptors import Behavior, Handler, WrappingInterceptor, finish
+
+HEALTH_PREFIX: Final = "/grpc.health.v1.Health/"
+
+
+class _Budget:
+    """_Budget is one limit and how much of it running calls hold."""
+
+    def __init__(self, limit: int, flag: str) -> None:
+        self.limit = limit
+        self.held = 0
+        self.refusal = errors.too_many_rpcs(limit, flag)
+
+
+class ConcurrencyLimit(WrappingInterceptor):
+    """ConcurrencyLimit refuses a call at once when its budget's places are all held."""
+
+    def __init__(self, max_rpcs: int, max_health_rpcs: int) -> None:
+        self._rpcs = _Budget(max_rpcs, "--max-concurrent-rpcs")
+        self._health = _Budget(max_health_rpcs, "--max-health-rpcs")
+
+    @property
+    def held(self) -> tuple[int, int]:
+        """Places held now: the service's and health's."""
+        return self._rpcs.held, self._health.held
+
+    def _budget(self, method: str) -> _Budget:
+        return self._health if method.startswith(HEALTH_PREFIX) else self._rpcs
+
+    def wrap_unary(self, method: str, behavior: Behavior) -> Behavior:
+        budget = self._budget(method)
+
+        async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            if budget.held >= budget.limit:
+                await errors.abort(context, budget.refusal)
+            budget.held += 1
+            try:
+                return await behavior(request, context)
+            finally:
+                budget.held -= 1
+
+        return unary
+
+    def wrap_stream(self, method: str, behavior: Behavior) -> Behavior:
+        budget = self._budget(method)
+
+        async def stream(
+            requests: Any, context: grpc.aio.ServicerContext[Any, Any]
+        ) -> AsyncIterator[Any]:
+            if budget.held >= budget.limit:
+                await errors.abort(context, budget.refusal)
+            budget.held += 1
+            try:
+                async for response in behavior(requests, context):
+                    yield response
+            finally:
+                budget.held -= 1
+
+        return stream
+
+    def wrap_other(self, method: str, handler: Handler) -> Handler:
+        inner = handler.unary_stream
+        if inner is None:
+            return handler  # client streaming: none is served here
+        budget = self._budget(method)
+
+        async def unary_stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            if budget.held >= budget.limit:
+                await errors.abort(context, budget.refusal)
+            budget.held += 1
+            try:
+                return await finish(inner(request, context), context)
+            finally:
+                budget.held -= 1
+
+        return handler._replace(unary_stream=unary_stream)
