@@ -222,3 +222,7 @@ def test_a_record_says_whether_a_look_is_owed_and_old_records_read_as_settled() 
     assert decode_record(encode_record(room, None)) == (room, None)
     assert decode_record(encode_record(room, 1_800_000_000.5)) == (room, 1_800_000_000.5)
     assert decode_record(encode_record(pb.Room(), 1.0)) == (pb.Room(), 1.0)
+    # A replica on an older version reads the new form as the room itself.
+    older = pb.Room.FromString(encode_record(room, 1.0))
+    older.DiscardUnknownFields()
+    assert older == room

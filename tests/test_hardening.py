@@ -378,7 +378,7 @@ async def test_the_plaintext_health_port_answers_garbage_and_silence_like_the_ma
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await create_without_request(channel, check)(iter(()), timeout=10)
         assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-        # Its budget is health's, shared with the main port.
+        # Health's budget here is this port's own.
         health: Any = health_pb2_grpc.HealthStub(channel)  # generated, untyped
         watch = health.Watch(health_pb2.HealthCheckRequest(), timeout=30)
         await watch.read()
@@ -386,3 +386,125 @@ async def test_the_plaintext_health_port_answers_garbage_and_silence_like_the_ma
             await health.Check(health_pb2.HealthCheckRequest(), timeout=10)
         assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
         watch.cancel()
+
+
+async def test_a_health_flood_on_the_main_port_leaves_the_probe_port_serving(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with (
+        server(
+            emulator, monkeypatch, health_port=0, max_health_rpcs=2, auth_tokens=(TOKEN,)
+        ) as service_,
+        grpc.aio.insecure_channel(f"127.0.0.1:{service_.port}") as main,
+        grpc.aio.insecure_channel(f"127.0.0.1:{service_.health_port}") as probes,
+    ):
+        flood: Any = health_pb2_grpc.HealthStub(main)  # generated, untyped
+        watches = [flood.Watch(health_pb2.HealthCheckRequest(), timeout=30) for _ in range(5)]
+        codes = []
+        for watch in watches:
+            try:
+                await watch.read()
+                codes.append("OK")
+            except grpc.aio.AioRpcError as e:
+                codes.append(e.code().name)
+        assert sorted(codes) == ["OK"] * 2 + ["RESOURCE_EXHAUSTED"] * 3
+        probe: Any = health_pb2_grpc.HealthStub(probes)  # generated, untyped
+        answer = await probe.Check(health_pb2.HealthCheckRequest(), timeout=10)
+        assert answer.status == health_pb2.HealthCheckResponse.SERVING
+        for watch in watches:
+            watch.cancel()
+
+
+async def test_calls_that_die_before_their_request_are_counted_as_their_clients_saw(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with (
+        server(emulator, monkeypatch) as service_,
+        grpc.aio.insecure_channel(f"127.0.0.1:{service_.port}") as channel,
+    ):
+        for method in (CREATE, "/grpc.health.v1.Health/Check"):
+            with pytest.raises(grpc.aio.AioRpcError) as ended:
+                await create_without_request(channel, method)(silent(), timeout=0.2)
+            assert ended.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        in_flight = f'ivschat_grpc_rpcs_in_flight{{method="{CREATE}"}}'
+
+        def running() -> float:
+            scrape = service_.metrics.scrape().decode()
+            return next(float(r.split()[1]) for r in scrape.splitlines() if r.startswith(in_flight))
+
+        call = create_without_request(channel)(silent())
+        await until(lambda: running() == 1)
+        call.cancel()
+        await until(lambda: running() == 0)
+        scrape = service_.metrics.scrape().decode()
+    counted = {
+        line.split(" ")[0]
+        for line in scrape.splitlines()
+        if line.startswith("ivschat_grpc_rpcs_total{") and not line.endswith(" 0.0")
+    }
+    assert counted == {
+        f'ivschat_grpc_rpcs_total{{code="DEADLINE_EXCEEDED",method="{CREATE}"}}',
+        'ivschat_grpc_rpcs_total{code="DEADLINE_EXCEEDED",method="/grpc.health.v1.Health/Check"}',
+        f'ivschat_grpc_rpcs_total{{code="CANCELLED",method="{CREATE}"}}',
+    }
+
+
+async def test_the_drain_answers_calls_whose_request_is_missing_or_late_and_sends_nothing(
+    endpoint: Emulator,
+) -> None:
+    args = ("--grace", "30", "--idempotency-store", "memory")
+    async with service(*args) as (proc, address), grpc.aio.insecure_channel(address) as channel:
+        late = asyncio.Event()
+
+        async def late_request() -> AsyncIterator[pb.CreateRoomRequest]:
+            await late.wait()
+            yield pb.CreateRoomRequest(name="late")
+
+        silent_call = create_without_request(channel)(silent(), timeout=60)
+        late_call = create_without_request(channel)(late_request(), timeout=60)
+        health: Any = health_pb2_grpc.HealthStub(channel)  # generated, untyped
+        await health.Check(health_pb2.HealthCheckRequest(), timeout=10)  # both calls are open
+        proc.send_signal(signal.SIGTERM)
+        # The silent call is answered at once; before, it held the drain for its grace.
+        with pytest.raises(grpc.aio.AioRpcError) as ended:
+            await silent_call
+        assert (ended.value.code(), error_info(ended.value).reason) == (
+            grpc.StatusCode.UNAVAILABLE,
+            "SHUTTING_DOWN",
+        )
+        late.set()
+        with pytest.raises(grpc.aio.AioRpcError) as ended:
+            await late_call
+        assert (ended.value.code(), error_info(ended.value).reason) == (
+            grpc.StatusCode.UNAVAILABLE,
+            "SHUTTING_DOWN",
+        )
+        assert await asyncio.wait_for(proc.wait(), 60) == 0
+    assert not endpoint.state.recorded("CreateRoom")
+
+
+async def test_a_drain_answers_a_batch_item_settling_an_ambiguous_create_as_may_exist(
+    endpoint: Emulator,
+) -> None:
+    # AWS makes the room and answers 500; the item's owner waits to look it up.
+    endpoint.state.faults.add(FaultRule(error="InternalServerException", create=True, times=1))
+    args = ("--grace", "1", "--idempotency-settle", "20", "--idempotency-store", "memory")
+    async with service(*args) as (proc, address), grpc.aio.insecure_channel(address) as channel:
+        item = pb.BatchCreateRoomsRequest(
+            correlation_id="b0",
+            room=pb.CreateRoomRequest(name="b0", request_id="6f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9"),
+        )
+
+        async def items() -> AsyncIterator[pb.BatchCreateRoomsRequest]:
+            yield item
+            await asyncio.Event().wait()
+
+        call = pb_grpc.RoomServiceStub(channel).BatchCreateRooms(items(), timeout=60)
+        await until(lambda: len(endpoint.state.rooms) == 1)
+        proc.send_signal(signal.SIGTERM)
+        answer: Any = await call.read()
+        assert answer.correlation_id == "b0"
+        assert answer.error.code == grpc.StatusCode.INTERNAL.value[0]
+        reason, metadata = reason_of(answer.error)
+        assert (reason, metadata.get("room_may_exist")) == ("SHUTDOWN_IN_FLIGHT", "true")
+        assert await asyncio.wait_for(proc.wait(), 60) == 0

@@ -12,7 +12,7 @@ import aiohttp
 import grpc
 import pytest
 import trustme
-from grpc_health.v1 import health_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from ivschat.v1 import room_service_pb2 as pb
 from ivschat.v1 import room_service_pb2_grpc as pb_grpc
 from ivschat_grpc import healthcheck
@@ -240,6 +240,11 @@ async def test_tracing_opens_a_span_per_rpc(
             await stub.CreateRoom(pb.CreateRoomRequest(name="traced"), timeout=10)
             with pytest.raises(grpc.aio.AioRpcError):
                 await stub.CreateRoom(pb.CreateRoomRequest(name="not traced!"), timeout=10)
+            # A server-streaming method works under the tracing interceptor too.
+            health: Any = health_pb2_grpc.HealthStub(channel)  # generated, untyped
+            watch = health.Watch(health_pb2.HealthCheckRequest(), timeout=10)
+            assert (await watch.read()).status == health_pb2.HealthCheckResponse.SERVING
+            watch.cancel()
     spans = [s for s in exporter.get_finished_spans() if "CreateRoom" in s.name]
     assert len(spans) == 2
     codes = sorted(int(str((s.attributes or {}).get("rpc.grpc.status_code"))) for s in spans)

@@ -16,7 +16,7 @@ from ivschat.v1 import room_service_pb2_grpc as pb_grpc
 from opentelemetry.sdk.trace import TracerProvider
 
 from ivschat_grpc import shared, tracing
-from ivschat_grpc.admission import ConcurrencyLimit
+from ivschat_grpc.admission import HEALTH_PREFIX, ConcurrencyLimit
 from ivschat_grpc.aws import IvsChat, StaticCredentials
 from ivschat_grpc.batch import BatchLimits
 from ivschat_grpc.config import ConfigError, Settings
@@ -50,6 +50,7 @@ class Service:
     rpcs: RpcInterceptor
     pacer: Pacer
     creator: Creator
+    reader: UnaryReader
     metrics_port: int | None = None
     health_server: grpc.aio.Server | None = None
     health_port: int | None = None
@@ -70,6 +71,7 @@ class Service:
         answer_at = deadline - answer_margin(grace_s)
         await self.health.enter_graceful_shutdown()
         self.rpcs.close()
+        self.reader.close()
         self.rooms.begin_drain()
         try:
             await asyncio.wait_for(self.rpcs.wait_idle(), max(0.0, answer_at - loop.time()))
@@ -227,7 +229,7 @@ async def build_server(
     limits = ConcurrencyLimit(settings.max_concurrent_rpcs, settings.max_health_rpcs)
     malformed = MalformedRequestInterceptor(SERVICE_NAME)
     wrappers += [limits, malformed]
-    reader = UnaryReader(settings.idle_timeout_s)
+    reader = UnaryReader(settings.idle_timeout_s, HEALTH_PREFIX)
     interceptors: list[grpc.aio.ServerInterceptor] = []
     tracer_provider = tracer_provider or tracing.provider_for(settings.tracing)
     if tracer_provider is not None:
@@ -284,7 +286,10 @@ async def build_server(
         # Probes (kubelet's among them) speak plaintext and carry no client
         # certificate, so health alone is also served on its own port.
         health_server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
-        health_registrar: Any = Registrar(health_server, [rpcs, limits, malformed], reader)
+        # A budget of its own: a flood of unauthenticated health calls on the
+        # main port cannot refuse the probes here.
+        probe_limits = ConcurrencyLimit(settings.max_concurrent_rpcs, settings.max_health_rpcs)
+        health_registrar: Any = Registrar(health_server, [rpcs, probe_limits, malformed], reader)
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, health_registrar)
         health_address = _address(settings.health_host, settings.health_port)
         try:
@@ -315,6 +320,7 @@ async def build_server(
         rpcs,
         aws.pacer,
         creator,
+        reader,
         metrics_port=metrics_port,
         health_server=health_server,
         health_port=health_port,

@@ -102,6 +102,12 @@ class CallControl:
     sending: bool = False
     attempts: int = 0
 
+    def may_have_created(self, with_request_id: bool) -> bool:
+        """Whether AWS may have made the room: a request is out, or, with a
+        request_id (whose owner looks before it retries), an earlier attempt may have.
+        """
+        return self.sending or (with_request_id and self.attempts > 0)
+
 
 @dataclass(frozen=True, slots=True)
 class Created:

@@ -359,14 +359,16 @@ class Batch:
         self._stop_unsent()
         for item in list(self._work.values()):
             # The others were just stopped, and their tasks answer "not sent".
-            if not item.answered and item.control.sending:
+            if not item.answered and item.control.may_have_created(item.exactly_once):
                 failure = errors.from_aws(outcomes.SHUT_DOWN_IN_FLIGHT)
                 self._answer_item(item, _error(item.cid, failure))
 
     def _stop_unsent(self) -> None:
         for task, item in list(self._work.items()):
             item.control.stopped = True
-            if not item.control.sending:
+            # One that may have made its room goes on finding out, until it is
+            # answered or answer_in_flight answers for it.
+            if not item.control.may_have_created(item.exactly_once):
                 task.cancel()
 
     def _abandon(self) -> None:

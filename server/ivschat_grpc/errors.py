@@ -268,7 +268,14 @@ async def abort(context: grpc.aio.ServicerContext[Any, Any], failure: Failure) -
     if context.done():
         # The caller already gave up (cancel or deadline): nobody is left to tell.
         raise asyncio.CancelledError
-    await context.abort(failure.code, failure.message, failure.trailing_metadata())
+    try:
+        await context.abort(failure.code, failure.message, failure.trailing_metadata())
+    except grpc.aio.AbortError:
+        raise
+    except Exception:  # noqa: BLE001 - grpc raises its private cygrpc.ExecuteBatchError here
+        # grpc had ended the call already (a cancel, a deadline, or a message
+        # over the size limit) before the service could see that it had.
+        raise asyncio.CancelledError from None
     raise AssertionError("context.abort returned")  # pragma: no cover - abort always raises
 
 

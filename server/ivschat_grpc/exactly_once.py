@@ -32,6 +32,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from google.protobuf import unknown_fields
 from ivschat.v1 import room_service_pb2 as pb
 
 from ivschat_grpc import contract, convert, outcomes
@@ -63,12 +64,26 @@ _NOT_CREATED: Final = frozenset(
 )
 
 
-# A record whose room a late create may still duplicate starts with this byte,
-# then when the last look is due (Unix seconds, a big-endian double), then the
-# room. No serialized Room starts with a zero byte (field number 0 is invalid),
-# so records written before this format read as settled rooms.
-_UNSETTLED: Final = b"\x00"
-_DUE: Final = struct.Struct(">d")
+# A record whose room a late create may still duplicate carries when its last
+# look is due (Unix seconds, a double) in this field of the stored Room, which
+# the Room message does not define. Any reader parses such a record as a Room:
+# a replica still on an older version, sharing Redis during an upgrade,
+# returns the room and ignores the field. Records without it are settled.
+_LOOK_DUE_FIELD: Final = 536_870_911  # the largest field number protobuf allows
+_FIXED64: Final = 1  # the wire type of a double
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        if not value:
+            out.append(byte)
+            return bytes(out)
+        out.append(byte | 0x80)
+
+
+_LOOK_DUE_TAG: Final = _varint(_LOOK_DUE_FIELD << 3 | _FIXED64)
 # The most request_ids one process remembers having looked at again.
 _LOOKED_MAX: Final = 10_000
 
@@ -76,15 +91,22 @@ _LOOKED_MAX: Final = 10_000
 def encode_record(room: pb.Room, look_due: float | None) -> bytes:
     """The stored form of room; look_due: when a last look for duplicates is owed."""
     body = room.SerializeToString()
-    return body if look_due is None else _UNSETTLED + _DUE.pack(look_due) + body
+    if look_due is None:
+        return body
+    return body + _LOOK_DUE_TAG + struct.pack("<d", look_due)
 
 
 def decode_record(record: bytes) -> tuple[pb.Room, float | None]:
     """The room in a stored record, and when its owed look is due (None if none is)."""
-    if record[:1] != _UNSETTLED:
-        return pb.Room.FromString(record), None
-    (due,) = _DUE.unpack_from(record, 1)
-    return pb.Room.FromString(record[1 + _DUE.size :]), due
+    room = pb.Room.FromString(record)
+    due = None
+    fields = unknown_fields.UnknownFieldSet(room)
+    for index in range(len(fields)):  # a sequence that its type stubs do not call iterable
+        entry = fields[index]
+        if entry.field_number == _LOOK_DUE_FIELD and entry.wire_type == _FIXED64:
+            (due,) = struct.unpack("<d", struct.pack("<Q", entry.data))
+    room.DiscardUnknownFields()  # nobody is handed the field
+    return room, due
 
 
 def certainly_not_created(error: AwsCallError) -> bool:

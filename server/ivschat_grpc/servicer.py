@@ -109,11 +109,9 @@ class RoomService(pb_grpc.RoomServiceServicer):
             batch.answer_in_flight()
         for task, (control, with_request_id) in self._calls.items():
             control.stopped = True  # nothing more is sent for it
-            # With a request_id, an earlier attempt may have made the room.
-            may_exist = control.sending or (with_request_id and control.attempts > 0)
             self._owed[task] = (
                 errors.from_aws(outcomes.SHUT_DOWN_IN_FLIGHT)
-                if may_exist
+                if control.may_have_created(with_request_id)
                 else errors.shutting_down()
             )
             task.cancel()

@@ -162,6 +162,11 @@ def _ended_by(error: BaseException, context: grpc.aio.ServicerContext[Any, Any])
     if isinstance(error, grpc.aio.AbortError):
         return _code_of(context, grpc.StatusCode.UNKNOWN)
     if isinstance(error, asyncio.CancelledError | GeneratorExit):
+        remaining = context.time_remaining()
+        if remaining is not None and remaining <= 0:
+            return grpc.StatusCode.DEADLINE_EXCEEDED.name
+        # A message over the size limit ends here too, as RESOURCE_EXHAUSTED
+        # from grpc: the service cannot tell it from the caller's cancel.
         return grpc.StatusCode.CANCELLED.name
     return grpc.StatusCode.UNKNOWN.name  # what grpc answers for an unexpected exception
 
