@@ -520,28 +520,55 @@ OPTIONS: Final[Sequence[Option]] = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class Switch:
+    """Switch is a flag of serve that says how it runs, with no variable behind it."""
+
+    flag: str
+    help: str
+    repeatable: bool = False
+
+
+SWITCHES: Final = (
+    Switch("--emulator", "serve against an embedded local IVS Chat endpoint instead of AWS"),
+    Switch(
+        "--emulator-logging-configuration",
+        "with --emulator: a logging configuration ARN that exists there (repeatable)",
+        repeatable=True,
+    ),
+    Switch(
+        "--insecure",
+        "allow listening beyond loopback without TLS and caller authentication (logs a warning)",
+    ),
+)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare serve's flags; every default is None so the environment can fill it."""
     for option in OPTIONS:
         env = f" ({', '.join(option.env)})" if option.env else ""
         parser.add_argument(option.flag, dest=option.field, help=option.help + env)
-    parser.add_argument(
-        "--emulator",
-        action="store_true",
-        help="serve against an embedded local IVS Chat endpoint instead of AWS",
-    )
-    parser.add_argument(
-        "--emulator-logging-configuration",
-        action="append",
-        default=[],
-        metavar="ARN",
-        help="with --emulator: a logging configuration that exists there (repeatable)",
-    )
-    parser.add_argument(
-        "--insecure",
-        action="store_true",
-        help="allow listening beyond loopback without TLS and caller authentication",
-    )
+    for switch in SWITCHES:
+        if switch.repeatable:
+            parser.add_argument(
+                switch.flag, action="append", default=[], metavar="ARN", help=switch.help
+            )
+        else:
+            parser.add_argument(switch.flag, action="store_true", help=switch.help)
+
+
+def configuration_table() -> str:
+    """Every flag of serve as a Markdown table: docs/configuration.md holds this text."""
+
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    rows = ["| flag | environment | meaning (default) |", "|---|---|---|"]
+    for o in OPTIONS:
+        env = ", ".join(f"`{e}`" for e in o.env) or "none"
+        rows.append(f"| `{o.flag}` | {env} | {cell(o.help)} |")
+    rows += [f"| `{s.flag}` | none | {cell(s.help)} |" for s in SWITCHES]
+    return "\n".join(rows) + "\n"
 
 
 def is_loopback(host: str) -> bool:
