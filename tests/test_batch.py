@@ -15,8 +15,9 @@ from ivschat.v1 import room_service_pb2_grpc as pb_grpc
 from ivschat_grpc.app import Service
 from ivschat_grpc.emulator import Emulator, EmulatorSettings, FaultRule
 
-from tests.conftest import facade_settings, serving, use_emulator_credentials
-from tests.richstatus import error_info
+from tests.support.env import use_emulator_credentials
+from tests.support.facade import facade_settings, serving
+from tests.support.richstatus import error_info
 
 Item = pb.BatchCreateRoomsRequest
 

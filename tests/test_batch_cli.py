@@ -9,8 +9,8 @@ from typing import Any
 
 from ivschat_grpc.exactly_once import RESERVED_TAG
 
-from tests.conftest import Facade
-from tests.test_cli import run_command
+from tests.support.facade import Facade
+from tests.support.processes import run_command
 
 TIMEOUT_S = 120
 

@@ -7,8 +7,8 @@ import pytest
 from google.rpc import error_details_pb2, status_pb2
 from ivschat.v1 import room_service_pb2 as pb
 
-from tests.conftest import Facade
-from tests.richstatus import detail, error_info, field_violations, status_of
+from tests.support.facade import Facade
+from tests.support.richstatus import detail, error_info, field_violations, status_of
 
 # A default gRPC client refuses response headers past 8 KiB (soft) to 16 KiB.
 HEADER_BUDGET = 4096

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-import signal
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import grpc
@@ -18,67 +15,15 @@ from ivschat.v1 import room_service_pb2_grpc as pb_grpc
 from ivschat_grpc import healthcheck
 from ivschat_grpc.emulator import DEFAULT_SECRET_ACCESS_KEY
 
-from tests.conftest import direct_client, point_env_at, start_process
-
-START_TIMEOUT_S = 60
-
-
-async def spawn(*args: str) -> asyncio.subprocess.Process:
-    """The ivschat-grpc command in a child process, with this test's environment."""
-    return await start_process(
-        sys.executable,
-        "-m",
-        "ivschat_grpc",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-
-
-@asynccontextmanager
-async def running(*args: str) -> AsyncIterator[tuple[asyncio.subprocess.Process, list[str]]]:
-    proc = await spawn(*args)
-    lines: list[str] = []
-    try:
-        yield proc, lines
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-
-
-async def read_until(
-    proc: asyncio.subprocess.Process, lines: list[str], pattern: str
-) -> re.Match[str]:
-    assert proc.stdout is not None
-    while True:
-        raw = await asyncio.wait_for(proc.stdout.readline(), START_TIMEOUT_S)
-        if not raw:
-            stderr = (await proc.stderr.read()).decode() if proc.stderr else ""
-            raise AssertionError(f"process ended before {pattern!r}: {lines} {stderr}")
-        line = raw.decode().rstrip()
-        lines.append(line)
-        m = re.search(pattern, line)
-        if m:
-            return m
-
-
-async def stop(proc: asyncio.subprocess.Process) -> int:
-    proc.send_signal(signal.SIGTERM)
-    return await asyncio.wait_for(proc.wait(), START_TIMEOUT_S)
-
-
-async def run_command(*args: str) -> tuple[int, str, str]:
-    """Run the ivschat-grpc command to its end: exit code, stdout, stderr."""
-    proc = await spawn(*args)
-    out, err = await asyncio.wait_for(proc.communicate(), START_TIMEOUT_S)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
-
-
-async def run_to_end(*args: str) -> tuple[int, str]:
-    code, out, err = await run_command(*args)
-    return code, out + err
+from tests.support.env import direct_client, point_env_at
+from tests.support.processes import (
+    START_TIMEOUT_S,
+    read_until,
+    run_to_end,
+    running,
+    start_process,
+    stop,
+)
 
 
 async def test_serve_without_region_says_what_to_set() -> None:

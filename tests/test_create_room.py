@@ -16,14 +16,9 @@ from ivschat.v1 import room_service_pb2_grpc as pb_grpc
 from ivschat_grpc import healthcheck
 from ivschat_grpc.emulator import Emulator, FaultRule
 
-from tests.conftest import (
-    LOGGING_ARNS,
-    Facade,
-    facade_settings,
-    serving,
-    use_emulator_credentials,
-)
-from tests.richstatus import detail, error_info, field_violations, status_of, trailer
+from tests.support.env import use_emulator_credentials
+from tests.support.facade import LOGGING_ARNS, Facade, facade_settings, serving
+from tests.support.richstatus import detail, error_info, field_violations, status_of, trailer
 
 LAMBDA = "arn:aws:lambda:us-east-1:123456789012:function:review"
 

@@ -17,8 +17,9 @@ from ivschat_grpc.client import RoomClient, RoomServiceError
 from ivschat_grpc.emulator import Emulator, FaultRule
 from ivschat_grpc.exactly_once import RESERVED_TAG
 
-from tests.conftest import LOGGING_ARNS, Facade, facade_settings, serving, use_emulator_credentials
-from tests.test_cli import run_command
+from tests.support.env import use_emulator_credentials
+from tests.support.facade import LOGGING_ARNS, Facade, facade_settings, serving
+from tests.support.processes import run_command
 
 LAMBDA = "arn:aws:lambda:us-east-1:123456789012:function:review"
 

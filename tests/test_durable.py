@@ -15,7 +15,7 @@ import sqlite3
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -25,59 +25,21 @@ import pytest
 import redis.asyncio as aioredis
 from ivschat.v1 import room_service_pb2 as pb
 from ivschat.v1 import room_service_pb2_grpc as pb_grpc
-from ivschat_grpc.emulator import Emulator, EmulatorSettings, FaultRule
+from ivschat_grpc.emulator import Emulator, FaultRule
 from ivschat_grpc.exactly_once import RESERVED_TAG
 from ivschat_grpc.idempotency import MemoryStore, Verdict
 from ivschat_grpc.sqlite_store import DATABASE, SqliteStore, StateDirError
 
-from tests.conftest import (
-    RedisServer,
-    facade_settings,
-    point_env_at,
-    serving,
-    start_process,
-    use_emulator_credentials,
-)
-from tests.richstatus import error_info
-from tests.test_cli import read_until, run_command, spawn
-
-LISTENING = r"listening on 127\.0\.0\.1:(\d+)"
-QUIET = ("--log-level", "WARNING")
-
-
-async def until(condition: Callable[[], bool], limit_s: float = 30.0) -> None:
-    """Return once condition holds; fail after limit_s."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + limit_s
-    while not condition():
-        assert loop.time() < deadline, "condition never held"
-        await asyncio.sleep(0.02)
-
-
-@asynccontextmanager
-async def service(*args: str) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
-    """`ivschat-grpc serve ARGS` as a process: yields it and its address once it listens."""
-    proc = await spawn("serve", "--port", "0", *QUIET, *args)
-    try:
-        port = (await read_until(proc, [], LISTENING))[1]
-        yield proc, f"127.0.0.1:{port}"
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-        await proc.wait()
+from tests.support.env import use_emulator_credentials
+from tests.support.facade import facade_settings, serving
+from tests.support.processes import RedisServer, run_command, service, spawn, start_process
+from tests.support.richstatus import error_info
+from tests.support.waiting import until
 
 
 def tagged(emu: Emulator, request_id: str) -> list[str]:
     """The rooms at the endpoint that carry request_id's tag."""
     return [r["id"] for r in emu.state.rooms.values() if r["tags"].get(RESERVED_TAG) == request_id]
-
-
-@pytest.fixture
-async def endpoint(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Emulator]:
-    """An endpoint with no quota that the service's processes reach through AWS's variables."""
-    async with Emulator(EmulatorSettings(create_room_rate=None)) as emu:
-        point_env_at(monkeypatch, emu.url)
-        yield emu
 
 
 async def killed_mid_create(

@@ -21,7 +21,7 @@ from ivschat_grpc.emulator import (
     FaultRule,
 )
 
-from tests.conftest import LOGGING_ARNS
+from tests.support.facade import LOGGING_ARNS
 
 NO_RETRIES = AioConfig(retries={"total_max_attempts": 1}, read_timeout=2)
 

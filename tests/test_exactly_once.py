@@ -17,8 +17,9 @@ from ivschat_grpc.emulator import Emulator, FaultRule
 from ivschat_grpc.exactly_once import RESERVED_TAG, decode_record, encode_record
 from ivschat_grpc.idempotency import MemoryStore, Verdict
 
-from tests.conftest import Facade, facade_settings, serving, use_emulator_credentials
-from tests.richstatus import error_info, field_violations
+from tests.support.env import use_emulator_credentials
+from tests.support.facade import Facade, facade_settings, serving
+from tests.support.richstatus import error_info, field_violations
 
 
 def rid() -> str:

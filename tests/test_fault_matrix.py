@@ -19,7 +19,8 @@ from ivschat.v1 import room_service_pb2 as pb
 from ivschat_grpc import errors
 from ivschat_grpc.emulator import Emulator, FaultRule
 
-from tests.conftest import FAULT_MATRIX, Facade
+from tests.support.facade import Facade
+from tests.support.faultmatrix import FAULT_MATRIX
 
 DEADLINE_S = 10.0
 SHORT_DEADLINE_S = 1.0

@@ -23,11 +23,10 @@ from ivschat.v1 import room_service_pb2 as pb
 from ivschat.v1 import room_service_pb2_grpc as pb_grpc
 from ivschat_grpc.emulator import Emulator, FaultRule
 
-from tests.richstatus import error_info, field_violations
-from tests.test_durable import endpoint, service, until
-from tests.test_security_limits import server
-
-__all__ = ["endpoint"]  # a fixture, used by name
+from tests.support.facade import server
+from tests.support.processes import service
+from tests.support.richstatus import error_info, field_violations
+from tests.support.waiting import until
 
 CREATE = "/ivschat.v1.RoomService/CreateRoom"
 TOKEN = "tok-hardening-1"

@@ -32,7 +32,7 @@ from ivschat_grpc.emulator import (
     EmulatorSettings,
 )
 
-from tests.conftest import LOGGING_ARNS, facade_settings
+from tests.support.facade import LOGGING_ARNS, facade_settings
 
 LAMBDA = "arn:aws:lambda:us-east-1:123456789012:function:"
 CREATE = "/ivschat.v1.RoomService/CreateRoom"

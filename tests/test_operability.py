@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -16,22 +16,9 @@ from ivschat.v1 import room_service_pb2 as pb
 from ivschat.v1 import room_service_pb2_grpc as pb_grpc
 from ivschat_grpc import healthcheck
 
-from tests.conftest import point_env_at
-from tests.test_cli import read_until, run_to_end, running
-
-
-async def until(condition: Callable[[], Any], limit_s: float = 30.0) -> None:
-    """Wait for condition() (maybe async) to hold, checking often; fail after limit_s."""
-    loop = asyncio.get_running_loop()
-    start = loop.time()
-    while True:
-        result = condition()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        assert loop.time() - start < limit_s, "condition never held"
-        await asyncio.sleep(0.02)
+from tests.support.env import point_env_at
+from tests.support.processes import read_until, run_to_end, running
+from tests.support.waiting import until
 
 
 async def items(n: int) -> AsyncIterator[pb.BatchCreateRoomsRequest]:

@@ -27,7 +27,9 @@ from ivschat_grpc.emulator import Emulator, EmulatorSettings, FaultRule
 from ivschat_grpc.exactly_once import RESERVED_TAG
 from ivschat_grpc.shared import LocalSlots, SharedSlots, SharedState
 
-from tests.conftest import RedisServer, facade_settings, serving, use_emulator_credentials
+from tests.support.env import use_emulator_credentials
+from tests.support.facade import facade_settings, serving
+from tests.support.processes import RedisServer
 
 QUOTA = 5.0  # AWS's CreateRoom quota, per account and region
 

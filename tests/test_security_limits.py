@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack
 from typing import Any
 
 import aiohttp
@@ -16,11 +15,12 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from ivschat.v1 import room_service_pb2 as pb
 from ivschat.v1 import room_service_pb2_grpc as pb_grpc
 from ivschat_grpc import healthcheck
-from ivschat_grpc.app import Service, build_server
+from ivschat_grpc.app import build_server
 from ivschat_grpc.emulator import Emulator, FaultRule
 
-from tests.conftest import Facade, facade_settings, serving, use_emulator_credentials
-from tests.richstatus import error_info
+from tests.support.env import use_emulator_credentials
+from tests.support.facade import Facade, facade_settings, server
+from tests.support.richstatus import error_info
 
 SERVER_NAME = "localhost"
 
@@ -28,16 +28,6 @@ SERVER_NAME = "localhost"
 @pytest.fixture(scope="module")
 def ca() -> trustme.CA:
     return trustme.CA()
-
-
-@asynccontextmanager
-async def server(
-    emulator: Emulator, monkeypatch: pytest.MonkeyPatch, **overrides: Any
-) -> AsyncIterator[Service]:
-    use_emulator_credentials(monkeypatch)
-    overrides.setdefault("create_rate", None)
-    async with serving(facade_settings(emulator, grace_s=1.0, **overrides)) as (service, _):
-        yield service
 
 
 def tls_channel(port: int, ca: trustme.CA, client: trustme.LeafCert | None = None) -> Any:

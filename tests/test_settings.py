@@ -12,7 +12,7 @@ import pytest
 import trustme
 from ivschat_grpc import config
 
-from tests.test_cli import read_until, run_command, running, stop
+from tests.support.processes import read_until, run_command, running, stop
 
 # One bad value for every option, and what the refusal says. A new option
 # without a row here fails test_every_option_has_a_bad_value.

@@ -10,8 +10,8 @@ from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection_pb2
 from ivschat_grpc.telemetry import Metrics, RpcInterceptor
 
-from tests.conftest import Facade
-from tests.richstatus import error_info
+from tests.support.facade import Facade
+from tests.support.richstatus import error_info
 
 GARBAGE = b"\xff\xff\xff"
 

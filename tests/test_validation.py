@@ -9,8 +9,8 @@ import grpc
 import pytest
 from ivschat.v1 import room_service_pb2 as pb
 
-from tests.conftest import Facade
-from tests.richstatus import error_info, field_violations
+from tests.support.facade import Facade
+from tests.support.richstatus import error_info, field_violations
 
 LAMBDA = "arn:aws:lambda:us-east-1:123456789012:function:"
 LOGCFG = "arn:aws:ivschat:us-east-1:123456789012:logging-configuration/"

@@ -1,0 +1,1 @@
+"""Helpers the tests share: the environment, processes, servers, waiting and rich status."""
