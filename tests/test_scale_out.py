@@ -25,7 +25,8 @@ from ivschat_grpc import shared
 from ivschat_grpc.app import Service
 from ivschat_grpc.emulator import Emulator, EmulatorSettings, FaultRule
 from ivschat_grpc.exactly_once import RESERVED_TAG
-from ivschat_grpc.shared import LocalSlots, SharedSlots, SharedState
+from ivschat_grpc.idempotency import MemoryStore, RedisStore, Verdict
+from ivschat_grpc.shared import FallbackStore, LocalSlots, SharedSlots, SharedState
 
 from tests.support.env import use_emulator_credentials
 from tests.support.facade import facade_settings, serving
@@ -286,5 +287,30 @@ async def test_stopping_the_probe_ends_it_even_when_the_cancel_lands_mid_ping(
             probe.cancel()
             done, _ = await asyncio.wait({probe}, timeout=2)
             assert done, f"attempt {attempt}: the probe kept running after it was stopped"
+    finally:
+        await client.aclose()
+
+
+async def test_a_record_made_while_redis_was_gone_is_not_handed_out_again_once_it_returns(
+    redis_server: RedisServer,
+) -> None:
+    client = aioredis.from_url(redis_server.url)
+
+    async def changed(up: bool) -> None:
+        pass
+
+    state = shared.SharedState(client, changed, 1.0)
+    store = FallbackStore(state, RedisStore(client, 60, 5), MemoryStore(60, 5))
+    try:
+        await redis_server.kill()
+        claim = await store.claim("id", "fp")  # in this process: Redis is gone
+        assert claim.verdict is Verdict.OWNER
+        assert await store.finish("id", claim.token, b"room")
+        await redis_server.start()  # empty: it kept nothing
+        state.answered()  # seen back, before anything wrote the record there
+        again = await store.claim("id", "fp")
+        assert (again.verdict, again.room) == (Verdict.DONE, b"room")
+        # And it is in Redis now, for every replica.
+        assert await RedisStore(client, 60, 5).peek("id") == b"room"
     finally:
         await client.aclose()

@@ -142,10 +142,13 @@ async def _share(
     store: FallbackStore | None = None
 
     async def changed(up: bool) -> None:
+        if up and store is not None:
+            # Redis is reported back only once this process's records from the
+            # outage are in it, so that a caller who waits for that sees them.
+            await store.sync()
+            up = state.up  # it may have gone again meanwhile
         metrics.redis_up.set(1 if up else 0)
         await health_servicer.set(shared.REDIS_HEALTH, SERVING if up else NOT_SERVING)
-        if up and store is not None:
-            await store.sync()
 
     state = shared.SharedState(client, changed, settings.redis_down_create_rate)
     claim_timeout = settings.idempotency_claim_timeout_s

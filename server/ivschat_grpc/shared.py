@@ -238,6 +238,12 @@ class FallbackStore:
         return True, result
 
     async def claim(self, request_id: str, fingerprint: str) -> Claim:
+        if request_id in self._unsynced:
+            # Finished here while Redis was gone, and not yet written there: an
+            # empty Redis would hand out the id again, and the room twice.
+            await self.sync()
+            if request_id in self._unsynced:
+                return await self._own.claim(request_id, fingerprint)
         ok, claim = await self._try(lambda: self._shared.claim(request_id, fingerprint))
         if ok:
             if claim.verdict is Verdict.OWNER:
