@@ -30,6 +30,16 @@ class _Budget:
         self.held = 0
         self.refusal = errors.too_many_rpcs(limit, flag)
 
+    async def take(self, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+        """Hold a place for the call, or end it RESOURCE_EXHAUSTED; give_back() must follow."""
+        if self.held >= self.limit:
+            await errors.abort(context, self.refusal)
+        self.held += 1
+
+    def give_back(self) -> None:
+        """Free the place of a call that has ended."""
+        self.held -= 1
+
 
 class ConcurrencyLimit(WrappingInterceptor):
     """ConcurrencyLimit refuses a call at once when its budget's places are all held."""
@@ -50,13 +60,11 @@ class ConcurrencyLimit(WrappingInterceptor):
         budget = self._budget(method)
 
         async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            if budget.held >= budget.limit:
-                await errors.abort(context, budget.refusal)
-            budget.held += 1
+            await budget.take(context)
             try:
                 return await behavior(request, context)
             finally:
-                budget.held -= 1
+                budget.give_back()
 
         return unary
 
@@ -66,14 +74,12 @@ class ConcurrencyLimit(WrappingInterceptor):
         async def stream(
             requests: Any, context: grpc.aio.ServicerContext[Any, Any]
         ) -> AsyncIterator[Any]:
-            if budget.held >= budget.limit:
-                await errors.abort(context, budget.refusal)
-            budget.held += 1
+            await budget.take(context)
             try:
                 async for response in behavior(requests, context):
                     yield response
             finally:
-                budget.held -= 1
+                budget.give_back()
 
         return stream
 
@@ -84,12 +90,10 @@ class ConcurrencyLimit(WrappingInterceptor):
         budget = self._budget(method)
 
         async def unary_stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            if budget.held >= budget.limit:
-                await errors.abort(context, budget.refusal)
-            budget.held += 1
+            await budget.take(context)
             try:
                 return await finish(inner(request, context), context)
             finally:
-                budget.held -= 1
+                budget.give_back()
 
         return handler._replace(unary_stream=unary_stream)

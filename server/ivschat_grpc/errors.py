@@ -279,6 +279,34 @@ async def abort(context: grpc.aio.ServicerContext[Any, Any], failure: Failure) -
     raise AssertionError("context.abort returned")  # pragma: no cover - abort always raises
 
 
+class Interruptions:
+    """Interruptions lets the drain end a running call with the answer it is owed.
+
+    interrupt() cancels the call's task; the call's code, catching that
+    CancelledError, asks take() for its answer and aborts with it. A cancel
+    that came from elsewhere (the caller left) has no answer, and goes on.
+    """
+
+    def __init__(self) -> None:
+        self._owed: dict[asyncio.Task[Any], Failure] = {}
+
+    def interrupt(self, task: asyncio.Task[Any], failure: Failure) -> None:
+        """Cancel task, whose call is then to end with failure."""
+        self._owed[task] = failure
+        task.cancel()
+
+    def take(self, task: asyncio.Task[Any]) -> Failure | None:
+        """The answer task was interrupted for, its cancel undone; None if it was not."""
+        owed = self._owed.pop(task, None)
+        if owed is not None:
+            task.uncancel()
+        return owed
+
+    def forget(self, task: asyncio.Task[Any]) -> None:
+        """Drop what is owed to a call that has ended."""
+        self._owed.pop(task, None)
+
+
 def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 

@@ -141,14 +141,13 @@ class UnaryReader:
         self._exempt = exempt_prefix
         self._closed = False
         self._waiting: set[asyncio.Task[Any]] = set()
-        self._stopped: set[asyncio.Task[Any]] = set()
+        self._interruptions = errors.Interruptions()
 
     def close(self) -> None:
         """Answer calls still waiting for their request now, and refuse later requests."""
         self._closed = True
         for task in self._waiting:
-            self._stopped.add(task)
-            task.cancel()
+            self._interruptions.interrupt(task, errors.shutting_down())
 
     async def _read(self, context: grpc.aio.ServicerContext[Any, Any], drains: bool) -> Any:
         task = asyncio.current_task() if drains else None
@@ -162,14 +161,14 @@ class UnaryReader:
         except TimeoutError:
             await errors.abort(context, errors.idle(self._idle_s))
         except asyncio.CancelledError:
-            if task is None or task not in self._stopped:
+            owed = None if task is None else self._interruptions.take(task)
+            if owed is None:
                 raise
-            task.uncancel()  # close()'s cancel, answered here
-            await errors.abort(context, errors.shutting_down())
+            await errors.abort(context, owed)
         finally:
             if task is not None:
                 self._waiting.discard(task)
-                self._stopped.discard(task)
+                self._interruptions.forget(task)
         if task is not None and self._closed:
             await errors.abort(context, errors.shutting_down())  # it came as the drain began
         if request is grpc.aio.EOF:

@@ -83,7 +83,7 @@ class RoomService(pb_grpc.RoomServiceServicer):
         # Unary calls at work, by the task that runs them; and, once the drain
         # must answer them, the answer each is owed.
         self._calls: dict[asyncio.Task[Any], tuple[CallControl, bool]] = {}
-        self._owed: dict[asyncio.Task[Any], errors.Failure] = {}
+        self._interruptions = errors.Interruptions()
 
     async def wait_idle(self) -> None:
         """Return once no batch stream is open and no item is out to AWS."""
@@ -109,12 +109,12 @@ class RoomService(pb_grpc.RoomServiceServicer):
             batch.answer_in_flight()
         for task, (control, with_request_id) in self._calls.items():
             control.stopped = True  # nothing more is sent for it
-            self._owed[task] = (
+            self._interruptions.interrupt(
+                task,
                 errors.from_aws(outcomes.SHUT_DOWN_IN_FLIGHT)
                 if control.may_have_created(with_request_id)
-                else errors.shutting_down()
+                else errors.shutting_down(),
             )
-            task.cancel()
 
     @guarded
     async def CreateRoom(
@@ -141,14 +141,13 @@ class RoomService(pb_grpc.RoomServiceServicer):
             )
             await errors.abort(context, failure)
         except asyncio.CancelledError:
-            owed = self._owed.pop(task, None)
+            owed = self._interruptions.take(task)
             if owed is None:
                 raise
-            task.uncancel()  # the drain's cancel, answered here
             await errors.abort(context, owed)
         finally:
             del self._calls[task]
-            self._owed.pop(task, None)
+            self._interruptions.forget(task)
         rpc_fields().update(aws_request_id=created.aws_request_id, attempts=created.attempts)
         if created.aws_request_id:
             context.set_trailing_metadata(((errors.REQUEST_ID_KEY, created.aws_request_id),))
