@@ -10,19 +10,18 @@ read a developer's profile.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
-from ivschat.v1 import room_service_pb2_grpc as pb_grpc
 from ivschat_grpc.cli import loop_factory
 from ivschat_grpc.config import Settings
 from ivschat_grpc.emulator import Emulator, EmulatorSettings
 
-from tests.support.env import clean_environment, point_env_at, use_emulator_credentials
-from tests.support.facade import LOGGING_ARNS, Facade, facade_settings, serving
+from tests.support.env import clean_environment, point_env_at
+from tests.support.facade import LOGGING_ARNS, Facade, MakeFacade, facade_with
 from tests.support.faultmatrix import FAULT_MATRIX
 from tests.support.processes import RedisServer
 
@@ -100,25 +99,10 @@ async def emulator() -> AsyncIterator[Emulator]:
         yield emu
 
 
-MakeFacade = Callable[..., AbstractAsyncContextManager[Facade]]
-
-
 @pytest.fixture
 def make_facade(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> MakeFacade:
-    """make_facade(**overrides): a real server on port 0 whose Settings take overrides.
-
-    Credentials come from the standard chain (the environment); the grace is
-    1 s and pacing is off unless overridden.
-    """
-
-    @asynccontextmanager
-    async def make(**overrides: Any) -> AsyncIterator[Facade]:
-        use_emulator_credentials(monkeypatch)
-        overrides = {"grace_s": 1.0, "create_rate": None, **overrides}
-        async with serving(facade_settings(emulator, **overrides)) as (service, channel):
-            yield Facade(service, pb_grpc.RoomServiceStub(channel), channel, emulator)
-
-    return make
+    """make_facade(**overrides): facade_with on this test's endpoint and environment."""
+    return partial(facade_with, emulator, monkeypatch)
 
 
 @pytest.fixture

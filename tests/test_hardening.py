@@ -23,7 +23,7 @@ from ivschat.v1 import room_service_pb2 as pb
 from ivschat.v1 import room_service_pb2_grpc as pb_grpc
 from ivschat_grpc.emulator import Emulator, FaultRule
 
-from tests.support.facade import server
+from tests.support.facade import MakeFacade, server
 from tests.support.processes import service
 from tests.support.richstatus import error_info, field_violations
 from tests.support.waiting import until
@@ -49,15 +49,11 @@ async def silent() -> AsyncIterator[pb.CreateRoomRequest]:
 
 
 async def test_unauthenticated_calls_cannot_take_the_places_of_authenticated_ones(
-    emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+    emulator: Emulator, make_facade: MakeFacade
 ) -> None:
     emulator.state.faults.add(FaultRule(latency_ms=0))
-    async with (
-        server(
-            emulator, monkeypatch, max_concurrent_rpcs=4, max_health_rpcs=4, auth_tokens=(TOKEN,)
-        ) as service_,
-        grpc.aio.insecure_channel(f"127.0.0.1:{service_.port}") as channel,
-    ):
+    async with make_facade(max_concurrent_rpcs=4, max_health_rpcs=4, auth_tokens=(TOKEN,)) as made:
+        channel = made.channel
         stub = pb_grpc.RoomServiceStub(channel)
         # Without a token: calls that never send their request, calls that end
         # their side without one, and health watches, far past every limit.
@@ -96,13 +92,11 @@ async def test_unauthenticated_calls_cannot_take_the_places_of_authenticated_one
 
 
 async def test_a_full_service_budget_refuses_with_details_and_leaves_health_alone(
-    emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+    emulator: Emulator, make_facade: MakeFacade
 ) -> None:
     emulator.state.faults.add(FaultRule(latency_ms=1500))
-    async with (
-        server(emulator, monkeypatch, max_concurrent_rpcs=1, max_health_rpcs=1) as service_,
-        grpc.aio.insecure_channel(f"127.0.0.1:{service_.port}") as channel,
-    ):
+    async with make_facade(max_concurrent_rpcs=1, max_health_rpcs=1) as made:
+        service_, channel = made.service, made.channel
         stub = pb_grpc.RoomServiceStub(channel)
         slow = asyncio.ensure_future(stub.CreateRoom(pb.CreateRoomRequest(), timeout=10))
         await until(lambda: service_.pacer.in_flight == 1)
@@ -118,12 +112,10 @@ async def test_a_full_service_budget_refuses_with_details_and_leaves_health_alon
 
 
 async def test_a_unary_call_without_its_request_is_answered_invalid_argument_at_once(
-    emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+    emulator: Emulator, make_facade: MakeFacade
 ) -> None:
-    async with (
-        server(emulator, monkeypatch, metrics_port=0) as service_,
-        grpc.aio.insecure_channel(f"127.0.0.1:{service_.port}") as channel,
-    ):
+    async with make_facade(metrics_port=0) as made:
+        service_, channel = made.service, made.channel
         for method in (CREATE, "/grpc.health.v1.Health/Check"):
             with pytest.raises(grpc.aio.AioRpcError) as refused:
                 # Before, grpc never answered such a call: it waited out its deadline.
@@ -145,15 +137,13 @@ async def test_a_unary_call_without_its_request_is_answered_invalid_argument_at_
 
 
 async def test_silent_calls_and_streams_are_closed_after_the_idle_timeout(
-    emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+    emulator: Emulator, make_facade: MakeFacade
 ) -> None:
     # The one item's answer takes longer than the idle timeout: a stream that
     # owes an answer is not idle.
     emulator.state.faults.add(FaultRule(latency_ms=600))
-    async with (
-        server(emulator, monkeypatch, idle_timeout_s=0.3) as service_,
-        grpc.aio.insecure_channel(f"127.0.0.1:{service_.port}") as channel,
-    ):
+    async with make_facade(idle_timeout_s=0.3) as made:
+        channel = made.channel
         with pytest.raises(grpc.aio.AioRpcError) as closed:
             await create_without_request(channel)(silent())
         assert closed.value.code() == grpc.StatusCode.UNAVAILABLE
@@ -316,12 +306,10 @@ async def test_cancelled_and_timed_out_streams_leave_no_asyncio_error(
 
 
 async def test_batch_items_get_their_share_while_unary_calls_saturate_the_quota(
-    emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+    emulator: Emulator, make_facade: MakeFacade
 ) -> None:
-    async with (
-        server(emulator, monkeypatch, create_rate=40.0, aws_max_in_flight=1) as service_,
-        grpc.aio.insecure_channel(f"127.0.0.1:{service_.port}") as channel,
-    ):
+    async with make_facade(create_rate=40.0, aws_max_in_flight=1) as made:
+        service_, channel = made.service, made.channel
         stub = pb_grpc.RoomServiceStub(channel)
         done = asyncio.Event()
 
@@ -415,12 +403,10 @@ async def test_a_health_flood_on_the_main_port_leaves_the_probe_port_serving(
 
 
 async def test_calls_that_die_before_their_request_are_counted_as_their_clients_saw(
-    emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+    make_facade: MakeFacade,
 ) -> None:
-    async with (
-        server(emulator, monkeypatch) as service_,
-        grpc.aio.insecure_channel(f"127.0.0.1:{service_.port}") as channel,
-    ):
+    async with make_facade() as made:
+        service_, channel = made.service, made.channel
         for method in (CREATE, "/grpc.health.v1.Health/Check"):
             with pytest.raises(grpc.aio.AioRpcError) as ended:
                 await create_without_request(channel, method)(silent(), timeout=0.2)

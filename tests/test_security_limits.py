@@ -19,7 +19,7 @@ from ivschat_grpc.app import build_server
 from ivschat_grpc.emulator import Emulator, FaultRule
 
 from tests.support.env import use_emulator_credentials
-from tests.support.facade import Facade, facade_settings, server
+from tests.support.facade import Facade, MakeFacade, facade_settings, server
 from tests.support.richstatus import error_info
 
 SERVER_NAME = "localhost"
@@ -145,14 +145,11 @@ async def test_oversized_message_is_resource_exhausted(facade: Facade) -> None:
 
 
 async def test_concurrency_limit_is_resource_exhausted_at_once(
-    emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+    emulator: Emulator, make_facade: MakeFacade
 ) -> None:
     emulator.state.faults.add(FaultRule(latency_ms=1500))
-    async with (
-        server(emulator, monkeypatch, max_concurrent_rpcs=2) as service,
-        grpc.aio.insecure_channel(f"127.0.0.1:{service.port}") as channel,
-    ):
-        stub = pb_grpc.RoomServiceStub(channel)
+    async with make_facade(max_concurrent_rpcs=2) as made:
+        stub = made.stub
         results = await asyncio.gather(
             *(stub.CreateRoom(pb.CreateRoomRequest(), timeout=10) for _ in range(4)),
             return_exceptions=True,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -54,11 +54,29 @@ async def serving(settings: Settings) -> AsyncIterator[tuple[Service, grpc.aio.C
         yield service, channel
 
 
+# make_facade's type: called with Settings overrides, it gives a running Facade.
+MakeFacade = Callable[..., AbstractAsyncContextManager[Facade]]
+
+
+@asynccontextmanager
+async def facade_with(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch, **overrides: Any
+) -> AsyncIterator[Facade]:
+    """A real server on port 0 whose Settings take overrides, and a stub for it.
+
+    Credentials come from the standard chain (the environment); the grace is
+    1 s and pacing is off unless overridden.
+    """
+    use_emulator_credentials(monkeypatch)
+    overrides = {"grace_s": 1.0, "create_rate": None, **overrides}
+    async with serving(facade_settings(emulator, **overrides)) as (service, channel):
+        yield Facade(service, pb_grpc.RoomServiceStub(channel), channel, emulator)
+
+
 @asynccontextmanager
 async def server(
     emulator: Emulator, monkeypatch: pytest.MonkeyPatch, **overrides: Any
 ) -> AsyncIterator[Service]:
-    use_emulator_credentials(monkeypatch)
-    overrides.setdefault("create_rate", None)
-    async with serving(facade_settings(emulator, grace_s=1.0, **overrides)) as (service, _):
-        yield service
+    """facade_with's server alone, for tests that make their own channels (TLS, say)."""
+    async with facade_with(emulator, monkeypatch, **overrides) as made:
+        yield made.service
