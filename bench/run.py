@@ -37,7 +37,7 @@ import grpc
 from grpc_health.v1 import health_pb2
 from ivschat.v1 import room_service_pb2 as pb
 from ivschat.v1 import room_service_pb2_grpc as pb_grpc
-from ivschat_grpc import healthcheck
+from ivschat_grpc.cli import healthcheck
 
 from bench import batch as batch_bench
 from bench.procs import UNPACED_SERVE, clean_env, endpoint, process, service_env

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ivschat_grpc.cli import loop_factory
-from ivschat_grpc.config import Settings
+from ivschat_grpc.cli.main import loop_factory
 from ivschat_grpc.emulator import Emulator, EmulatorSettings
+from ivschat_grpc.runtime.settings import Settings
 
 from tests.support.env import clean_environment, point_env_at
 from tests.support.facade import LOGGING_ARNS, Facade, MakeFacade, facade_with

@@ -12,8 +12,8 @@ import pytest
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from ivschat.v1 import room_service_pb2 as pb
 from ivschat.v1 import room_service_pb2_grpc as pb_grpc
-from ivschat_grpc.app import Service
 from ivschat_grpc.emulator import Emulator, EmulatorSettings, FaultRule
+from ivschat_grpc.runtime.assembly import Service
 
 from tests.support.env import use_emulator_credentials
 from tests.support.facade import facade_settings, serving

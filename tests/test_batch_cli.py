@@ -7,7 +7,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from ivschat_grpc.exactly_once import RESERVED_TAG
+from ivschat_grpc.core.creator import RESERVED_TAG
 
 from tests.support.facade import Facade
 from tests.support.processes import run_command

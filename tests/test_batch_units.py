@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 from ivschat.v1 import room_service_pb2 as pb
-from ivschat_grpc import batchfile
-from ivschat_grpc.aws import CallControl
-from ivschat_grpc.batch import Batch, BatchLimits
-from ivschat_grpc.exactly_once import Outcome
-from ivschat_grpc.pacing import Pacer, Priority
-from ivschat_grpc.telemetry import Metrics
+from ivschat_grpc.api.batch_stream import Batch, BatchLimits
+from ivschat_grpc.aws.adapter import CallControl
+from ivschat_grpc.cli import batch_create
+from ivschat_grpc.core.creator import Outcome
+from ivschat_grpc.core.pacing import Pacer, Priority
+from ivschat_grpc.runtime.telemetry import Metrics
 
 
 async def test_interactive_waiters_go_first_when_in_flight_is_full() -> None:
@@ -149,8 +149,8 @@ def test_a_null_correlation_id_gets_the_line_number_and_a_number_is_refused(
 ) -> None:
     path = tmp_path / "rooms.jsonl"
     path.write_text('{"correlation_id": null, "name": "a"}\n{"correlation_id": 7, "name": "b"}\n')
-    first, second = batchfile.read_requests(path)
-    assert not isinstance(first, batchfile.InputError)
+    first, second = batch_create.read_requests(path)
+    assert not isinstance(first, batch_create.InputError)
     assert first.correlation_id == "line-1"  # not "None", which two such lines would share
-    assert isinstance(second, batchfile.InputError)
+    assert isinstance(second, batch_create.InputError)
     assert second.correlation_id == "line-2"

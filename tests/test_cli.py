@@ -12,7 +12,7 @@ import pytest
 from grpc_health.v1 import health_pb2
 from ivschat.v1 import room_service_pb2 as pb
 from ivschat.v1 import room_service_pb2_grpc as pb_grpc
-from ivschat_grpc import healthcheck
+from ivschat_grpc.cli import healthcheck
 from ivschat_grpc.emulator import DEFAULT_SECRET_ACCESS_KEY
 
 from tests.support.env import direct_client, point_env_at

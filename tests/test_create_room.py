@@ -13,7 +13,7 @@ from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection_pb2
 from ivschat.v1 import room_service_pb2 as pb
 from ivschat.v1 import room_service_pb2_grpc as pb_grpc
-from ivschat_grpc import healthcheck
+from ivschat_grpc.cli import healthcheck
 from ivschat_grpc.emulator import Emulator, FaultRule
 
 from tests.support.env import use_emulator_credentials

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 import trustme
 from ivschat.v1 import room_service_pb2 as pb
-from ivschat_grpc.app import Service
 from ivschat_grpc.client import RoomClient, RoomServiceError
+from ivschat_grpc.core.creator import RESERVED_TAG
 from ivschat_grpc.emulator import Emulator, FaultRule
-from ivschat_grpc.exactly_once import RESERVED_TAG
+from ivschat_grpc.runtime.assembly import Service
 
 from tests.support.env import use_emulator_credentials
 from tests.support.facade import LOGGING_ARNS, Facade, facade_settings, serving

@@ -25,10 +25,10 @@ import pytest
 import redis.asyncio as aioredis
 from ivschat.v1 import room_service_pb2 as pb
 from ivschat.v1 import room_service_pb2_grpc as pb_grpc
+from ivschat_grpc.core.creator import RESERVED_TAG
+from ivschat_grpc.core.idempotency import MemoryStore, Verdict
+from ivschat_grpc.core.sqlite_store import DATABASE, SqliteStore, StateDirError
 from ivschat_grpc.emulator import Emulator, FaultRule
-from ivschat_grpc.exactly_once import RESERVED_TAG
-from ivschat_grpc.idempotency import MemoryStore, Verdict
-from ivschat_grpc.sqlite_store import DATABASE, SqliteStore, StateDirError
 
 from tests.support.env import use_emulator_credentials
 from tests.support.facade import facade_settings, serving
@@ -184,7 +184,7 @@ async def test_create_room_with_the_printed_request_id_returns_the_same_room(
 WRITER = """
 import asyncio, sys, uuid
 from pathlib import Path
-from ivschat_grpc.sqlite_store import SqliteStore
+from ivschat_grpc.core.sqlite_store import SqliteStore
 
 async def main() -> None:
     store = SqliteStore.open(Path(sys.argv[1]), 3600, 5)

@@ -12,10 +12,10 @@ import grpc
 import pytest
 from ivschat.v1 import room_service_pb2 as pb
 from ivschat.v1 import room_service_pb2_grpc as pb_grpc
-from ivschat_grpc.app import Service
+from ivschat_grpc.core.creator import RESERVED_TAG, decode_record, encode_record
+from ivschat_grpc.core.idempotency import MemoryStore, Verdict
 from ivschat_grpc.emulator import Emulator, FaultRule
-from ivschat_grpc.exactly_once import RESERVED_TAG, decode_record, encode_record
-from ivschat_grpc.idempotency import MemoryStore, Verdict
+from ivschat_grpc.runtime.assembly import Service
 
 from tests.support.env import use_emulator_credentials
 from tests.support.facade import Facade, facade_settings, serving

@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 from ivschat.v1 import room_service_pb2 as pb
-from ivschat_grpc import config, convert
-from ivschat_grpc.aws import AwsCallError, AwsSettings, IvsChat, StaticCredentials
+from ivschat_grpc.aws import convert
+from ivschat_grpc.aws.adapter import AwsCallError, AwsSettings, IvsChat, StaticCredentials
+from ivschat_grpc.core.creator import RESERVED_TAG, Creator, fingerprint
+from ivschat_grpc.core.idempotency import MemoryStore, RedisStore, Verdict
 from ivschat_grpc.emulator import (
     DEFAULT_ACCESS_KEY_ID,
     DEFAULT_REGION,
@@ -19,8 +21,7 @@ from ivschat_grpc.emulator import (
     Emulator,
     FaultRule,
 )
-from ivschat_grpc.exactly_once import RESERVED_TAG, Creator, fingerprint
-from ivschat_grpc.idempotency import MemoryStore, RedisStore, Verdict
+from ivschat_grpc.runtime import settings as config
 
 CREDENTIALS = StaticCredentials(DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY)
 

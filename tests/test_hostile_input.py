@@ -22,15 +22,16 @@ from google.rpc import error_details_pb2, status_pb2
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from ivschat.v1 import room_service_pb2 as pb
-from ivschat_grpc import contract, convert, exactly_once
-from ivschat_grpc.app import build_server
-from ivschat_grpc.aws import StaticCredentials
+from ivschat_grpc.aws import convert, validation
+from ivschat_grpc.aws.adapter import StaticCredentials
+from ivschat_grpc.core import creator
 from ivschat_grpc.emulator import (
     DEFAULT_ACCESS_KEY_ID,
     DEFAULT_SECRET_ACCESS_KEY,
     Emulator,
     EmulatorSettings,
 )
+from ivschat_grpc.runtime.assembly import build_server
 
 from tests.support.facade import LOGGING_ARNS, facade_settings
 
@@ -199,7 +200,7 @@ def violations_of(status: status_pb2.Status) -> list[str]:
 
 def is_valid(request: pb.CreateRoomRequest) -> bool:
     params = convert.to_aws_params(request)
-    return not (contract.check_create_room(params) + exactly_once.check(request))
+    return not (validation.check_create_room(params) + creator.check(request))
 
 
 def check(call: Any, running: Running, raw: bytes, valid: bool) -> None:

@@ -19,7 +19,7 @@ from typing import Any, Final
 
 import pytest
 import yaml
-from ivschat_grpc import config
+from ivschat_grpc.runtime import settings as config
 
 from tools import check_kubernetes
 

@@ -14,7 +14,7 @@ import pytest
 from grpc_health.v1 import health_pb2
 from ivschat.v1 import room_service_pb2 as pb
 from ivschat.v1 import room_service_pb2_grpc as pb_grpc
-from ivschat_grpc import healthcheck
+from ivschat_grpc.cli import healthcheck
 
 from tests.support.env import point_env_at
 from tests.support.processes import read_until, run_to_end, running

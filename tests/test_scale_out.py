@@ -21,12 +21,12 @@ import redis.asyncio as aioredis
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from ivschat.v1 import room_service_pb2 as pb
 from ivschat.v1 import room_service_pb2_grpc as pb_grpc
-from ivschat_grpc import shared
-from ivschat_grpc.app import Service
+from ivschat_grpc.core.creator import RESERVED_TAG
+from ivschat_grpc.core.idempotency import MemoryStore, RedisStore, Verdict
 from ivschat_grpc.emulator import Emulator, EmulatorSettings, FaultRule
-from ivschat_grpc.exactly_once import RESERVED_TAG
-from ivschat_grpc.idempotency import MemoryStore, RedisStore, Verdict
-from ivschat_grpc.shared import FallbackStore, LocalSlots, SharedSlots, SharedState
+from ivschat_grpc.replicas import shared_state
+from ivschat_grpc.replicas.shared_state import FallbackStore, LocalSlots, SharedSlots, SharedState
+from ivschat_grpc.runtime.assembly import Service
 
 from tests.support.env import use_emulator_credentials
 from tests.support.facade import facade_settings, serving
@@ -151,7 +151,7 @@ async def test_killing_redis_mid_run_loses_and_duplicates_nothing(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     use_emulator_credentials(monkeypatch)
-    caplog.set_level(logging.WARNING, logger="ivschat_grpc.shared")
+    caplog.set_level(logging.WARNING, logger="ivschat_grpc.replicas.shared_state")
     # Three replicas alone at 1.5/s each stay under the endpoint's 5/s.
     async with (
         quota_endpoint() as emu,
@@ -171,7 +171,9 @@ async def test_killing_redis_mid_run_loses_and_duplicates_nothing(
         )
         assert killed.is_set()
         for service, _, health in three:
-            await health_of(health, shared.REDIS_HEALTH, health_pb2.HealthCheckResponse.NOT_SERVING)
+            await health_of(
+                health, shared_state.REDIS_HEALTH, health_pb2.HealthCheckResponse.NOT_SERVING
+            )
             assert b"ivschat_grpc_redis_up 0.0" in service.metrics.scrape()
             assert (await health.Check(health_pb2.HealthCheckRequest(), timeout=5)).status == (
                 health_pb2.HealthCheckResponse.SERVING  # degraded, not down
@@ -188,7 +190,9 @@ async def test_killing_redis_mid_run_loses_and_duplicates_nothing(
         # to it, and writes there what it finished while Redis was gone.
         await redis_server.start()
         for service, _, health in three:
-            await health_of(health, shared.REDIS_HEALTH, health_pb2.HealthCheckResponse.SERVING)
+            await health_of(
+                health, shared_state.REDIS_HEALTH, health_pb2.HealthCheckResponse.SERVING
+            )
             assert b"ivschat_grpc_redis_up 1.0" in service.metrics.scrape()
         assert any("Redis reachable again" in r.getMessage() for r in caplog.records)
         last = sent[0][-1].room  # finished on replica 0 after the kill
@@ -208,7 +212,7 @@ async def test_the_bucket_hands_out_slots_in_order_and_all_to_one_when_alone(
         pass
 
     state = SharedState(client, changed, 1.0)
-    key = shared.bucket_key("us-east-1")
+    key = shared_state.bucket_key("us-east-1")
     a, b = (SharedSlots(state, client, key, QUOTA, LocalSlots(1.0)) for _ in range(2))
     try:
         # Alone, one replica gets every slot: 0, 0.2, 0.4 ... seconds from now.
@@ -226,13 +230,13 @@ async def test_local_slots_start_after_the_shared_slots_this_replica_holds(
 ) -> None:
     # Calls that took a shared slot still send after Redis goes: the local
     # slots come after them, not on top of them, or AWS sees both at once.
-    client = shared.connect(redis_server.url)
+    client = shared_state.connect(redis_server.url)
 
     async def changed(up: bool) -> None:
         return None
 
     state = SharedState(client, changed, 2.0)
-    slots = SharedSlots(state, client, shared.bucket_key("us-east-1"), QUOTA, LocalSlots(2.0))
+    slots = SharedSlots(state, client, shared_state.bucket_key("us-east-1"), QUOTA, LocalSlots(2.0))
     try:
         shared_waits = [await slots.reserve() for _ in range(5)]  # 0, .2, .4, .6, .8
         assert shared_waits[-1] == pytest.approx(0.8, abs=0.05)
@@ -246,14 +250,14 @@ async def test_local_slots_start_after_the_shared_slots_this_replica_holds(
 async def test_without_redis_slots_come_from_the_local_fallback_rate(
     redis_server: RedisServer,
 ) -> None:
-    client = shared.connect(redis_server.url)
+    client = shared_state.connect(redis_server.url)
     seen: list[bool] = []
 
     async def changed(up: bool) -> None:
         seen.append(up)
 
     state = SharedState(client, changed, 2.0)
-    slots = SharedSlots(state, client, shared.bucket_key("us-east-1"), QUOTA, LocalSlots(2.0))
+    slots = SharedSlots(state, client, shared_state.bucket_key("us-east-1"), QUOTA, LocalSlots(2.0))
     try:
         await redis_server.kill()
         # The first reserve finds Redis gone and falls back: 2/s, so 0.5 s apart.
@@ -272,8 +276,8 @@ async def test_stopping_the_probe_ends_it_even_when_the_cancel_lands_mid_ping(
     # redis-py (8.1) can swallow a cancel that lands inside a command and
     # finish the command as if nothing happened: a cancel alone then leaves
     # the probe pinging for ever, and the drain waiting on it.
-    monkeypatch.setattr(shared, "PROBE_INTERVAL_S", 0.0)  # ping back to back
-    client = shared.connect(redis_server.url)
+    monkeypatch.setattr(shared_state, "PROBE_INTERVAL_S", 0.0)  # ping back to back
+    client = shared_state.connect(redis_server.url)
 
     async def changed(up: bool) -> None:
         return None
@@ -299,7 +303,7 @@ async def test_a_record_made_while_redis_was_gone_is_not_handed_out_again_once_i
     async def changed(up: bool) -> None:
         pass
 
-    state = shared.SharedState(client, changed, 1.0)
+    state = shared_state.SharedState(client, changed, 1.0)
     store = FallbackStore(state, RedisStore(client, 60, 5), MemoryStore(60, 5))
     try:
         await redis_server.kill()

@@ -14,9 +14,9 @@ import trustme
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from ivschat.v1 import room_service_pb2 as pb
 from ivschat.v1 import room_service_pb2_grpc as pb_grpc
-from ivschat_grpc import healthcheck
-from ivschat_grpc.app import build_server
+from ivschat_grpc.cli import healthcheck
 from ivschat_grpc.emulator import Emulator, FaultRule
+from ivschat_grpc.runtime.assembly import build_server
 
 from tests.support.env import use_emulator_credentials
 from tests.support.facade import Facade, MakeFacade, facade_settings, server

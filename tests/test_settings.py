@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import trustme
-from ivschat_grpc import config
+from ivschat_grpc.runtime import settings as config
 
 from tests.support.processes import read_until, run_command, running, stop
 

@@ -8,7 +8,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection_pb2
-from ivschat_grpc.telemetry import Metrics, RpcInterceptor
+from ivschat_grpc.runtime.telemetry import Metrics, RpcInterceptor
 
 from tests.support.facade import Facade
 from tests.support.richstatus import error_info

@@ -8,9 +8,11 @@ from pathlib import Path
 import grpc
 import pytest
 from google.rpc import error_details_pb2
-from ivschat_grpc import config, errors, outcomes
-from ivschat_grpc.contract import MapKey
-from ivschat_grpc.ratelimit import TokenBucket
+from ivschat_grpc import errors
+from ivschat_grpc.aws.validation import MapKey
+from ivschat_grpc.core import outcomes
+from ivschat_grpc.core.token_bucket import TokenBucket
+from ivschat_grpc.runtime import settings as config
 
 
 @pytest.mark.parametrize(
@@ -128,7 +130,7 @@ def test_every_option_names_a_settings_field() -> None:
 
 
 def test_largest_valid_request_fits_the_default_limit() -> None:
-    from ivschat_grpc.limits import largest_valid_request_bytes
+    from ivschat_grpc.aws.message_limits import largest_valid_request_bytes
 
     assert 20 * 1024 < config.Settings().max_message_bytes == largest_valid_request_bytes()
     assert largest_valid_request_bytes() < 128 * 1024

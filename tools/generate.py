@@ -41,7 +41,7 @@ def configuration_doc(current: str) -> str:
     """current with the text between its markers replaced by the configuration table."""
     sys.path[:0] = [str(ROOT / "server"), str(ROOT / "server" / "gen")]
     # This tree's code, not an installed copy: the table must match what is committed.
-    from ivschat_grpc import config
+    from ivschat_grpc.runtime import settings as config
 
     head, rest = current.split(BEGIN, 1)
     _, tail = rest.split(END, 1)

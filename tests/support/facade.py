@@ -10,9 +10,9 @@ from typing import Any
 import grpc
 import pytest
 from ivschat.v1 import room_service_pb2_grpc as pb_grpc
-from ivschat_grpc.app import Service, build_server
-from ivschat_grpc.config import Settings
 from ivschat_grpc.emulator import DEFAULT_REGION, Emulator
+from ivschat_grpc.runtime.assembly import Service, build_server
+from ivschat_grpc.runtime.settings import Settings
 
 from tests.support.env import use_emulator_credentials
 

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field, replace
 from functools import cache
 from typing import Any, Final
 
-from ivschat_grpc import contract
+from ivschat_grpc.aws import validation
 
 # ServiceUnavailable is one of AWS's common errors, so it is absent from the
 # ivschat model; every other code and status comes from the model.
@@ -23,7 +23,7 @@ COMMON_ERRORS: Final[Mapping[str, int]] = {"ServiceUnavailable": 503}
 @cache
 def error_statuses() -> Mapping[str, int]:
     """Each injectable AWS error code with its HTTP status."""
-    shapes = contract.service_model()["shapes"]
+    shapes = validation.service_model()["shapes"]
     statuses = {
         name: int(shape["error"]["httpStatusCode"])
         for name, shape in shapes.items()

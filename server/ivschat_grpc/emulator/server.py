@@ -23,10 +23,10 @@ from typing import Any, Final, Self
 
 from aiohttp import web
 
-from ivschat_grpc import contract
+from ivschat_grpc.aws import validation
+from ivschat_grpc.core.token_bucket import TokenBucket
 from ivschat_grpc.emulator import sigv4
 from ivschat_grpc.emulator.faults import FaultPlan, FaultRule, error_statuses
-from ivschat_grpc.ratelimit import TokenBucket
 
 # The default credentials are the local endpoint's own, as DynamoDB Local's
 # are: they open nothing at AWS.
@@ -135,14 +135,14 @@ class EmulatorState:
 
     def create_room(self, params: Json) -> Json:
         """Validate and store a room, as AWS's CreateRoom does."""
-        violations = contract.check_create_room(params)
+        violations = validation.check_create_room(params)
         if violations:
             raise AwsError(
                 "ValidationException",
                 f"{len(violations)} validation error(s) detected",
                 reason="FIELD_VALIDATION_FAILED",
                 fieldList=[
-                    {"name": contract.aws_field_name(v.path), "message": v.message}
+                    {"name": validation.aws_field_name(v.path), "message": v.message}
                     for v in violations
                 ],
             )
@@ -180,9 +180,9 @@ class EmulatorState:
 
     def _room_for(self, params: Json) -> Json:
         identifier = params.get("identifier")
-        violations: list[contract.Violation] = []
-        contract.check_text(
-            identifier, contract.create_room_shape().room_identifier, ("identifier",), violations
+        violations: list[validation.Violation] = []
+        validation.check_text(
+            identifier, validation.create_room_shape().room_identifier, ("identifier",), violations
         )
         if violations:
             raise AwsError(
@@ -212,28 +212,28 @@ class EmulatorState:
 
     def list_rooms(self, params: Json) -> Json:
         """Page through rooms, newest update first, filtered as AWS filters."""
-        shape = contract.create_room_shape()
-        violations: list[contract.Violation] = []
+        shape = validation.create_room_shape()
+        violations: list[validation.Violation] = []
         if "maxResults" in params:
-            contract.check_whole(
+            validation.check_whole(
                 params["maxResults"], shape.list_max_results, ("maxResults",), violations
             )
         if "name" in params:
-            contract.check_text(params["name"], shape.name, ("name",), violations)
+            validation.check_text(params["name"], shape.name, ("name",), violations)
         start = 0
         token = params.get("nextToken")
         if token:
             try:
                 start = int(base64.urlsafe_b64decode(str(token).encode()).decode())
             except ValueError:
-                violations.append(contract.Violation(("nextToken",), "is not a valid token"))
+                violations.append(validation.Violation(("nextToken",), "is not a valid token"))
         if violations:
             raise AwsError(
                 "ValidationException",
                 "invalid ListRooms input",
                 reason="FIELD_VALIDATION_FAILED",
                 fieldList=[
-                    {"name": contract.aws_field_name(v.path), "message": v.message}
+                    {"name": validation.aws_field_name(v.path), "message": v.message}
                     for v in violations
                 ],
             )
@@ -321,7 +321,7 @@ def build_app(state: EmulatorState) -> web.Application:
             sigv4.SignedRequest(request.method, request.raw_path, request.headers, raw),
             secrets=state.settings.credentials,
             region=state.settings.region,
-            service=contract.SERVICE,
+            service=validation.SERVICE,
         )
         if operation not in OPERATIONS:
             raise AwsError(

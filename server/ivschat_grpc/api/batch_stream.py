@@ -36,13 +36,15 @@ from typing import Any, Final
 
 from ivschat.v1 import room_service_pb2 as pb
 
-from ivschat_grpc import contract, convert, errors, exactly_once, outcomes
-from ivschat_grpc.aws import AwsCallError, CallControl
-from ivschat_grpc.exactly_once import Creator
-from ivschat_grpc.limits import CORRELATION_ID_MAX
-from ivschat_grpc.malformed import Undecodable
-from ivschat_grpc.pacing import Priority
-from ivschat_grpc.telemetry import Metrics
+from ivschat_grpc import errors
+from ivschat_grpc.api.malformed import Undecodable
+from ivschat_grpc.aws import convert, validation
+from ivschat_grpc.aws.adapter import AwsCallError, CallControl
+from ivschat_grpc.aws.message_limits import CORRELATION_ID_MAX
+from ivschat_grpc.core import creator, outcomes
+from ivschat_grpc.core.creator import Creator
+from ivschat_grpc.core.pacing import Priority
+from ivschat_grpc.runtime.telemetry import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -244,26 +246,26 @@ class Batch:
         if limit is not None and self.items_read > limit:
             self._answer(_error(cid, errors.items_per_stream_exceeded(limit)))
             return
-        violations: list[contract.Violation] = []
+        violations: list[validation.Violation] = []
         if not cid:
-            violations.append(contract.Violation(("correlationId",), "must not be empty"))
+            violations.append(validation.Violation(("correlationId",), "must not be empty"))
         elif len(cid) > CORRELATION_ID_MAX:
             violations.append(
-                contract.Violation(
+                validation.Violation(
                     ("correlationId",), f"must be at most {CORRELATION_ID_MAX} characters"
                 )
             )
         elif cid in self._in_flight_ids:
             violations.append(
-                contract.Violation(("correlationId",), "repeats an item still in flight")
+                validation.Violation(("correlationId",), "repeats an item still in flight")
             )
         params = convert.to_aws_params(request.room)
         if not request.HasField("room"):
-            violations.append(contract.Violation(("room",), "is required"))
+            violations.append(validation.Violation(("room",), "is required"))
         else:
             violations += [
-                contract.Violation(("room", *v.path), v.message)
-                for v in contract.check_create_room(params) + exactly_once.check(request.room)
+                validation.Violation(("room", *v.path), v.message)
+                for v in validation.check_create_room(params) + creator.check(request.room)
             ]
         if violations:
             self._answer(_error(cid, errors.invalid_request(violations)))

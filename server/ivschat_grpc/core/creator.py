@@ -35,10 +35,11 @@ from typing import Any, Final
 from google.protobuf import unknown_fields
 from ivschat.v1 import room_service_pb2 as pb
 
-from ivschat_grpc import contract, convert, outcomes
-from ivschat_grpc.aws import AwsCallError, CallControl, IvsChat
-from ivschat_grpc.idempotency import Claim, StateUnavailable, Store, Verdict
-from ivschat_grpc.pacing import Priority
+from ivschat_grpc.aws import convert, validation
+from ivschat_grpc.aws.adapter import AwsCallError, CallControl, IvsChat
+from ivschat_grpc.core import outcomes
+from ivschat_grpc.core.idempotency import Claim, StateUnavailable, Store, Verdict
+from ivschat_grpc.core.pacing import Priority
 
 log = logging.getLogger(__name__)
 
@@ -125,13 +126,13 @@ class Outcome:
     replayed: bool  # an earlier call with the same request_id created it
 
 
-def check(request: pb.CreateRoomRequest) -> list[contract.Violation]:
+def check(request: pb.CreateRoomRequest) -> list[validation.Violation]:
     """The facade's own rules for request_id and its reserved tag."""
-    out: list[contract.Violation] = []
+    out: list[validation.Violation] = []
     if RESERVED_TAG in request.tags:
         out.append(
-            contract.Violation(
-                ("tags", contract.MapKey(RESERVED_TAG)), "is reserved for request_id"
+            validation.Violation(
+                ("tags", validation.MapKey(RESERVED_TAG)), "is reserved for request_id"
             )
         )
     if request.HasField("request_id"):
@@ -141,14 +142,14 @@ def check(request: pb.CreateRoomRequest) -> list[contract.Violation]:
             canonical = ""
         if not canonical or canonical != request.request_id.lower():
             out.append(
-                contract.Violation(
+                validation.Violation(
                     ("requestId",), "must be a UUID like 3f2b9a4e-6c1d-4e8a-9b7f-2d5c8e1a0b3c"
                 )
             )
-        tags_max = contract.create_room_shape().tags_max
+        tags_max = validation.create_room_shape().tags_max
         if len(request.tags) >= tags_max:
             out.append(
-                contract.Violation(
+                validation.Violation(
                     ("tags",),
                     f"must hold at most {tags_max - 1} tags with request_id, whose tag counts too",
                 )

@@ -25,7 +25,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import DecodeError
 
 from ivschat_grpc import errors
-from ivschat_grpc.interceptors import Behavior, Handler, WrappingInterceptor, finish
+from ivschat_grpc.api.wrapping import Behavior, Handler, WrappingInterceptor, finish
 
 _LENGTH_DELIMITED = 2
 

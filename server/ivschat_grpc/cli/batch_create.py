@@ -34,9 +34,9 @@ import grpc
 from google.protobuf import json_format
 from ivschat.v1 import room_service_pb2 as pb
 
-from ivschat_grpc import createroom
+from ivschat_grpc.aws.convert import FROM_AWS_FALLBACK
+from ivschat_grpc.cli import create_room
 from ivschat_grpc.client import Connection, RoomClient, RoomServiceError
-from ivschat_grpc.convert import FROM_AWS_FALLBACK
 from ivschat_grpc.errors import code_name
 
 CSV_COLUMNS: Final = (
@@ -348,7 +348,7 @@ def main(args: Any) -> int:
     return asyncio.run(
         run(
             Path(args.file),
-            connection=createroom.connection_from(args, os.environ),
+            connection=create_room.connection_from(args, os.environ),
             output=Path(args.output) if args.output else None,
             progress=args.progress,
             timeout_s=args.timeout,

@@ -17,9 +17,8 @@ from typing import Any
 
 import uvloop
 
-from ivschat_grpc import batchfile, config, createroom
-from ivschat_grpc.app import build_server
-from ivschat_grpc.aws import StaticCredentials, credentials_available
+from ivschat_grpc.aws.adapter import StaticCredentials, credentials_available
+from ivschat_grpc.cli import batch_create, create_room
 from ivschat_grpc.emulator import (
     DEFAULT_ACCESS_KEY_ID,
     DEFAULT_REGION,
@@ -29,7 +28,9 @@ from ivschat_grpc.emulator import (
     FaultRule,
 )
 from ivschat_grpc.emulator.server import DEFAULT_ACCOUNT, DEFAULT_CREATE_ROOM_RATE
-from ivschat_grpc.telemetry import JsonFormatter
+from ivschat_grpc.runtime import settings as config
+from ivschat_grpc.runtime.assembly import build_server
+from ivschat_grpc.runtime.telemetry import JsonFormatter
 
 log = logging.getLogger("ivschat_grpc")
 
@@ -81,14 +82,14 @@ def _parser() -> argparse.ArgumentParser:
     create = sub.add_parser(
         "create-room",
         help="create one room and print it as JSON",
-        description=createroom.__doc__,
+        description=create_room.__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    createroom.add_arguments(create)
+    create_room.add_arguments(create)
     batch = sub.add_parser(
         "batch-create",
         help="stream a JSON Lines or CSV file of CreateRoom requests to a server",
-        description=batchfile.__doc__,
+        description=batch_create.__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     batch.add_argument("file", help="requests: .jsonl (one CreateRoomRequest a line) or .csv")
@@ -110,7 +111,7 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="draw a progress bar on stderr (default: when stderr is a terminal)",
     )
-    createroom.add_connection_arguments(batch)
+    create_room.add_connection_arguments(batch)
     return parser
 
 
@@ -232,9 +233,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "create-room":
-            return createroom.main(args)
+            return create_room.main(args)
         if args.command == "batch-create":
-            return batchfile.main(args)
+            return batch_create.main(args)
         if args.command == "emulator":
             emu_settings = _emulator_settings(args)
             _configure_logging(logging.INFO, json_lines=False)

@@ -12,11 +12,13 @@ import grpc
 from ivschat.v1 import room_service_pb2 as pb
 from ivschat.v1 import room_service_pb2_grpc as pb_grpc
 
-from ivschat_grpc import contract, convert, errors, exactly_once, outcomes
-from ivschat_grpc.aws import AwsCallError, CallControl
-from ivschat_grpc.batch import Batch, BatchLimits
-from ivschat_grpc.exactly_once import Creator
-from ivschat_grpc.telemetry import Metrics, rpc_fields
+from ivschat_grpc import errors
+from ivschat_grpc.api.batch_stream import Batch, BatchLimits
+from ivschat_grpc.aws import convert, validation
+from ivschat_grpc.aws.adapter import AwsCallError, CallControl
+from ivschat_grpc.core import creator, outcomes
+from ivschat_grpc.core.creator import Creator
+from ivschat_grpc.runtime.telemetry import Metrics, rpc_fields
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +126,7 @@ class RoomService(pb_grpc.RoomServiceServicer):
     ) -> pb.CreateRoomResponse:
         """Create one room, or end with the error table's status."""
         params = convert.to_aws_params(request)
-        violations = contract.check_create_room(params) + exactly_once.check(request)
+        violations = validation.check_create_room(params) + creator.check(request)
         if violations:
             await errors.abort(context, errors.invalid_request(violations))
         timeout = aws_timeout(context.time_remaining(), self._default_timeout_s)

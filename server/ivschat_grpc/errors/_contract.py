@@ -21,8 +21,8 @@ from google.protobuf import any_pb2, duration_pb2
 from google.protobuf.message import Message as ProtoMessage
 from google.rpc import error_details_pb2, status_pb2
 
-from ivschat_grpc import outcomes
-from ivschat_grpc.contract import MapKey, Violation
+from ivschat_grpc.aws.validation import MapKey, Violation
+from ivschat_grpc.core import outcomes
 
 AWS_DOMAIN: Final = "ivschat.amazonaws.com"
 FACADE_DOMAIN: Final = "ivschat-grpc"

@@ -14,7 +14,7 @@ from typing import Final
 
 from ivschat.v1 import room_service_pb2 as pb
 
-from ivschat_grpc.contract import create_room_shape
+from ivschat_grpc.aws.validation import create_room_shape
 
 # The facade's own limit on a batch item's correlation id, in characters.
 CORRELATION_ID_MAX: Final = 128

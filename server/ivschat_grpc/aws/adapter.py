@@ -32,8 +32,9 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from ivschat_grpc import __version__, outcomes
-from ivschat_grpc.pacing import Pacer, Priority, SlotSource
+from ivschat_grpc import __version__
+from ivschat_grpc.core import outcomes
+from ivschat_grpc.core.pacing import Pacer, Priority, SlotSource
 
 if TYPE_CHECKING:
     from types_aiobotocore_ivschat import IvschatClient

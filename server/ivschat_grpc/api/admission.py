@@ -17,7 +17,7 @@ from typing import Any, Final
 import grpc
 
 from ivschat_grpc import errors
-from ivschat_grpc.interceptors import Behavior, Handler, WrappingInterceptor, finish
+from ivschat_grpc.api.wrapping import Behavior, Handler, WrappingInterceptor, finish
 
 HEALTH_PREFIX: Final = "/grpc.health.v1.Health/"
 

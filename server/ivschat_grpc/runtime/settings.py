@@ -22,9 +22,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Final
 
-from ivschat_grpc.aws import AwsSettings
-from ivschat_grpc.limits import largest_valid_request_bytes
-from ivschat_grpc.sqlite_store import default_state_dir
+from ivschat_grpc.aws.adapter import AwsSettings
+from ivschat_grpc.aws.message_limits import largest_valid_request_bytes
+from ivschat_grpc.core.sqlite_store import default_state_dir
 
 ENV_PREFIX: Final = "IVSCHAT_GRPC_"
 EVENT_LOOPS: Final = ("uvloop", "asyncio")

@@ -18,7 +18,7 @@ import grpc
 from google.rpc import error_details_pb2
 
 from ivschat_grpc import errors
-from ivschat_grpc.interceptors import Behavior, WrappingInterceptor
+from ivschat_grpc.api.wrapping import Behavior, WrappingInterceptor
 
 EXEMPT_PREFIX: Final = "/grpc.health.v1.Health/"
 _BEARER: Final = "bearer "

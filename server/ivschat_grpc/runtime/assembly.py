@@ -15,21 +15,27 @@ from ivschat.v1 import room_service_pb2 as pb
 from ivschat.v1 import room_service_pb2_grpc as pb_grpc
 from opentelemetry.sdk.trace import TracerProvider
 
-from ivschat_grpc import shared, tracing
-from ivschat_grpc.admission import HEALTH_PREFIX, ConcurrencyLimit
-from ivschat_grpc.aws import IvsChat, StaticCredentials
-from ivschat_grpc.batch import BatchLimits
-from ivschat_grpc.config import ConfigError, Settings
-from ivschat_grpc.exactly_once import Creator
-from ivschat_grpc.idempotency import MemoryStore, RedisStore, Store
-from ivschat_grpc.interceptors import Registrar, WrappingInterceptor
-from ivschat_grpc.malformed import MalformedRequestInterceptor, UnaryReader
-from ivschat_grpc.pacing import Pacer
-from ivschat_grpc.security import AuthInterceptor, server_credentials
-from ivschat_grpc.servicer import RoomService
-from ivschat_grpc.shared import PROBE_INTERVAL_S, FallbackStore, LocalSlots, SharedSlots
-from ivschat_grpc.sqlite_store import SqliteStore, StateDirError
-from ivschat_grpc.telemetry import Metrics, RpcInterceptor, serve_metrics
+from ivschat_grpc.api.admission import HEALTH_PREFIX, ConcurrencyLimit
+from ivschat_grpc.api.batch_stream import BatchLimits
+from ivschat_grpc.api.malformed import MalformedRequestInterceptor, UnaryReader
+from ivschat_grpc.api.rooms import RoomService
+from ivschat_grpc.api.security import AuthInterceptor, server_credentials
+from ivschat_grpc.api.wrapping import Registrar, WrappingInterceptor
+from ivschat_grpc.aws.adapter import IvsChat, StaticCredentials
+from ivschat_grpc.core.creator import Creator
+from ivschat_grpc.core.idempotency import MemoryStore, RedisStore, Store
+from ivschat_grpc.core.pacing import Pacer
+from ivschat_grpc.core.sqlite_store import SqliteStore, StateDirError
+from ivschat_grpc.replicas import shared_state
+from ivschat_grpc.replicas.shared_state import (
+    PROBE_INTERVAL_S,
+    FallbackStore,
+    LocalSlots,
+    SharedSlots,
+)
+from ivschat_grpc.runtime import tracing
+from ivschat_grpc.runtime.settings import ConfigError, Settings
+from ivschat_grpc.runtime.telemetry import Metrics, RpcInterceptor, serve_metrics
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +143,7 @@ async def _share(
 ) -> tuple[FallbackStore, SharedSlots | None]:
     """Connect to Redis: the shared store and bucket, with their fallbacks, and the probe."""
     assert settings.redis_url is not None  # noqa: S101 - the caller checked
-    client = shared.connect(settings.redis_url)
+    client = shared_state.connect(settings.redis_url)
     stack.push_async_callback(client.aclose)
     store: FallbackStore | None = None
 
@@ -148,9 +154,9 @@ async def _share(
             await store.sync()
             up = state.up  # it may have gone again meanwhile
         metrics.redis_up.set(1 if up else 0)
-        await health_servicer.set(shared.REDIS_HEALTH, SERVING if up else NOT_SERVING)
+        await health_servicer.set(shared_state.REDIS_HEALTH, SERVING if up else NOT_SERVING)
 
-    state = shared.SharedState(client, changed, settings.redis_down_create_rate)
+    state = shared_state.SharedState(client, changed, settings.redis_down_create_rate)
     claim_timeout = settings.idempotency_claim_timeout_s
     store = FallbackStore(
         state,
@@ -161,12 +167,12 @@ async def _share(
     slots = None
     if settings.create_rate is not None:
         fallback = LocalSlots(settings.redis_down_create_rate)
-        key = shared.bucket_key(region)
+        key = shared_state.bucket_key(region)
         slots = SharedSlots(state, client, key, settings.create_rate, fallback)
     # Start knowing: a Redis that is down at start is a fallback, not a failure to start.
     try:
         await client.ping()
-    except shared.REDIS_DOWN as e:
+    except shared_state.REDIS_DOWN as e:
         state.failed(e)  # which reports the change itself
     else:
         await changed(True)

@@ -29,7 +29,7 @@ import redis.exceptions
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from ivschat_grpc.idempotency import Claim, MemoryStore, RedisStore, StateUnavailable, Verdict
+from ivschat_grpc.core.idempotency import Claim, MemoryStore, RedisStore, StateUnavailable, Verdict
 
 log = logging.getLogger(__name__)
 

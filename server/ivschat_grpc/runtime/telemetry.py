@@ -23,7 +23,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from ivschat_grpc import errors
-from ivschat_grpc.interceptors import Behavior, WrappingInterceptor, finish
+from ivschat_grpc.api.wrapping import Behavior, WrappingInterceptor, finish
 
 log = logging.getLogger("ivschat_grpc.rpc")
 

@@ -31,7 +31,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Final
 
-from ivschat_grpc.idempotency import Claim, StateUnavailable, Verdict, Waiters, new_token
+from ivschat_grpc.core.idempotency import Claim, StateUnavailable, Verdict, Waiters, new_token
 
 DATABASE: Final = "idempotency.sqlite3"
 LOCK: Final = "lock"

@@ -1,0 +1,1 @@
+"""The gRPC surface: servicers, the batch stream, and the wrappers every call passes through."""

@@ -1,0 +1,1 @@
+"""The ivschat-grpc command, one module per subcommand."""

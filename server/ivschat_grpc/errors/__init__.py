@@ -1,0 +1,41 @@
+"""The error contract: how every outcome becomes a gRPC status with rich details."""
+
+from ivschat_grpc.errors._contract import (
+    FACADE_DOMAIN,
+    REQUEST_ID_KEY,
+    Failure,
+    Interruptions,
+    abort,
+    code_name,
+    from_aws,
+    idle,
+    invalid_request,
+    items_per_stream_exceeded,
+    malformed,
+    proto_path,
+    request_missing,
+    shutting_down,
+    too_many_rpcs,
+    too_many_streams,
+    unexpected,
+)
+
+__all__ = [
+    "FACADE_DOMAIN",
+    "REQUEST_ID_KEY",
+    "Failure",
+    "Interruptions",
+    "abort",
+    "code_name",
+    "from_aws",
+    "idle",
+    "invalid_request",
+    "items_per_stream_exceeded",
+    "malformed",
+    "proto_path",
+    "request_missing",
+    "shutting_down",
+    "too_many_rpcs",
+    "too_many_streams",
+    "unexpected",
+]

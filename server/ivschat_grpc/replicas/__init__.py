@@ -1,0 +1,1 @@
+"""What replicas share through Redis, and what each does alone while Redis is gone."""

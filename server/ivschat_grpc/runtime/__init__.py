@@ -1,0 +1,1 @@
+"""Running the service: settings, assembly, the drain, metrics, logs and traces."""
