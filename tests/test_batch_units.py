@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from ivschat.v1 import room_service_pb2 as pb
 from ivschat_grpc.api.batch_stream import Batch, BatchLimits
-from ivschat_grpc.aws.adapter import CallControl
 from ivschat_grpc.cli import batch_create
-from ivschat_grpc.core.creator import Outcome
+from ivschat_grpc.core.calls import CallControl
+from ivschat_grpc.core.creator import Result
 from ivschat_grpc.core.pacing import Pacer, Priority
 from ivschat_grpc.runtime.telemetry import Metrics
 
@@ -102,7 +102,7 @@ class _NeverSends:
         params: Mapping[str, Any],
         timeout_s: float | None,
         **kwargs: Any,
-    ) -> Outcome:
+    ) -> Result:
         control: CallControl = kwargs["control"]
         assert not control.sending
         await asyncio.Event().wait()

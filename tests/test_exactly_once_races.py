@@ -11,9 +11,11 @@ import pytest
 import redis.asyncio as aioredis
 from ivschat.v1 import room_service_pb2 as pb
 from ivschat_grpc.aws import convert
-from ivschat_grpc.aws.adapter import AwsCallError, AwsSettings, IvsChat, StaticCredentials
+from ivschat_grpc.aws.adapter import AwsSettings, IvsChat, StaticCredentials
+from ivschat_grpc.core.calls import AwsCallError
 from ivschat_grpc.core.creator import RESERVED_TAG, Creator, fingerprint
 from ivschat_grpc.core.idempotency import MemoryStore, RedisStore, Verdict
+from ivschat_grpc.core.pacing import Pacer
 from ivschat_grpc.emulator import (
     DEFAULT_ACCESS_KEY_ID,
     DEFAULT_REGION,
@@ -32,7 +34,7 @@ def tagged(emu: Emulator, request_id: str) -> list[str]:
 
 async def adapter(emu: Emulator, stack: AsyncExitStack, **kwargs: Any) -> IvsChat:
     settings = AwsSettings(region=DEFAULT_REGION, endpoint_url=emu.url, create_rate=None, **kwargs)
-    return await IvsChat.open(settings, stack, CREDENTIALS)
+    return await IvsChat.open(settings, stack, Pacer(None, settings.max_in_flight), CREDENTIALS)
 
 
 def request(name: str) -> pb.CreateRoomRequest:
@@ -69,7 +71,7 @@ async def test_an_unrecognised_failure_counts_as_maybe_created(emulator: Emulato
 
     async with AsyncExitStack() as stack:
         aws = CreatesThenFails(await adapter(emulator, stack))
-        creator = Creator(aws, MemoryStore(3600, 60), lease_s=60, settle_s=0.1)  # type: ignore[arg-type]  # a stand-in adapter
+        creator = Creator(aws, MemoryStore(3600, 60), lease_s=60, settle_s=0.1)
         req = request("unreadable")
         out = await creator.create(req, convert.to_aws_params(req), 10)
     assert tagged(emulator, req.request_id) == [out.room.id]

@@ -10,7 +10,7 @@ import pytest
 from google.rpc import error_details_pb2
 from ivschat_grpc import errors
 from ivschat_grpc.aws.validation import MapKey
-from ivschat_grpc.core import outcomes
+from ivschat_grpc.core.outcomes import Outcome
 from ivschat_grpc.core.token_bucket import TokenBucket
 from ivschat_grpc.runtime import settings as config
 
@@ -22,20 +22,20 @@ from ivschat_grpc.runtime import settings as config
         ("ServiceUnavailableException", 503, grpc.StatusCode.UNAVAILABLE),
         ("SlowDown", 429, grpc.StatusCode.RESOURCE_EXHAUSTED),
         ("SomethingNew", 418, grpc.StatusCode.INTERNAL),
-        (outcomes.UNREACHABLE, None, grpc.StatusCode.UNAVAILABLE),
-        (outcomes.READ_TIMEOUT, None, grpc.StatusCode.INTERNAL),
+        (Outcome.UNREACHABLE, None, grpc.StatusCode.UNAVAILABLE),
+        (Outcome.READ_TIMEOUT, None, grpc.StatusCode.INTERNAL),
     ],
 )
 def test_codes_the_table_does_not_name_fall_back_by_status(
     code: str, status: int | None, expected: grpc.StatusCode
 ) -> None:
-    failure = errors.from_aws(code, http_status=status)
+    failure = errors.from_aws(code, operation="CreateRoom", http_status=status)
     assert failure.code == expected
     assert failure.to_status_proto().details  # ErrorInfo, always
 
 
 def test_other_5xx_say_the_room_may_exist() -> None:
-    failure = errors.from_aws("BadGateway", http_status=502)
+    failure = errors.from_aws("BadGateway", operation="CreateRoom", http_status=502)
     info = error_details_pb2.ErrorInfo()
     failure.to_status_proto().details[0].Unpack(info)
     assert info.reason == "BadGateway"

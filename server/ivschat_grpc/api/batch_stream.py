@@ -39,14 +39,18 @@ from ivschat.v1 import room_service_pb2 as pb
 from ivschat_grpc import errors
 from ivschat_grpc.api.malformed import Undecodable
 from ivschat_grpc.aws import convert, validation
-from ivschat_grpc.aws.adapter import AwsCallError, CallControl
 from ivschat_grpc.aws.message_limits import CORRELATION_ID_MAX
-from ivschat_grpc.core import creator, outcomes
+from ivschat_grpc.core import creator
+from ivschat_grpc.core.calls import CallControl, CallFailed
 from ivschat_grpc.core.creator import Creator
+from ivschat_grpc.core.outcomes import Outcome
 from ivschat_grpc.core.pacing import Priority
 from ivschat_grpc.runtime.telemetry import Metrics
 
 log = logging.getLogger(__name__)
+
+# The AWS operation these calls make, as the error messages name it.
+_CREATE_ROOM: Final = "CreateRoom"
 
 _END: Final = object()
 
@@ -293,13 +297,8 @@ class Batch:
                 room=created.room,
                 aws_request_id=created.aws_request_id or "",
             )
-        except AwsCallError as e:
-            response = _error(
-                item.cid,
-                errors.from_aws(
-                    e.code, http_status=e.http_status, fields=e.fields, request_id=e.request_id
-                ),
-            )
+        except CallFailed as e:
+            response = _error(item.cid, errors.from_failed(e, _CREATE_ROOM))
         self._answer_item(item, response)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
@@ -311,8 +310,8 @@ class Batch:
         if task.cancelled():
             # With a request_id, another call's (or our shielded owner's) work may
             # be creating the room: say so, and that the same id will find it.
-            outcome = outcomes.UNFINISHED if item.exactly_once else outcomes.ABANDONED
-            failure = errors.from_aws(outcome)
+            outcome = Outcome.UNFINISHED if item.exactly_once else Outcome.ABANDONED
+            failure = errors.build(outcome, operation=_CREATE_ROOM)
         else:
             log.error("batch item %r failed unexpectedly", item.cid, exc_info=task.exception())
             failure = errors.unexpected()
@@ -362,7 +361,7 @@ class Batch:
         for item in list(self._work.values()):
             # The others were just stopped, and their tasks answer "not sent".
             if not item.answered and item.control.may_have_created(item.exactly_once):
-                failure = errors.from_aws(outcomes.SHUT_DOWN_IN_FLIGHT)
+                failure = errors.build(Outcome.SHUT_DOWN_IN_FLIGHT, operation=_CREATE_ROOM)
                 self._answer_item(item, _error(item.cid, failure))
 
     def _stop_unsent(self) -> None:

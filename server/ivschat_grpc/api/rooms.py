@@ -15,12 +15,16 @@ from ivschat.v1 import room_service_pb2_grpc as pb_grpc
 from ivschat_grpc import errors
 from ivschat_grpc.api.batch_stream import Batch, BatchLimits
 from ivschat_grpc.aws import convert, validation
-from ivschat_grpc.aws.adapter import AwsCallError, CallControl
-from ivschat_grpc.core import creator, outcomes
+from ivschat_grpc.core import creator
+from ivschat_grpc.core.calls import CallControl, CallFailed
 from ivschat_grpc.core.creator import Creator
+from ivschat_grpc.core.outcomes import Outcome
 from ivschat_grpc.runtime.telemetry import Metrics, rpc_fields
 
 log = logging.getLogger(__name__)
+
+# The AWS operation these calls make, as the error messages name it.
+_CREATE_ROOM: Final = "CreateRoom"
 
 
 # The share of a caller's remaining time kept back for the answer's way home,
@@ -113,7 +117,7 @@ class RoomService(pb_grpc.RoomServiceServicer):
             control.stopped = True  # nothing more is sent for it
             self._interruptions.interrupt(
                 task,
-                errors.from_aws(outcomes.SHUT_DOWN_IN_FLIGHT)
+                errors.build(Outcome.SHUT_DOWN_IN_FLIGHT, operation=_CREATE_ROOM)
                 if control.may_have_created(with_request_id)
                 else errors.shutting_down(),
             )
@@ -136,12 +140,9 @@ class RoomService(pb_grpc.RoomServiceServicer):
         self._calls[task] = (control, request.HasField("request_id"))
         try:
             created = await self._creator.create(request, params, timeout, control=control)
-        except AwsCallError as e:
+        except CallFailed as e:
             rpc_fields().update(aws_request_id=e.request_id, attempts=e.attempts)
-            failure = errors.from_aws(
-                e.code, http_status=e.http_status, fields=e.fields, request_id=e.request_id
-            )
-            await errors.abort(context, failure)
+            await errors.abort(context, errors.from_failed(e, _CREATE_ROOM))
         except asyncio.CancelledError:
             owed = self._interruptions.take(task)
             if owed is None:

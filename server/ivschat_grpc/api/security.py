@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any, Final
 
 import grpc
-from google.rpc import error_details_pb2
 
 from ivschat_grpc import errors
 from ivschat_grpc.api.wrapping import Behavior, WrappingInterceptor
@@ -32,19 +31,8 @@ def server_credentials(cert: bytes, key: bytes, client_ca: bytes | None) -> grpc
     )
 
 
-def _failure(code: grpc.StatusCode, message: str, reason: str) -> errors.Failure:
-    info = error_details_pb2.ErrorInfo(reason=reason, domain=errors.FACADE_DOMAIN)
-    return errors.Failure(code, message, (info,), reason=reason)
-
-
-UNAUTHENTICATED: Final = _failure(
-    grpc.StatusCode.UNAUTHENTICATED,
-    "send 'authorization: Bearer <token>' or a client certificate",
-    "CREDENTIALS_MISSING",
-)
-DENIED: Final = _failure(
-    grpc.StatusCode.PERMISSION_DENIED, "these credentials are not allowed", "CREDENTIALS_DENIED"
-)
+UNAUTHENTICATED: Final = errors.build(errors.Refused.CALLER_UNAUTHENTICATED)
+DENIED: Final = errors.build(errors.Refused.CALLER_DENIED)
 
 
 class AuthInterceptor(WrappingInterceptor):

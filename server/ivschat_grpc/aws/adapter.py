@@ -16,7 +16,7 @@ import time
 from collections.abc import Awaitable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import aioboto3
 import aiohttp
@@ -33,14 +33,12 @@ from botocore.exceptions import (
 )
 
 from ivschat_grpc import __version__
-from ivschat_grpc.core import outcomes
-from ivschat_grpc.core.pacing import Pacer, Priority, SlotSource
+from ivschat_grpc.core.calls import AwsCallError, CallControl, Created
+from ivschat_grpc.core.outcomes import Outcome
+from ivschat_grpc.core.pacing import Pacer, Priority
 
 if TYPE_CHECKING:
     from types_aiobotocore_ivschat import IvschatClient
-
-# AWS did not run these calls, so sending them again cannot make a second room.
-RETRY_SAFE: Final = frozenset({"ThrottlingException", outcomes.UNREACHABLE})
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,54 +69,6 @@ class StaticCredentials:
         return "StaticCredentials(<redacted>)"
 
 
-class AwsCallError(Exception):
-    """AwsCallError is an AWS call's failure, reduced to what the error table needs."""
-
-    def __init__(
-        self,
-        code: str,
-        *,
-        http_status: int | None = None,
-        fields: Mapping[str, Any] | None = None,
-        request_id: str | None = None,
-        attempts: int = 1,
-    ) -> None:
-        super().__init__(code)
-        self.code = code
-        self.http_status = http_status
-        self.fields: Mapping[str, Any] = fields or {}
-        self.request_id = request_id
-        self.attempts = attempts
-
-
-@dataclass(slots=True)
-class CallControl:
-    """CallControl lets a caller stop a call between attempts, never mid-request.
-
-    sending is true while a request is out to AWS: then its answer must be
-    awaited, because AWS may be creating the room.
-    """
-
-    stopped: bool = False
-    sending: bool = False
-    attempts: int = 0
-
-    def may_have_created(self, with_request_id: bool) -> bool:
-        """Whether AWS may have made the room: a request is out, or, with a
-        request_id (whose owner looks before it retries), an earlier attempt may have.
-        """
-        return self.sending or (with_request_id and self.attempts > 0)
-
-
-@dataclass(frozen=True, slots=True)
-class Created:
-    """Created is CreateRoom's output and AWS's request id."""
-
-    room: Mapping[str, Any]
-    request_id: str | None
-    attempts: int
-
-
 def _classify(exc: Exception) -> AwsCallError:
     if isinstance(exc, ClientError):
         response: Mapping[str, Any] = exc.response
@@ -135,15 +85,15 @@ def _classify(exc: Exception) -> AwsCallError:
         # this one class; only the former is certainly unsent.
         cause = exc.kwargs.get("error")
         sent = not isinstance(cause, aiohttp.ClientConnectorError)
-        return AwsCallError(outcomes.CONNECTION_LOST if sent else outcomes.UNREACHABLE)
+        return AwsCallError(Outcome.CONNECTION_LOST if sent else Outcome.UNREACHABLE)
     if isinstance(exc, ConnectTimeoutError):
-        return AwsCallError(outcomes.UNREACHABLE)
+        return AwsCallError(Outcome.UNREACHABLE)
     if isinstance(exc, ConnectionClosedError):
-        return AwsCallError(outcomes.CONNECTION_LOST)
+        return AwsCallError(Outcome.CONNECTION_LOST)
     if isinstance(exc, ReadTimeoutError):
-        return AwsCallError(outcomes.READ_TIMEOUT)
+        return AwsCallError(Outcome.READ_TIMEOUT)
     if isinstance(exc, NoCredentialsError | PartialCredentialsError):
-        return AwsCallError(outcomes.CREDENTIALS_MISSING)
+        return AwsCallError(Outcome.CREDENTIALS_MISSING)
     return AwsCallError(type(exc).__name__)
 
 
@@ -166,27 +116,27 @@ class IvsChat:
         self,
         client: IvschatClient,
         settings: AwsSettings,
+        pacer: Pacer,
         observer: AttemptObserver | None = None,
-        slots: SlotSource | None = None,
     ) -> None:
         self._client = client
         self._settings = settings
         self._observer = observer or _Unobserved()
-        self.pacer = Pacer(settings.create_rate, settings.max_in_flight, shared=slots)
+        self.pacer = pacer
 
     @classmethod
     async def open(
         cls,
         settings: AwsSettings,
         stack: AsyncExitStack,
+        pacer: Pacer,
         credentials: StaticCredentials | None = None,
         observer: AttemptObserver | None = None,
-        slots: SlotSource | None = None,
     ) -> IvsChat:
         """Open the client on stack; it closes when the stack does.
 
-        slots, if given, is where CreateRoom's time slots come from instead of
-        this process's own schedule.
+        pacer is the process's one CreateRoom pacer, which assembly builds,
+        so that whoever else needs it (the drain, metrics) shares the same one.
         """
         session = _session(settings, credentials)
         config = AioConfig(
@@ -203,7 +153,7 @@ class IvsChat:
         client = await stack.enter_async_context(
             session.client("ivschat", endpoint_url=settings.endpoint_url, config=config)
         )
-        return cls(client, settings, observer, slots)
+        return cls(client, settings, pacer, observer)
 
     async def create_room(
         self,
@@ -224,11 +174,11 @@ class IvsChat:
             async with asyncio.timeout(timeout_s):
                 while True:
                     if control.stopped:
-                        raise AwsCallError(outcomes.ABANDONED, attempts=control.attempts)
+                        raise AwsCallError(Outcome.ABANDONED, attempts=control.attempts)
                     await self.pacer.acquire(priority)
                     try:
                         if control.stopped:
-                            raise AwsCallError(outcomes.ABANDONED, attempts=control.attempts)
+                            raise AwsCallError(Outcome.ABANDONED, attempts=control.attempts)
                         control.attempts += 1
                         control.sending = True
                         sent_at = time.perf_counter()
@@ -239,7 +189,8 @@ class IvsChat:
                             error = _classify(exc)
                             error.attempts = control.attempts
                             last_try = control.attempts >= self._settings.max_attempts
-                            retry = error.code in RETRY_SAFE and not last_try
+                            resend = Outcome.of(error.code)
+                            retry = resend is not None and resend.resend and not last_try
                             self._observer.on_attempt(
                                 error.code, time.perf_counter() - sent_at, retry
                             )
@@ -256,7 +207,7 @@ class IvsChat:
                     await asyncio.sleep(self._backoff(control.attempts))
         except TimeoutError as exc:
             # Cancelled mid-request, sending stays true: AWS may have run it.
-            code = outcomes.DEADLINE_EXCEEDED if control.sending else outcomes.DEADLINE_NOT_SENT
+            code = Outcome.DEADLINE_EXCEEDED if control.sending else Outcome.DEADLINE_NOT_SENT
             control.sending = False
             raise AwsCallError(code, attempts=control.attempts) from exc
 
@@ -286,7 +237,7 @@ class IvsChat:
         except (ClientError, BotoCoreError) as exc:
             raise _classify(exc) from exc
         except TimeoutError as exc:
-            raise AwsCallError(outcomes.DEADLINE_NOT_SENT) from exc
+            raise AwsCallError(Outcome.DEADLINE_NOT_SENT) from exc
 
     async def delete_room(self, arn: str, timeout_s: float | None) -> None:
         """Delete a room; an already deleted one is fine."""
@@ -294,12 +245,12 @@ class IvsChat:
             async with asyncio.timeout(timeout_s):
                 await self._client.delete_room(identifier=arn)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+            if exc.response.get("Error", {}).get("Code") != Outcome.NOT_FOUND:
                 raise _classify(exc) from exc
         except BotoCoreError as exc:
             raise _classify(exc) from exc
         except TimeoutError as exc:
-            raise AwsCallError(outcomes.DEADLINE_NOT_SENT) from exc
+            raise AwsCallError(Outcome.DEADLINE_NOT_SENT) from exc
 
     def _backoff(self, attempt: int) -> float:
         # Full jitter, as AWS's architecture blog recommends for throttling.

@@ -36,9 +36,9 @@ from google.protobuf import unknown_fields
 from ivschat.v1 import room_service_pb2 as pb
 
 from ivschat_grpc.aws import convert, validation
-from ivschat_grpc.aws.adapter import AwsCallError, CallControl, IvsChat
-from ivschat_grpc.core import outcomes
+from ivschat_grpc.core.calls import AwsCallError, CallControl, Refusal, Rooms
 from ivschat_grpc.core.idempotency import Claim, StateUnavailable, Store, Verdict
+from ivschat_grpc.core.outcomes import Outcome, Ran, ran
 from ivschat_grpc.core.pacing import Priority
 
 log = logging.getLogger(__name__)
@@ -51,20 +51,6 @@ _ROUNDS: Final = 3
 _LEASE_MARGIN_S: Final = 1.0
 # How long closing waits for a cancelled background task to end.
 _CLOSE_WAIT_S: Final = 1.0
-# Outcomes that certainly created nothing: AWS refused the call (a 4xx), or it
-# was never sent. Anything else, an unknown failure too, may have created the room.
-_NOT_CREATED: Final = frozenset(
-    {
-        outcomes.UNREACHABLE,
-        outcomes.DEADLINE_NOT_SENT,
-        outcomes.ABANDONED,
-        outcomes.CREDENTIALS_MISSING,
-        outcomes.STATE_UNAVAILABLE,
-        "ServiceUnavailable",
-    }
-)
-
-
 # A record whose room a late create may still duplicate carries when its last
 # look is due (Unix seconds, a double) in this field of the stored Room, which
 # the Room message does not define. Any reader parses such a record as a Room:
@@ -112,13 +98,12 @@ def decode_record(record: bytes) -> tuple[pb.Room, float | None]:
 
 def certainly_not_created(error: AwsCallError) -> bool:
     """Whether a failed attempt cannot have created the room."""
-    refused = error.http_status is not None and 400 <= error.http_status < 500
-    return refused or error.code in _NOT_CREATED
+    return ran(error.code, error.http_status) is Ran.NO
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
-    """Outcome is the room a call returns, and how it was obtained."""
+class Result:
+    """Result is the room a call returns, and how it was obtained."""
 
     room: pb.Room
     aws_request_id: str | None
@@ -238,7 +223,7 @@ class Creator:
 
     def __init__(
         self,
-        aws: IvsChat,
+        aws: Rooms,
         store: Store,
         lease_s: float,
         settle_s: float = 2.0,
@@ -271,14 +256,14 @@ class Creator:
         *,
         priority: Priority = Priority.INTERACTIVE,
         control: CallControl | None = None,
-    ) -> Outcome:
+    ) -> Result:
         """Create the room request describes (params: its AWS form), within timeout_s."""
         control = control or CallControl()
         if not request.HasField("request_id"):
             created = await self._aws.create_room(
                 params, timeout_s, priority=priority, control=control
             )
-            return Outcome(
+            return Result(
                 convert.to_room(created.room), created.request_id, created.attempts, False
             )
         request_id = request.request_id.lower()
@@ -297,27 +282,24 @@ class Creator:
                 room, due = decode_record(claim.room)
                 if due is not None:
                     self._look_again(request_id, params.get("name"), room.arn, due)
-                return Outcome(room, None, 0, True)
+                return Result(room, None, 0, True)
             if claim.verdict is Verdict.MISMATCH:
-                raise AwsCallError(
-                    outcomes.REQUEST_ID_REUSED,
-                    fields={
-                        "fieldList": [
-                            {
-                                "name": "requestId",
-                                "message": "was already used for a different request",
-                            }
-                        ]
-                    },
+                raise Refusal(
+                    Outcome.REQUEST_ID_REUSED,
+                    [
+                        validation.Violation(
+                            ("request_id",), "was already used for a different request"
+                        )
+                    ],
                 )
             if claim.verdict is Verdict.WAIT:
                 left = remaining()
                 if left is not None and left <= 0:
-                    raise AwsCallError(outcomes.REQUEST_IN_PROGRESS)
+                    raise Refusal(Outcome.REQUEST_IN_PROGRESS)
                 try:
                     await self._store.wait(request_id, left)
                 except StateUnavailable:
-                    raise AwsCallError(outcomes.STATE_UNAVAILABLE) from None
+                    raise Refusal(Outcome.STATE_UNAVAILABLE) from None
                 continue
             margin = min(_LEASE_MARGIN_S, 0.1 * self._lease_s)
             owner_deadline = claimed_at + self._lease_s - margin
@@ -340,7 +322,7 @@ class Creator:
                 return await asyncio.wait_for(asyncio.shield(work), remaining())
             except TimeoutError:
                 # The work goes on and records the room; retry with the same request_id.
-                raise AwsCallError(outcomes.DEADLINE_EXCEEDED) from None
+                raise AwsCallError(Outcome.DEADLINE_EXCEEDED) from None
 
     async def _claim(self, request_id: str, digest: str) -> Claim:
         """Claim, even if our caller is cancelled meanwhile; then give back what it won.
@@ -354,7 +336,7 @@ class Creator:
             claiming.add_done_callback(lambda t: self._release_unused(request_id, t))
             raise
         except StateUnavailable:
-            raise AwsCallError(outcomes.STATE_UNAVAILABLE) from None
+            raise Refusal(Outcome.STATE_UNAVAILABLE) from None
 
     def _release_unused(self, request_id: str, claiming: asyncio.Future[Any]) -> None:
         if claiming.cancelled() or claiming.exception() is not None:
@@ -376,7 +358,7 @@ class Creator:
         priority: Priority,
         control: CallControl,
         deadline: float,
-    ) -> Outcome:
+    ) -> Result:
         # The owner's budget ends before its lease does: after that, another caller
         # may take over, and two owners must never work at once.
         loop = asyncio.get_running_loop()
@@ -462,7 +444,7 @@ class Creator:
         remaining: Any,
         priority: Priority,
         control: CallControl,
-    ) -> Outcome:
+    ) -> Result:
         ambiguous: AwsCallError | None = None
         name = params.get("name")
         for _ in range(_ROUNDS):
@@ -482,7 +464,7 @@ class Creator:
                     params, remaining(), priority=priority, control=control
                 )
             except AwsCallError as e:
-                if not certainly_not_created(e) and e.code != outcomes.DEADLINE_EXCEEDED:
+                if not certainly_not_created(e) and e.code != Outcome.DEADLINE_EXCEEDED:
                     state.resolve, state.settle, state.ambiguity = True, True, True
                     ambiguous = e  # find out before retrying
                     continue
@@ -504,7 +486,7 @@ class Creator:
         name: str | None,
         remaining: Any,
         control: CallControl,
-    ) -> Outcome:
+    ) -> Result:
         """Keep one room of those tagged with request_id (the earliest), delete the rest."""
         keep, *extra = sorted(found, key=lambda r: (r.get("createTime"), r.get("arn")))
         for duplicate in extra:
@@ -526,7 +508,7 @@ class Creator:
         *,
         replayed: bool = False,
         look_due: float | None = None,
-    ) -> Outcome:
+    ) -> Result:
         """Record room; if another owner took over meanwhile, return what it recorded.
 
         look_due, if given, is when the record's owed look for duplicates is due.
@@ -534,20 +516,20 @@ class Creator:
         aws_request_id = created.request_id if created is not None else None
         try:
             if await self._store.finish(request_id, token, encode_record(room, look_due)):
-                return Outcome(room, aws_request_id, control.attempts, replayed)
+                return Result(room, aws_request_id, control.attempts, replayed)
             # Our lease ran out and another call owns the id now: its room is the answer.
             done = await self._store.peek(request_id)
         except StateUnavailable:
             # The room exists and is tagged; the claim lapses, and the next call
             # with this request_id looks it up and finds this room.
             log.warning("could not record a created room; a retry will look it up")
-            return Outcome(room, aws_request_id, control.attempts, replayed)
+            return Result(room, aws_request_id, control.attempts, replayed)
         if done:
             recorded, _ = decode_record(done)
             if recorded.arn != room.arn:
                 await self._aws.delete_room(room.arn, None)
-            return Outcome(recorded, None, control.attempts, True)
-        return Outcome(room, None, control.attempts, replayed)
+            return Result(recorded, None, control.attempts, True)
+        return Result(room, None, control.attempts, replayed)
 
 
 @dataclass(slots=True)
@@ -559,7 +541,7 @@ class _Rounds:
     ambiguity: bool = False  # an attempt was ambiguous: converge after creating
 
 
-def _consume(task: asyncio.Task[Outcome]) -> None:
+def _consume(task: asyncio.Task[Result]) -> None:
     """Retrieve an abandoned owner's result, so its failure is not reported as unhandled."""
     if not task.cancelled():
         task.exception()

@@ -1,13 +1,14 @@
-"""The error contract: how every outcome becomes a gRPC status with rich details."""
+"""The error contract: one table of outcomes, and the statuses built from its rows."""
 
-from ivschat_grpc.errors._contract import (
-    FACADE_DOMAIN,
+from ivschat_grpc.errors.status import (
     REQUEST_ID_KEY,
     Failure,
     Interruptions,
     abort,
+    build,
     code_name,
     from_aws,
+    from_failed,
     idle,
     invalid_request,
     items_per_stream_exceeded,
@@ -19,15 +20,20 @@ from ivschat_grpc.errors._contract import (
     too_many_streams,
     unexpected,
 )
+from ivschat_grpc.errors.table import CONTRACT, FACADE_DOMAIN, Refused
 
 __all__ = [
+    "CONTRACT",
     "FACADE_DOMAIN",
     "REQUEST_ID_KEY",
     "Failure",
     "Interruptions",
+    "Refused",
     "abort",
+    "build",
     "code_name",
     "from_aws",
+    "from_failed",
     "idle",
     "invalid_request",
     "items_per_stream_exceeded",

@@ -223,8 +223,9 @@ async def build_server(
         store = sqlite
     else:
         store = MemoryStore(settings.idempotency_retention_s, settings.idempotency_claim_timeout_s)
-    aws = await IvsChat.open(aws_settings, stack, credentials, observer=metrics, slots=slots)
-    metrics.pacing_queue.set_function(lambda: aws.pacer.waiting)
+    pacer = Pacer(aws_settings.create_rate, aws_settings.max_in_flight, shared=slots)
+    metrics.pacing_queue.set_function(lambda: pacer.waiting)
+    aws = await IvsChat.open(aws_settings, stack, pacer, credentials, observer=metrics)
 
     rpcs = RpcInterceptor(metrics)
     wrappers: list[WrappingInterceptor] = [rpcs]
@@ -327,7 +328,7 @@ async def build_server(
         rooms,
         metrics,
         rpcs,
-        aws.pacer,
+        pacer,
         creator,
         reader,
         metrics_port=metrics_port,

@@ -24,6 +24,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from ivschat_grpc import errors
 from ivschat_grpc.api.wrapping import Behavior, WrappingInterceptor, finish
+from ivschat_grpc.core.outcomes import Outcome
 
 log = logging.getLogger("ivschat_grpc.rpc")
 
@@ -124,7 +125,7 @@ class Metrics:
         """Record one AWS attempt; adapter hook."""
         self.aws_calls.labels(outcome).inc()
         self.aws_seconds.labels(outcome).observe(seconds)
-        if retried and outcome == "ThrottlingException":
+        if retried and outcome == Outcome.THROTTLED:
             self.throttles_absorbed.inc()
 
     def scrape(self) -> bytes:

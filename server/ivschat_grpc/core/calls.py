@@ -1,0 +1,110 @@
+"""What a call to AWS reports back to the core: how it failed, and how to stop it.
+
+The adapter raises these and the core decides by them, so neither the core nor
+the servicers need to know botocore.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ivschat_grpc.aws.validation import Violation
+from ivschat_grpc.core.outcomes import Outcome
+from ivschat_grpc.core.pacing import Priority
+
+
+class CallFailed(Exception):
+    """CallFailed is a call that ended without its result; code names the outcome.
+
+    code is an Outcome, or an AWS error code that nobody listed.
+    """
+
+    def __init__(self, code: str, *, attempts: int = 0) -> None:
+        super().__init__(code)
+        self.code = code
+        self.attempts = attempts
+        self.http_status: int | None = None
+        self.fields: Mapping[str, Any] = {}
+        self.request_id: str | None = None
+
+
+class AwsCallError(CallFailed):
+    """AwsCallError is an AWS call's failure, reduced to what the error table needs."""
+
+    def __init__(
+        self,
+        code: str,
+        *,
+        http_status: int | None = None,
+        fields: Mapping[str, Any] | None = None,
+        request_id: str | None = None,
+        attempts: int = 1,
+    ) -> None:
+        super().__init__(code, attempts=attempts)
+        self.http_status = http_status
+        self.fields = fields or {}
+        self.request_id = request_id
+
+
+class Refusal(CallFailed):
+    """Refusal is the facade's own no, given before anything was sent to AWS.
+
+    violations name the request's fields at fault, if the refusal is about them.
+    """
+
+    def __init__(self, outcome: Outcome, violations: Sequence[Violation] = ()) -> None:
+        super().__init__(outcome)
+        self.outcome = outcome
+        self.violations = tuple(violations)
+
+
+@dataclass(slots=True)
+class CallControl:
+    """CallControl lets a caller stop a call between attempts, never mid-request.
+
+    sending is true while a request is out to AWS: then its answer must be
+    awaited, because AWS may be creating the room.
+    """
+
+    stopped: bool = False
+    sending: bool = False
+    attempts: int = 0
+
+    def may_have_created(self, with_request_id: bool) -> bool:
+        """Whether AWS may have made the room: a request is out, or, with a
+        request_id (whose owner looks before it retries), an earlier attempt may have.
+        """
+        return self.sending or (with_request_id and self.attempts > 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Created:
+    """Created is CreateRoom's output and AWS's request id."""
+
+    room: Mapping[str, Any]
+    request_id: str | None
+    attempts: int
+
+
+class Rooms(Protocol):
+    """Rooms is what the core asks of AWS about rooms; the adapter provides it."""
+
+    async def create_room(
+        self,
+        params: Mapping[str, Any],
+        timeout_s: float | None,
+        *,
+        priority: Priority = ...,
+        control: CallControl | None = None,
+    ) -> Created:
+        """Call CreateRoom once per attempt, retrying only what AWS did not run."""
+
+    async def find_rooms(
+        self, name: str | None, tag_key: str, tag_value: str, timeout_s: float | None
+    ) -> list[dict[str, Any]]:
+        """Every room tagged tag_key=tag_value (among rooms called name, if given)."""
+
+    async def delete_room(self, arn: str, timeout_s: float | None) -> None:
+        """Delete a room; an already deleted one is fine."""

@@ -1,0 +1,315 @@
+"""The error contract as one table: a row per outcome, AWS's and the facade's own.
+
+Each row names the gRPC code, the rich detail that goes beside ErrorInfo, the
+ErrorInfo reason, whether the operation's result may exist (so a caller must
+not simply retry), and a fixed message. Messages are templates over the
+operation's name and a few numbers; no exception text or stack trace ever
+reaches a caller. docs/errors.md is generated from this table.
+
+Adding an AWS operation adds rows here (and its phrase in OPERATIONS), not
+code paths.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+import grpc
+
+from ivschat_grpc.core.outcomes import Outcome
+
+AWS_DOMAIN: Final = "ivschat.amazonaws.com"
+FACADE_DOMAIN: Final = "ivschat-grpc"
+
+
+class Detail(enum.Enum):
+    """Detail names the rich detail a row adds beside ErrorInfo."""
+
+    NONE = "none"
+    BAD_REQUEST = "BadRequest"
+    PRECONDITION = "PreconditionFailure"
+    RESOURCE = "ResourceInfo"
+    QUOTA = "QuotaFailure"
+    RETRY = "RetryInfo"
+
+
+class Refused(enum.StrEnum):
+    """Refused names the facade's own answers that are not about an AWS call."""
+
+    INVALID_REQUEST = "InvalidRequest"
+    INVALID_REQUEST_CUT = "InvalidRequestCut"
+    MALFORMED_REQUEST = "MalformedRequest"
+    REQUEST_MISSING = "RequestMissing"
+    ITEMS_PER_STREAM = "ItemsPerStream"
+    TOO_MANY_STREAMS = "TooManyStreams"
+    TOO_MANY_RPCS = "TooManyRpcs"
+    IDLE = "Idle"
+    SHUTTING_DOWN = "ShuttingDown"
+    STREAM_SHUT_DOWN = "StreamShutDown"
+    CALLER_UNAUTHENTICATED = "CallerUnauthenticated"
+    CALLER_DENIED = "CallerDenied"
+    UNEXPECTED = "Unexpected"
+
+
+Key = Outcome | Refused
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """Row is one outcome's answer.
+
+    message may name {operation} (e.g. CreateRoom), {effect} (what may exist
+    after it, from OPERATIONS) and the numbers a builder passes. reason None
+    means the AWS error code itself is the reason, in AWS's domain.
+    """
+
+    code: grpc.StatusCode
+    detail: Detail
+    message: str
+    reason: str | None = None
+    may_exist: bool = False
+    retry_after_s: float = 0.0
+
+    @property
+    def domain(self) -> str:
+        """ErrorInfo's domain: AWS's for its own codes, the facade's for the rest."""
+        return AWS_DOMAIN if self.reason is None else FACADE_DOMAIN
+
+
+# What "may exist" means after each operation, for the messages of rows with may_exist.
+OPERATIONS: Final[Mapping[str, str]] = {
+    "CreateRoom": "the room may exist",
+}
+
+_C = grpc.StatusCode
+_REFUSED_CREDENTIALS: Final = Row(
+    _C.INTERNAL, Detail.NONE, "AWS refused the service's own credentials", "AWS_CREDENTIALS_REFUSED"
+)
+
+CONTRACT: Final[Mapping[Key, Row]] = {
+    # --- AWS's answers
+    Outcome.VALIDATION: Row(
+        _C.INVALID_ARGUMENT, Detail.BAD_REQUEST, "AWS rejected the request's fields"
+    ),
+    Outcome.ACCESS_DENIED: Row(
+        _C.PERMISSION_DENIED,
+        Detail.NONE,
+        "AWS denied the service's role permission to call {operation}",
+    ),
+    Outcome.PENDING_VERIFICATION: Row(
+        _C.FAILED_PRECONDITION, Detail.PRECONDITION, "the AWS account is pending verification"
+    ),
+    Outcome.NOT_FOUND: Row(
+        _C.NOT_FOUND, Detail.RESOURCE, "a resource the request names does not exist"
+    ),
+    Outcome.CONFLICT: Row(
+        _C.ABORTED, Detail.RESOURCE, "the request conflicts with a resource's state"
+    ),
+    Outcome.QUOTA_EXCEEDED: Row(
+        _C.RESOURCE_EXHAUSTED, Detail.QUOTA, "the AWS account's quota for {operation} is spent"
+    ),
+    Outcome.THROTTLED: Row(
+        _C.RESOURCE_EXHAUSTED,
+        Detail.RETRY,
+        "AWS throttled {operation}; it did not run, retry later",
+        retry_after_s=1.0,
+    ),
+    Outcome.INTERNAL_SERVER: Row(
+        _C.INTERNAL,
+        Detail.NONE,
+        "AWS failed internally during {operation}; {effect}",
+        may_exist=True,
+    ),
+    Outcome.SERVICE_UNAVAILABLE: Row(
+        _C.UNAVAILABLE, Detail.RETRY, "AWS IVS Chat is unavailable; retry later", retry_after_s=1.0
+    ),
+    # AWS will not authenticate the facade itself. The caller can do nothing
+    # about it, hence INTERNAL rather than an auth code.
+    Outcome.UNRECOGNIZED_CLIENT: _REFUSED_CREDENTIALS,
+    Outcome.INVALID_SIGNATURE: _REFUSED_CREDENTIALS,
+    Outcome.INCOMPLETE_SIGNATURE: _REFUSED_CREDENTIALS,
+    Outcome.MISSING_AUTHENTICATION_TOKEN: _REFUSED_CREDENTIALS,
+    Outcome.EXPIRED_TOKEN: _REFUSED_CREDENTIALS,
+    Outcome.INVALID_CLIENT_TOKEN_ID: _REFUSED_CREDENTIALS,
+    Outcome.SIGNATURE_DOES_NOT_MATCH: _REFUSED_CREDENTIALS,
+    # --- no answer from AWS
+    Outcome.UNREACHABLE: Row(
+        _C.UNAVAILABLE,
+        Detail.RETRY,
+        "AWS IVS Chat could not be reached; {operation} did not run",
+        "AWS_UNREACHABLE",
+        retry_after_s=1.0,
+    ),
+    Outcome.CONNECTION_LOST: Row(
+        _C.INTERNAL,
+        Detail.NONE,
+        "the connection to AWS broke after {operation} was sent; {effect}",
+        "AWS_CONNECTION_LOST",
+        may_exist=True,
+    ),
+    Outcome.READ_TIMEOUT: Row(
+        _C.INTERNAL,
+        Detail.NONE,
+        "AWS did not answer {operation} in time; {effect}",
+        "AWS_READ_TIMEOUT",
+        may_exist=True,
+    ),
+    Outcome.DEADLINE_EXCEEDED: Row(
+        _C.DEADLINE_EXCEEDED,
+        Detail.NONE,
+        "the deadline passed before AWS answered {operation}; {effect}",
+        "DEADLINE_EXCEEDED",
+        may_exist=True,
+    ),
+    Outcome.DEADLINE_NOT_SENT: Row(
+        _C.DEADLINE_EXCEEDED,
+        Detail.RETRY,
+        "the deadline passed while the call waited for the {operation} rate; it was not sent",
+        "DEADLINE_EXCEEDED_NOT_SENT",
+        retry_after_s=1.0,
+    ),
+    Outcome.ABANDONED: Row(
+        _C.UNAVAILABLE,
+        Detail.RETRY,
+        "the stream ended before this item was sent; {operation} did not run",
+        "NOT_SENT",
+        retry_after_s=1.0,
+    ),
+    Outcome.UNFINISHED: Row(
+        _C.UNAVAILABLE,
+        Detail.NONE,
+        "the stream ended before this item finished; retry with the same request_id",
+        "UNFINISHED",
+        may_exist=True,
+    ),
+    Outcome.SHUT_DOWN_IN_FLIGHT: Row(
+        _C.INTERNAL,
+        Detail.NONE,
+        "the server shut down while {operation} was out to AWS; {effect} "
+        "(a request_id finds it: retry with the same one)",
+        "SHUTDOWN_IN_FLIGHT",
+        may_exist=True,
+    ),
+    Outcome.CREDENTIALS_MISSING: Row(
+        _C.INTERNAL, Detail.NONE, "the service has no AWS credentials", "AWS_CREDENTIALS_MISSING"
+    ),
+    # --- the facade's refusals of a call, before anything is sent
+    Outcome.REQUEST_ID_REUSED: Row(
+        _C.INVALID_ARGUMENT,
+        Detail.BAD_REQUEST,
+        "request_id was already used for a different request",
+        "REQUEST_ID_REUSED",
+    ),
+    Outcome.REQUEST_IN_PROGRESS: Row(
+        _C.DEADLINE_EXCEEDED,
+        Detail.RETRY,
+        "a call with this request_id is still at work; retry with the same request_id",
+        "REQUEST_IN_PROGRESS",
+        retry_after_s=1.0,
+    ),
+    Outcome.STATE_UNAVAILABLE: Row(
+        _C.UNAVAILABLE,
+        Detail.RETRY,
+        "the service could not record this request_id; nothing was sent to AWS, retry later",
+        "STATE_UNAVAILABLE",
+        retry_after_s=1.0,
+    ),
+    # --- the facade's own answers, not about an AWS call
+    Refused.INVALID_REQUEST: Row(
+        _C.INVALID_ARGUMENT,
+        Detail.BAD_REQUEST,
+        "the request has {violations} invalid field(s); see BadRequest details",
+        "INVALID_REQUEST",
+    ),
+    # BadRequest names only the first violations, to keep the trailer small.
+    Refused.INVALID_REQUEST_CUT: Row(
+        _C.INVALID_ARGUMENT,
+        Detail.BAD_REQUEST,
+        "the request has {violations} invalid fields; BadRequest names the first {shown}",
+        "INVALID_REQUEST",
+    ),
+    Refused.MALFORMED_REQUEST: Row(
+        _C.INVALID_ARGUMENT,
+        Detail.BAD_REQUEST,
+        "the request could not be parsed; see BadRequest details",
+        "MALFORMED_REQUEST",
+    ),
+    Refused.REQUEST_MISSING: Row(
+        _C.INVALID_ARGUMENT,
+        Detail.BAD_REQUEST,
+        "the call sent no request message",
+        "MALFORMED_REQUEST",
+    ),
+    Refused.ITEMS_PER_STREAM: Row(
+        _C.RESOURCE_EXHAUSTED,
+        Detail.QUOTA,
+        "this stream has reached its item limit; send further items on a new stream",
+        "BATCH_ITEMS_EXCEEDED",
+    ),
+    Refused.TOO_MANY_STREAMS: Row(
+        _C.RESOURCE_EXHAUSTED,
+        Detail.QUOTA,
+        "too many batch streams are open; retry later",
+        "BATCH_STREAMS_EXCEEDED",
+    ),
+    Refused.TOO_MANY_RPCS: Row(
+        _C.RESOURCE_EXHAUSTED,
+        Detail.QUOTA,
+        "too many RPCs are running; retry shortly",
+        "CONCURRENCY_LIMIT",
+    ),
+    Refused.IDLE: Row(
+        _C.UNAVAILABLE,
+        Detail.NONE,
+        "nothing arrived for {timeout_s} s and nothing was in flight; the call was closed, "
+        "every request read was answered",
+        "IDLE_TIMEOUT",
+    ),
+    Refused.SHUTTING_DOWN: Row(
+        _C.UNAVAILABLE,
+        Detail.RETRY,
+        "the server is shutting down; retry on another instance",
+        "SHUTTING_DOWN",
+        retry_after_s=1.0,
+    ),
+    Refused.STREAM_SHUT_DOWN: Row(
+        _C.UNAVAILABLE,
+        Detail.RETRY,
+        "the server is shutting down; every item read was answered, send the rest elsewhere",
+        "SHUTTING_DOWN",
+        retry_after_s=1.0,
+    ),
+    Refused.CALLER_UNAUTHENTICATED: Row(
+        _C.UNAUTHENTICATED,
+        Detail.NONE,
+        "send 'authorization: Bearer <token>' or a client certificate",
+        "CREDENTIALS_MISSING",
+    ),
+    Refused.CALLER_DENIED: Row(
+        _C.PERMISSION_DENIED, Detail.NONE, "these credentials are not allowed", "CREDENTIALS_DENIED"
+    ),
+    Refused.UNEXPECTED: Row(
+        _C.INTERNAL, Detail.NONE, "the service failed unexpectedly", "INTERNAL"
+    ),
+}
+
+# Codes AWS may answer that nobody listed, by HTTP status class; the first match wins.
+BY_STATUS: Final[Sequence[tuple[range, Key]]] = (
+    (range(503, 504), Outcome.SERVICE_UNAVAILABLE),
+    (range(500, 600), Outcome.INTERNAL_SERVER),
+    (range(429, 430), Outcome.THROTTLED),
+)
+
+
+def row_for(code: str, http_status: int | None) -> tuple[Key, Row]:
+    """The row for an AWS error code, or for its HTTP status when nobody listed the code."""
+    outcome = Outcome.of(code)
+    if outcome is not None:
+        return outcome, CONTRACT[outcome]
+    for statuses, key in BY_STATUS:
+        if http_status in statuses:
+            return key, CONTRACT[key]
+    return Refused.UNEXPECTED, CONTRACT[Refused.UNEXPECTED]
