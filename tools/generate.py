@@ -21,6 +21,10 @@ import tempfile
 from importlib import resources
 from pathlib import Path
 
+# Run as a script, this file's folder is on the path but the repository is not.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tools import docs_tables
+
 ROOT = Path(__file__).resolve().parent.parent
 # Where buf.gen.yaml writes, relative to the output root.
 OUTPUTS = (Path("server/gen"), Path("clients/typescript/src/gen"))
@@ -104,7 +108,10 @@ def main() -> int:
         (ROOT / "server" / "gen" / ".keep").touch()
         doc = CONFIGURATION_DOC.read_text()
         CONFIGURATION_DOC.write_text(configuration_doc(doc))
-        print("generated " + ", ".join(str(o) for o in (*OUTPUTS, "docs/configuration.md")))
+        written = docs_tables.write()
+        print(
+            "generated " + ", ".join(str(o) for o in (*OUTPUTS, "docs/configuration.md", *written))
+        )
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         deps, out_root = Path(tmp) / "deps", Path(tmp) / "out"
@@ -116,12 +123,13 @@ def main() -> int:
     doc = CONFIGURATION_DOC.read_text()
     if configuration_doc(doc) != doc:
         stale.append("docs/configuration.md")
+    stale += docs_tables.stale()
     if stale:
         print("generated files are stale; run: python tools/generate.py", file=sys.stderr)
         for name in stale:
             print(f"  differs: {name}", file=sys.stderr)
         return 1
-    print("generated files, docs/configuration.md and third_party/googleapis are up to date")
+    print("generated files, the tables in docs/ and third_party/googleapis are up to date")
     return 0
 
 

@@ -36,6 +36,7 @@ from ivschat.v1 import room_service_pb2 as pb
 
 from ivschat_grpc.aws.convert import FROM_AWS_FALLBACK
 from ivschat_grpc.cli import create_room
+from ivschat_grpc.cli.exit_codes import BatchCreate
 from ivschat_grpc.client import Connection, RoomClient, RoomServiceError
 from ivschat_grpc.errors import code_name
 
@@ -49,10 +50,6 @@ CSV_COLUMNS: Final = (
     "tags",  # k=v;k2=v2
     "logging_configuration_identifiers",  # arn;arn
 )
-EXIT_OK: Final = 0
-EXIT_ITEMS_FAILED: Final = 1
-EXIT_USAGE: Final = 2
-EXIT_STREAM_FAILED: Final = 3
 # The output file's first line names the namespace of the run's request_ids.
 NAMESPACE_KEY: Final = "request_id_namespace"
 
@@ -276,13 +273,13 @@ async def run(
             "older batch-create wrote it, or it was damaged), so a rerun could not reuse its "
             "request_ids: pass a new --output, or --no-request-ids to resume without them\n"
         )
-        return EXIT_USAGE
+        return BatchCreate.USAGE
     skip = earlier.created
     try:
         total = sum(1 for r in read_requests(path))
     except (OSError, InputError) as e:
         err.write(f"ivschat-grpc: {e}\n")
-        return EXIT_USAGE
+        return BatchCreate.USAGE
     summary = Summary()
     namespace = earlier.namespace or uuid.uuid4()
     new_namespace = request_ids and earlier.namespace is None
@@ -333,14 +330,14 @@ async def run(
             err.write("\n")
         err.write(f"ivschat-grpc: the stream failed: {e}\n")
         err.write(summary.line() + "\n")
-        return EXIT_STREAM_FAILED
+        return BatchCreate.STREAM_FAILED
     finally:
         if output:
             sink.close()
     if bar.enabled:
         err.write("\n")
     err.write(summary.line() + "\n")
-    return EXIT_ITEMS_FAILED if summary.failed else EXIT_OK
+    return BatchCreate.ITEMS_FAILED if summary.failed else BatchCreate.OK
 
 
 def main(args: Any) -> int:

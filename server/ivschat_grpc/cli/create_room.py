@@ -20,33 +20,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Final, TextIO
 
-import grpc
 from google.protobuf import json_format
 from ivschat.v1 import room_service_pb2 as pb
 
+from ivschat_grpc.cli.exit_codes import CREATE_ROOM_BY_CODE, CreateRoom
 from ivschat_grpc.client import Connection, RoomClient, RoomServiceError
 
 TOKEN_ENV: Final = "IVSCHAT_GRPC_TOKEN"  # noqa: S105 - the variable's name, not a token
 # Exit codes, one per class of failure, so scripts can react without parsing text.
-EXIT_CREATED: Final = 0
-EXIT_INVALID: Final = 3
-EXIT_DENIED: Final = 4
-EXIT_RETRY_LATER: Final = 5
-EXIT_MISSING: Final = 6
-EXIT_MAY_EXIST: Final = 7
-EXIT_FAILED: Final = 8
-_EXIT_BY_CODE: Final[Mapping[grpc.StatusCode, int]] = {
-    grpc.StatusCode.INVALID_ARGUMENT: EXIT_INVALID,
-    grpc.StatusCode.OUT_OF_RANGE: EXIT_INVALID,
-    grpc.StatusCode.UNAUTHENTICATED: EXIT_DENIED,
-    grpc.StatusCode.PERMISSION_DENIED: EXIT_DENIED,
-    grpc.StatusCode.UNAVAILABLE: EXIT_RETRY_LATER,
-    grpc.StatusCode.RESOURCE_EXHAUSTED: EXIT_RETRY_LATER,
-    grpc.StatusCode.ABORTED: EXIT_RETRY_LATER,
-    grpc.StatusCode.DEADLINE_EXCEEDED: EXIT_RETRY_LATER,
-    grpc.StatusCode.NOT_FOUND: EXIT_MISSING,
-    grpc.StatusCode.FAILED_PRECONDITION: EXIT_MISSING,
-}
 _FALLBACK: Final = {"allow": pb.FALLBACK_RESULT_ALLOW, "deny": pb.FALLBACK_RESULT_DENY}
 
 
@@ -146,10 +127,10 @@ def report(error: RoomServiceError, err: TextIO) -> int:
         err.write(f"  {path}: {description}\n")
     if error.room_may_exist:
         err.write("the room may exist: check before creating it again\n")
-        return EXIT_MAY_EXIST
+        return CreateRoom.MAY_EXIST
     if error.retry_after_s is not None:
         err.write(f"retry after {error.retry_after_s:g} s\n")
-    return _EXIT_BY_CODE.get(error.code, EXIT_FAILED)
+    return CREATE_ROOM_BY_CODE.get(error.code, CreateRoom.FAILED)
 
 
 async def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
@@ -164,7 +145,7 @@ async def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = 
         except RoomServiceError as e:
             return report(e, err)
     out.write(json.dumps(json_format.MessageToDict(room, preserving_proto_field_name=True)) + "\n")
-    return EXIT_CREATED
+    return CreateRoom.CREATED
 
 
 def main(args: argparse.Namespace) -> int:
@@ -173,4 +154,4 @@ def main(args: argparse.Namespace) -> int:
         return asyncio.run(run(args))
     except (ValueError, OSError) as e:
         print(f"ivschat-grpc: {e}", file=sys.stderr)
-        return 2
+        return CreateRoom.USAGE

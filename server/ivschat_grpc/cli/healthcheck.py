@@ -13,6 +13,8 @@ import sys
 import grpc
 from grpc_health.v1 import health_pb2
 
+from ivschat_grpc.cli.exit_codes import Healthcheck
+
 CHECK = "/grpc.health.v1.Health/Check"
 
 
@@ -46,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     serving = asyncio.run(_probe(args.address, args.service))
     print("SERVING" if serving else "NOT_SERVING")
-    return 0 if serving else 1
+    return Healthcheck.SERVING if serving else Healthcheck.NOT_SERVING
 
 
 if __name__ == "__main__":

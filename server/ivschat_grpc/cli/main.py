@@ -19,6 +19,7 @@ import uvloop
 
 from ivschat_grpc.aws.adapter import StaticCredentials, credentials_available
 from ivschat_grpc.cli import batch_create, create_room
+from ivschat_grpc.cli.exit_codes import Serve
 from ivschat_grpc.emulator import (
     DEFAULT_ACCESS_KEY_ID,
     DEFAULT_REGION,
@@ -240,15 +241,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             emu_settings = _emulator_settings(args)
             _configure_logging(logging.INFO, json_lines=False)
             asyncio.run(_run_emulator(emu_settings))
-            return 0
+            return Serve.STOPPED
         settings = config.load(args, os.environ)
         _configure_logging(settings.log_level, settings.log_format == "json")
         logging_arns = frozenset(getattr(args, "emulator_logging_configuration", []))
         run(_serve(settings, logging_arns), settings.event_loop)
     except config.ConfigError as e:
         print(f"ivschat-grpc: {e}", file=sys.stderr)
-        return 2
-    return 0
+        return Serve.BAD_SETTING
+    return Serve.STOPPED
 
 
 if __name__ == "__main__":

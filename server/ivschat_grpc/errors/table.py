@@ -313,3 +313,37 @@ def row_for(code: str, http_status: int | None) -> tuple[Key, Row]:
         if http_status in statuses:
             return key, CONTRACT[key]
     return Refused.UNEXPECTED, CONTRACT[Refused.UNEXPECTED]
+
+
+def contract_markdown(http_statuses: Mapping[str, int]) -> str:
+    """The table as Markdown: docs/errors.md holds this text.
+
+    http_statuses gives the HTTP status AWS answers each of its codes with,
+    from the service model.
+    """
+    rows = [
+        "| outcome | HTTP | gRPC | ErrorInfo reason | detail | result may exist | resent here "
+        "| message |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for key, row in CONTRACT.items():
+        from_aws = isinstance(key, Outcome) and key.from_aws
+        http = str(http_statuses.get(key, "")) if from_aws else "-"
+        reason = "the AWS code" if row.reason is None else f"`{row.reason}`"
+        detail = "" if row.detail is Detail.NONE else row.detail.value
+        if row.detail is Detail.RETRY:
+            detail += f" ({row.retry_after_s:g} s)"
+        message = row.message.format_map(_Shown())
+        resent = "yes" if isinstance(key, Outcome) and key.resend else "no"
+        rows.append(
+            f"| `{key.value}` | {http or '-'} | {row.code.name} | {reason} | {detail or '-'} | "
+            f"{'yes' if row.may_exist else 'no'} | {resent} | {message} |"
+        )
+    return "\n".join(rows) + "\n"
+
+
+class _Shown(dict[str, str]):
+    """Shows a message's placeholders as they read in the docs."""
+
+    def __missing__(self, name: str) -> str:
+        return "the room may exist" if name == "effect" else f"*{name}*"
