@@ -208,8 +208,9 @@ async def test_client_cancel_sends_nothing_more(monkeypatch: pytest.MonkeyPatch)
             if received == 5:
                 break
         call.cancel()
-        await service.rooms.wait_idle()
-        assert service.rooms.background == set()
+        await service.lifecycle.calls_done()
+        await service.lifecycle.work_done()
+        assert service.lifecycle.pending == frozenset()
         assert service.pacer.waiting == 0
         sent_after_cancel = len(emu.state.recorded("CreateRoom")) - received
     # Only what was already out to AWS when the cancel landed may still finish.
@@ -226,7 +227,8 @@ async def test_stream_deadline_ends_the_stream_and_sends_nothing_more(
             ):
                 pass
         assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
-        await service.rooms.wait_idle()
+        await service.lifecycle.calls_done()
+        await service.lifecycle.work_done()
         sent = len(emu.state.recorded("CreateRoom"))
     assert sent <= 12  # about 1 s at 10/s, never the whole batch
 

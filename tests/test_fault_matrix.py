@@ -134,8 +134,8 @@ async def test_fault_matrix(facade: Facade, fault: Fault, style: str, with_id: b
     elapsed = time.monotonic() - started
     # A request_id's owner finishes its work after the caller's deadline, so wait for that too.
     await settled(facade.emulator)
-    await facade.service.rooms.wait_idle()
-    await asyncio.gather(*facade.service.creator.owners, return_exceptions=True)
+    await facade.service.lifecycle.calls_done()
+    await facade.service.lifecycle.work_done()
     rooms = len(facade.emulator.state.rooms)
     expected_status, expected_rooms = fault.with_id if with_id else fault.without_id
     FAULT_MATRIX.append((fault.name, style, with_id, status, rooms, elapsed))

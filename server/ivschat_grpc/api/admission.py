@@ -12,14 +12,12 @@ callers never crowd each other out.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any, Final
+from typing import Any
 
 import grpc
 
 from ivschat_grpc import errors
-from ivschat_grpc.api.wrapping import Behavior, Handler, WrappingInterceptor, finish
-
-HEALTH_PREFIX: Final = "/grpc.health.v1.Health/"
+from ivschat_grpc.api.wrapping import HEALTH_PREFIX, Behavior, Handler, WrappingInterceptor, finish
 
 
 class _Budget:

@@ -43,6 +43,7 @@ from ivschat_grpc.aws.message_limits import CORRELATION_ID_MAX
 from ivschat_grpc.core import creator
 from ivschat_grpc.core.calls import CallControl, CallFailed
 from ivschat_grpc.core.creator import Creator
+from ivschat_grpc.core.lifecycle import Lifecycle
 from ivschat_grpc.core.outcomes import Outcome
 from ivschat_grpc.core.pacing import Priority
 from ivschat_grpc.runtime.telemetry import Metrics
@@ -103,13 +104,13 @@ class Batch:
         creator: Creator,
         requests: AsyncIterator[Any],
         limits: BatchLimits,
-        background: set[asyncio.Task[None]],
+        lifecycle: Lifecycle,
         metrics: Metrics,
     ) -> None:
         self._creator = creator
         self._requests = requests
         self._limits = limits
-        self._background = background
+        self._lifecycle = lifecycle
         self._metrics = metrics
         self._window = asyncio.Semaphore(limits.window)
         self._results: asyncio.Queue[object] = asyncio.Queue()
@@ -280,7 +281,8 @@ class Batch:
         item = _Item(cid, request.room.HasField("request_id"))
         task = asyncio.create_task(self._create(item, request.room, params))
         self._work[task] = item
-        self._background.add(task)
+        # An item out to AWS outlives a closed stream, and the drain waits for it.
+        self._lifecycle.track(task)
         task.add_done_callback(self._finished)
 
     # --- working ---------------------------------------------------------------
@@ -304,7 +306,6 @@ class Batch:
     def _finished(self, task: asyncio.Task[None]) -> None:
         """Forget a task, and answer for it if it ended without answering."""
         item = self._work.pop(task, None)
-        self._background.discard(task)
         if item is None or item.answered:
             return
         if task.cancelled():

@@ -18,6 +18,7 @@ from ivschat_grpc.aws import convert, validation
 from ivschat_grpc.core import creator
 from ivschat_grpc.core.calls import CallControl, CallFailed
 from ivschat_grpc.core.creator import Creator
+from ivschat_grpc.core.lifecycle import Lifecycle
 from ivschat_grpc.core.outcomes import Outcome
 from ivschat_grpc.runtime.telemetry import Metrics, rpc_fields
 
@@ -75,30 +76,19 @@ class RoomService(pb_grpc.RoomServiceServicer):
         batch_limits: BatchLimits,
         max_streams: int,
         metrics: Metrics,
+        lifecycle: Lifecycle,
     ) -> None:
         self._creator = creator
+        self._lifecycle = lifecycle
         self._default_timeout_s = default_timeout_s
         self._batch_limits = batch_limits
         self._max_streams = max_streams
         self._metrics = metrics
         self._batches: set[Batch] = set()
-        # Item tasks outlive a closed stream while their request is out to AWS.
-        self.background: set[asyncio.Task[None]] = set()
-        self._idle = asyncio.Event()
-        self._idle.set()
         # Unary calls at work, by the task that runs them; and, once the drain
         # must answer them, the answer each is owed.
         self._calls: dict[asyncio.Task[Any], tuple[CallControl, bool]] = {}
         self._interruptions = errors.Interruptions()
-
-    async def wait_idle(self) -> None:
-        """Return once no batch stream is open and no item is out to AWS."""
-        while self._batches or self.background:
-            self._idle.clear()
-            if self.background:
-                await asyncio.wait(list(self.background))
-            else:
-                await self._idle.wait()
 
     def begin_drain(self) -> None:
         """Make every open batch stop reading and finish what it has read."""
@@ -165,7 +155,7 @@ class RoomService(pb_grpc.RoomServiceServicer):
         if len(self._batches) >= self._max_streams:
             await errors.abort(context, errors.too_many_streams(self._max_streams))
         batch = Batch(
-            self._creator, request_iterator, self._batch_limits, self.background, self._metrics
+            self._creator, request_iterator, self._batch_limits, self._lifecycle, self._metrics
         )
         self._batches.add(batch)
         try:
@@ -176,8 +166,6 @@ class RoomService(pb_grpc.RoomServiceServicer):
             await errors.abort(context, errors.unexpected())
         finally:
             self._batches.discard(batch)
-            if not self._batches:
-                self._idle.set()
         if batch.draining:
             await errors.abort(context, errors.shutting_down(stream_ended=True))
         if batch.idled:

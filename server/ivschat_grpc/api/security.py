@@ -17,9 +17,8 @@ from typing import Any, Final
 import grpc
 
 from ivschat_grpc import errors
-from ivschat_grpc.api.wrapping import Behavior, WrappingInterceptor
+from ivschat_grpc.api.wrapping import HEALTH_PREFIX, Behavior, WrappingInterceptor
 
-EXEMPT_PREFIX: Final = "/grpc.health.v1.Health/"
 _BEARER: Final = "bearer "
 _IDENTITY_KEYS: Final = ("x509_common_name", "x509_subject_alternative_name")
 
@@ -71,7 +70,7 @@ class AuthInterceptor(WrappingInterceptor):
         return DENIED
 
     def covers(self, method: str) -> bool:
-        return not method.startswith(EXEMPT_PREFIX)
+        return not method.startswith(HEALTH_PREFIX)
 
     def wrap_unary(self, method: str, behavior: Behavior) -> Behavior:
         async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:

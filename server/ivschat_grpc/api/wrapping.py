@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 import grpc
+
+# Health's methods: exempt from the drain gate and authentication, counted apart.
+HEALTH_PREFIX: Final = "/grpc.health.v1.Health/"
 
 Behavior = Any  # grpc types handler behaviors loosely
 Handler = Any  # grpc.RpcMethodHandler, a named tuple that grpc's stubs leave generic

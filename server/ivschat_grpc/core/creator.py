@@ -38,6 +38,7 @@ from ivschat.v1 import room_service_pb2 as pb
 from ivschat_grpc.aws import convert, validation
 from ivschat_grpc.core.calls import AwsCallError, CallControl, Refusal, Rooms
 from ivschat_grpc.core.idempotency import Claim, StateUnavailable, Store, Verdict
+from ivschat_grpc.core.lifecycle import Lifecycle
 from ivschat_grpc.core.outcomes import Outcome, Ran, ran
 from ivschat_grpc.core.pacing import Priority
 
@@ -229,6 +230,7 @@ class Creator:
         settle_s: float = 2.0,
         claim_timeout_s: float = 5.0,
         recheck_s: float = 40.0,
+        lifecycle: Lifecycle | None = None,
     ) -> None:
         self._aws = aws
         self._store = store
@@ -245,8 +247,9 @@ class Creator:
         # the lookup waits this long, so it does not miss a room being created.
         self._settle_s = settle_s
         # An owner's work outlives its caller's deadline or cancel, so that the
-        # room it may be creating is recorded; duplicates meanwhile wait for it.
-        self.owners: set[asyncio.Task[Any]] = set()
+        # room it may be creating is recorded; duplicates meanwhile wait for it,
+        # and so does the drain.
+        self.lifecycle = lifecycle or Lifecycle()
 
     async def create(
         self,
@@ -303,19 +306,19 @@ class Creator:
                 continue
             margin = min(_LEASE_MARGIN_S, 0.1 * self._lease_s)
             owner_deadline = claimed_at + self._lease_s - margin
-            work = asyncio.ensure_future(
-                self._own(
-                    request_id,
-                    claim.token,
-                    claim.resolve_first,
-                    tagged,
-                    priority,
-                    control,
-                    owner_deadline,
+            work = self.lifecycle.track(
+                asyncio.ensure_future(
+                    self._own(
+                        request_id,
+                        claim.token,
+                        claim.resolve_first,
+                        tagged,
+                        priority,
+                        control,
+                        owner_deadline,
+                    )
                 )
             )
-            self.owners.add(work)
-            work.add_done_callback(self.owners.discard)
             # If the caller leaves (deadline, cancel), nobody awaits the work's result.
             work.add_done_callback(_consume)
             try:
@@ -343,11 +346,12 @@ class Creator:
             return
         claim = claiming.result()
         if claim.verdict is Verdict.OWNER:
-            task = asyncio.ensure_future(
-                self._release(request_id, claim.token, unknown=claim.resolve_first)
+            # The drain waits for it, as for owners.
+            self.lifecycle.track(
+                asyncio.ensure_future(
+                    self._release(request_id, claim.token, unknown=claim.resolve_first)
+                )
             )
-            self.owners.add(task)  # drain waits for it, as for owners
-            task.add_done_callback(self.owners.discard)
 
     async def _own(
         self,

@@ -15,15 +15,17 @@ from ivschat.v1 import room_service_pb2 as pb
 from ivschat.v1 import room_service_pb2_grpc as pb_grpc
 from opentelemetry.sdk.trace import TracerProvider
 
-from ivschat_grpc.api.admission import HEALTH_PREFIX, ConcurrencyLimit
+from ivschat_grpc.api.admission import ConcurrencyLimit
 from ivschat_grpc.api.batch_stream import BatchLimits
+from ivschat_grpc.api.drain_gate import DrainGate
 from ivschat_grpc.api.malformed import MalformedRequestInterceptor, UnaryReader
 from ivschat_grpc.api.rooms import RoomService
 from ivschat_grpc.api.security import AuthInterceptor, server_credentials
-from ivschat_grpc.api.wrapping import Registrar, WrappingInterceptor
+from ivschat_grpc.api.wrapping import HEALTH_PREFIX, Registrar, WrappingInterceptor
 from ivschat_grpc.aws.adapter import IvsChat, StaticCredentials
 from ivschat_grpc.core.creator import Creator
 from ivschat_grpc.core.idempotency import MemoryStore, RedisStore, Store
+from ivschat_grpc.core.lifecycle import Lifecycle
 from ivschat_grpc.core.pacing import Pacer
 from ivschat_grpc.core.sqlite_store import SqliteStore, StateDirError
 from ivschat_grpc.replicas import shared_state
@@ -53,7 +55,7 @@ class Service:
     health: health.aio.HealthServicer
     rooms: RoomService
     metrics: Metrics
-    rpcs: RpcInterceptor
+    lifecycle: Lifecycle
     pacer: Pacer
     creator: Creator
     reader: UnaryReader
@@ -76,22 +78,22 @@ class Service:
         deadline = loop.time() + grace_s
         answer_at = deadline - answer_margin(grace_s)
         await self.health.enter_graceful_shutdown()
-        self.rpcs.close()
+        self.lifecycle.begin_drain()
         self.reader.close()
         self.rooms.begin_drain()
         try:
-            await asyncio.wait_for(self.rpcs.wait_idle(), max(0.0, answer_at - loop.time()))
+            await asyncio.wait_for(self.lifecycle.calls_done(), max(0.0, answer_at - loop.time()))
         except TimeoutError:
             log.warning("grace period nearly over with calls at work; answering them now")
             self.rooms.answer_now()
             try:
-                await asyncio.wait_for(self.rpcs.wait_idle(), max(0.0, deadline - loop.time()))
+                await asyncio.wait_for(
+                    self.lifecycle.calls_done(), max(0.0, deadline - loop.time())
+                )
             except TimeoutError:
                 log.warning("grace period over with RPCs still running; cancelling them")
         await self.server.stop(max(0.0, deadline - loop.time()))
-        pending: list[asyncio.Task[Any]] = [*self.rooms.background, *self.creator.owners]
-        if pending and deadline > loop.time():
-            await asyncio.wait(pending, timeout=deadline - loop.time())
+        await self.lifecycle.work_done(max(0.0, deadline - loop.time()))
         await self.creator.close()
 
 
@@ -227,8 +229,10 @@ async def build_server(
     metrics.pacing_queue.set_function(lambda: pacer.waiting)
     aws = await IvsChat.open(aws_settings, stack, pacer, credentials, observer=metrics)
 
+    lifecycle = Lifecycle()
     rpcs = RpcInterceptor(metrics)
-    wrappers: list[WrappingInterceptor] = [rpcs]
+    # The gate first: a call refused because the server drains is not counted.
+    wrappers: list[WrappingInterceptor] = [DrainGate(lifecycle), rpcs]
     if settings.authenticates_callers:
         wrappers.append(
             AuthInterceptor(
@@ -258,6 +262,7 @@ async def build_server(
         settings.idempotency_settle_s,
         settings.idempotency_claim_timeout_s,
         settings.idempotency_recheck_s,
+        lifecycle,
     )
     rooms = RoomService(
         creator,
@@ -265,6 +270,7 @@ async def build_server(
         BatchLimits(settings.batch_window, settings.max_items_per_stream, settings.idle_timeout_s),
         settings.max_streams,
         metrics,
+        lifecycle,
     )
     pb_grpc.add_RoomServiceServicer_to_server(rooms, registrar)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, registrar)
@@ -327,7 +333,7 @@ async def build_server(
         health_servicer,
         rooms,
         metrics,
-        rpcs,
+        lifecycle,
         pacer,
         creator,
         reader,

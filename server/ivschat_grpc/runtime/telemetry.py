@@ -1,8 +1,7 @@
-"""What the service tells its operators: Prometheus metrics, JSON logs, the drain gate.
+"""What the service tells its operators: Prometheus metrics and JSON logs.
 
-One interceptor sees every RPC. It refuses new ones while the server drains,
-keeps the in-flight count that drain waits on, and records each call's method,
-code and duration as a metric and as one JSON log line. Handlers add fields to
+One interceptor sees every RPC, and records each call's method, code and
+duration as a metric and as one JSON log line. Handlers add fields to
 that line (the AWS request id, attempts) through `rpc_fields()`.
 """
 
@@ -23,7 +22,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from ivschat_grpc import errors
-from ivschat_grpc.api.wrapping import Behavior, WrappingInterceptor, finish
+from ivschat_grpc.api.wrapping import HEALTH_PREFIX, Behavior, WrappingInterceptor, finish
 from ivschat_grpc.core.outcomes import Outcome
 
 log = logging.getLogger("ivschat_grpc.rpc")
@@ -190,37 +189,15 @@ class _RpcMetrics:
         return child
 
 
-_HEALTH: Final = "/grpc.health.v1.Health/"
-
-
 class RpcInterceptor(WrappingInterceptor):
-    """RpcInterceptor gates, counts, times and logs every RPC; health checks it only counts.
+    """RpcInterceptor counts, times and logs every RPC; health checks it only counts.
 
-    Health is neither refused while draining (probes must see NOT_SERVING) nor
-    waited for (a Watch lasts as long as its prober), nor logged (probes
-    would drown the log). Every RPC is counted with the code its client saw,
-    an unexpected exception as UNKNOWN.
+    Health is not logged: probes would drown the log. Every RPC is counted with
+    the code its client saw, an unexpected exception as UNKNOWN.
     """
 
     def __init__(self, metrics: Metrics) -> None:
         self._metrics = metrics
-        self._draining = False
-        self._active = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
-
-    def close(self) -> None:
-        """Refuse new RPCs from now on (UNAVAILABLE); running ones go on."""
-        self._draining = True
-
-    async def wait_idle(self) -> None:
-        """Return once no RPC is running."""
-        await self._idle.wait()
-
-    def _enter(self, rpc: _RpcMetrics) -> None:
-        self._active += 1
-        self._idle.clear()
-        rpc.in_flight.inc()
 
     def _exit(self, rpc: _RpcMetrics, code: str, started: float, fields: dict[str, Any]) -> None:
         seconds = time.perf_counter() - started
@@ -233,9 +210,6 @@ class RpcInterceptor(WrappingInterceptor):
                 extra={"method": rpc.method, "code": code, "duration_ms": round(seconds * 1000, 3)}
                 | fields,
             )
-        self._active -= 1
-        if self._active == 0:
-            self._idle.set()
 
     def _counted(self, rpc: _RpcMetrics, code: str, started: float) -> None:
         rpc.answered(code).inc()
@@ -259,27 +233,23 @@ class RpcInterceptor(WrappingInterceptor):
         return run
 
     def wrap_other(self, method: str, handler: Any) -> Any:
-        if method.startswith(_HEALTH) and handler.unary_stream is not None:
+        if method.startswith(HEALTH_PREFIX) and handler.unary_stream is not None:
             return handler._replace(unary_stream=self._count_only(method, handler.unary_stream))
         return handler
 
-    async def _begin(
-        self, rpc: _RpcMetrics, context: grpc.aio.ServicerContext[Any, Any]
-    ) -> tuple[float, dict[str, Any]]:
-        if self._draining:
-            await errors.abort(context, errors.shutting_down())
+    def _begin(self, rpc: _RpcMetrics) -> tuple[float, dict[str, Any]]:
         fields: dict[str, Any] = {}
         _FIELDS.set(fields)
-        self._enter(rpc)
+        rpc.in_flight.inc()
         return time.perf_counter(), fields
 
     def wrap_unary(self, method: str, behavior: Behavior) -> Behavior:
-        if method.startswith(_HEALTH):
+        if method.startswith(HEALTH_PREFIX):
             return self._count_only(method, behavior)
         rpc = _RpcMetrics(self._metrics, method)
 
         async def run(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            started, fields = await self._begin(rpc, context)
+            started, fields = self._begin(rpc)
             code = grpc.StatusCode.OK.name
             try:
                 return await behavior(request, context)
@@ -297,7 +267,7 @@ class RpcInterceptor(WrappingInterceptor):
         async def run(
             request_iterator: Any, context: grpc.aio.ServicerContext[Any, Any]
         ) -> AsyncIterator[Any]:
-            started, fields = await self._begin(rpc, context)
+            started, fields = self._begin(rpc)
             code = grpc.StatusCode.OK.name
             try:
                 async for response in behavior(request_iterator, context):
