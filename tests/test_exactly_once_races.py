@@ -14,7 +14,7 @@ from ivschat_grpc.aws import convert
 from ivschat_grpc.aws.adapter import AwsSettings, IvsChat, StaticCredentials
 from ivschat_grpc.core.calls import AwsCallError
 from ivschat_grpc.core.creator import RESERVED_TAG, Creator, fingerprint
-from ivschat_grpc.core.idempotency import MemoryStore, RedisStore, Verdict
+from ivschat_grpc.core.idempotency import MemoryStore, Verdict
 from ivschat_grpc.core.pacing import Pacer
 from ivschat_grpc.emulator import (
     DEFAULT_ACCESS_KEY_ID,
@@ -23,6 +23,7 @@ from ivschat_grpc.emulator import (
     Emulator,
     FaultRule,
 )
+from ivschat_grpc.replicas.redis_store import RedisStore
 from ivschat_grpc.runtime import settings as config
 
 CREDENTIALS = StaticCredentials(DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY)

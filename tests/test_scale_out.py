@@ -22,9 +22,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from ivschat.v1 import room_service_pb2 as pb
 from ivschat.v1 import room_service_pb2_grpc as pb_grpc
 from ivschat_grpc.core.creator import RESERVED_TAG
-from ivschat_grpc.core.idempotency import MemoryStore, RedisStore, Verdict
+from ivschat_grpc.core.idempotency import MemoryStore, Verdict
 from ivschat_grpc.emulator import Emulator, EmulatorSettings, FaultRule
 from ivschat_grpc.replicas import shared_state
+from ivschat_grpc.replicas.redis_store import RedisStore
 from ivschat_grpc.replicas.shared_state import FallbackStore, LocalSlots, SharedSlots, SharedState
 from ivschat_grpc.runtime.assembly import Service
 

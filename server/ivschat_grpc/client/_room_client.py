@@ -15,6 +15,7 @@ from typing import Self
 
 import grpc
 from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
 from ivschat.v1 import room_service_pb2 as pb
 from ivschat.v1 import room_service_pb2_grpc as pb_grpc
 
@@ -61,10 +62,13 @@ class RoomServiceError(Exception):
     @classmethod
     def from_rpc_error(cls, error: grpc.aio.AioRpcError) -> RoomServiceError:
         """Decode a failed call's status and its grpc-status-details-bin trailer."""
-        for key, value in error.trailing_metadata() or ():
-            if key == "grpc-status-details-bin" and isinstance(value, bytes):
-                return cls.from_status(error.code(), status_pb2.Status.FromString(value))
-        return cls(error.code(), error.details() or "")
+        try:
+            status = rpc_status.from_call(error)  # type: ignore[arg-type] # an AioRpcError answers what a Call does
+        except ValueError:
+            status = None  # a trailer that disagrees with the status itself is not trusted
+        if status is None:
+            return cls(error.code(), error.details() or "")
+        return cls.from_status(error.code(), status)
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,9 +24,9 @@ from typing import Any, Final, Self
 from aiohttp import web
 
 from ivschat_grpc.aws import validation
-from ivschat_grpc.core.token_bucket import TokenBucket
 from ivschat_grpc.emulator import sigv4
 from ivschat_grpc.emulator.faults import FaultPlan, FaultRule, error_statuses
+from ivschat_grpc.emulator.token_bucket import TokenBucket
 
 # The default credentials are the local endpoint's own, as DynamoDB Local's
 # are: they open nothing at AWS.

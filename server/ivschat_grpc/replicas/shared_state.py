@@ -29,7 +29,8 @@ import redis.exceptions
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from ivschat_grpc.core.idempotency import Claim, MemoryStore, RedisStore, StateUnavailable, Verdict
+from ivschat_grpc.core.idempotency import Claim, MemoryStore, StateUnavailable, Verdict
+from ivschat_grpc.replicas.redis_store import RedisStore
 
 log = logging.getLogger(__name__)
 

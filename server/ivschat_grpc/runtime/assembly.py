@@ -24,11 +24,12 @@ from ivschat_grpc.api.security import AuthInterceptor, server_credentials
 from ivschat_grpc.api.wrapping import HEALTH_PREFIX, Registrar, WrappingInterceptor
 from ivschat_grpc.aws.adapter import IvsChat, StaticCredentials
 from ivschat_grpc.core.creator import Creator
-from ivschat_grpc.core.idempotency import MemoryStore, RedisStore, Store
+from ivschat_grpc.core.idempotency import MemoryStore, Store
 from ivschat_grpc.core.lifecycle import Lifecycle
 from ivschat_grpc.core.pacing import Pacer
 from ivschat_grpc.core.sqlite_store import SqliteStore, StateDirError
 from ivschat_grpc.replicas import shared_state
+from ivschat_grpc.replicas.redis_store import RedisStore
 from ivschat_grpc.replicas.shared_state import (
     PROBE_INTERVAL_S,
     FallbackStore,
