@@ -159,11 +159,6 @@ def bounds(shape_name: str) -> Bounds:
     return Bounds(min=int(shape.get("min", 0)), max=int(shape["max"]))
 
 
-def enum(shape_name: str) -> tuple[str, ...]:
-    """The values an enum shape allows."""
-    return tuple(_shapes()[shape_name]["enum"])
-
-
 @cache
 def _pattern(shape_name: str) -> re.Pattern[str]:
     # AWS anchors every pattern to the whole value; fullmatch does so too,
