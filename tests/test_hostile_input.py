@@ -200,7 +200,7 @@ def violations_of(status: status_pb2.Status) -> list[str]:
 
 def is_valid(request: pb.CreateRoomRequest) -> bool:
     params = convert.to_aws_params(request)
-    return not (validation.check_create_room(params) + creator.check(request))
+    return not (validation.check("CreateRoom", params) + creator.check(request))
 
 
 def check(call: Any, running: Running, raw: bytes, valid: bool) -> None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import aioboto3
 import grpc
 import pytest
+from aiobotocore.config import AioConfig
 from ivschat.v1 import room_service_pb2 as pb
+from ivschat_grpc.aws import validation
+from ivschat_grpc.emulator import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, Emulator
 
 from tests.support.facade import Facade
 from tests.support.richstatus import error_info, field_violations
@@ -199,3 +203,202 @@ async def test_bytes_that_do_not_parse_are_invalid_argument(
     assert field in field_violations(info.value)
     assert "DecodeError" not in (info.value.details() or "")
     assert facade.emulator.state.recorded() == []
+
+
+# --- the walker is generic: operations nothing serves yet, straight from the model ---
+
+ROOM = "arn:aws:ivschat:us-east-1:123456789012:room/abc123"
+TAG_RULE = "letters, digits, spaces and _ . : / = + - @"
+
+
+def found(operation: str, params: dict[str, Any]) -> list[tuple[str, str]]:
+    return [
+        (validation.aws_field_name(v.path), v.message) for v in validation.check(operation, params)
+    ]
+
+
+@pytest.mark.parametrize("operation", sorted(validation.service_model()["operations"]))
+def test_every_operation_input_is_walkable(operation: str) -> None:
+    # An empty input names exactly the model's required members, and nothing raises.
+    shape = validation.service_model()["shapes"][validation.input_shape_name(operation)]
+    assert found(operation, {}) == [(m, "is required") for m in shape.get("required", [])]
+
+
+def test_update_room_required_ranges_and_tag_rules_from_the_shapes() -> None:
+    assert found(
+        "UpdateRoom",
+        {
+            "name": "n" * 129,
+            "maximumMessageRatePerSecond": 0,
+            "messageReviewHandler": {"fallbackResult": "MAYBE"},
+            "loggingConfigurationIdentifiers": [ROOM],
+        },
+    ) == [
+        ("identifier", "is required"),
+        ("name", "must be 0 to 128 characters long, not 129"),
+        ("maximumMessageRatePerSecond", "must be from 1 to 100, not 0"),
+        ("messageReviewHandler.fallbackResult", "must be one of ALLOW, DENY"),
+        (
+            "loggingConfigurationIdentifiers[0]",
+            "must be a match of the pattern "
+            "arn:aws:ivschat:[a-z0-9-]+:[0-9]+:logging-configuration/[a-zA-Z0-9-]+",
+        ),
+    ]
+
+
+def test_tag_rules_apply_wherever_tags_appear() -> None:
+    # TagResource's tags and UntagResource's keys (a query-string list) share
+    # CreateRoom's tag shapes, so the additions follow them there. (The model's
+    # ResourceArn pattern allows a one-letter resource type only, so a room ARN
+    # breaks it; that is the model's to answer for, and not what this test is about.)
+    def tag_findings(operation: str, params: dict[str, Any]) -> list[tuple[str, str]]:
+        return [f for f in found(operation, params) if f[0] != "resourceArn"]
+
+    tags = {"aws:mine": "v", "ok": "v#"}
+    assert tag_findings("TagResource", {"resourceArn": ROOM, "tags": tags}) == [
+        ("tags[aws:mine]", 'key must not start with "aws:"'),
+        ("tags[ok]", f"value may hold only {TAG_RULE}"),
+    ]
+    assert tag_findings("UntagResource", {"resourceArn": ROOM, "tagKeys": ["a#b", "fine"]}) == [
+        ("tagKeys[0]", f"key may hold only {TAG_RULE}"),
+    ]
+    assert tag_findings("UntagResource", {"resourceArn": ROOM, "tagKeys": ["k"] * 51}) == [
+        ("tagKeys", "must hold at most 50 tag keys, not 51"),
+    ]
+    many = {f"k{i}": "" for i in range(51)}
+    assert tag_findings("TagResource", {"resourceArn": ROOM, "tags": many}) == [
+        ("tags", "must hold at most 50 tags, not 51"),
+    ]
+    logs = {"cloudWatchLogs": {"logGroupName": "logs"}}
+    tagged = {"destinationConfiguration": logs, "tags": {"AWS:x": "y"}}
+    assert tag_findings("CreateLoggingConfiguration", tagged) == [
+        ("tags[AWS:x]", 'key must not start with "aws:"'),
+    ]
+
+
+def test_uri_members_are_checked_like_body_members() -> None:
+    assert found("ListTagsForResource", {"resourceArn": "arn:aws:s3:::bucket"}) == [
+        (
+            "resourceArn",
+            "must be a match of the pattern arn:aws:ivschat:[a-z0-9-]+:[0-9]+:[a-z-]/[a-zA-Z0-9-]+",
+        ),
+    ]
+
+
+def test_create_chat_token_enums_ranges_and_maps() -> None:
+    assert found(
+        "CreateChatToken",
+        {
+            "userId": "",
+            "capabilities": ["SEND_MESSAGE", "SHOUT"],
+            "sessionDurationInMinutes": 181,
+            "attributes": {"k": 1},
+        },
+    ) == [
+        ("roomIdentifier", "is required"),
+        ("userId", "must be 1 to 128 characters long, not 0"),
+        ("capabilities[1]", "must be one of SEND_MESSAGE, DISCONNECT_USER, DELETE_MESSAGE"),
+        ("sessionDurationInMinutes", "must be from 1 to 180, not 181"),
+        ("attributes[k]", "must be a string"),
+    ]
+    assert found(
+        "CreateChatToken",
+        {"roomIdentifier": ROOM, "userId": "u", "sessionDurationInMinutes": True},
+    ) == [("sessionDurationInMinutes", "must be an integer")]
+
+
+def test_send_event_types_and_lengths() -> None:
+    assert found(
+        "SendEvent", {"roomIdentifier": ROOM, "eventName": "e" * 101, "attributes": []}
+    ) == [
+        ("eventName", "must be 1 to 100 characters long, not 101"),
+        ("attributes", "must be a map of strings to strings"),
+    ]
+
+
+def test_create_logging_configuration_nested_required_and_union() -> None:
+    assert found("CreateLoggingConfiguration", {"name": "x", "tags": {}}) == [
+        ("destinationConfiguration", "is required"),
+    ]
+    assert found(
+        "CreateLoggingConfiguration",
+        {"destinationConfiguration": {"s3": {}, "firehose": {"deliveryStreamName": "d s"}}},
+    ) == [
+        ("destinationConfiguration", "must set exactly one of s3, cloudWatchLogs, firehose"),
+        ("destinationConfiguration.s3.bucketName", "is required"),
+        (
+            "destinationConfiguration.firehose.deliveryStreamName",
+            "must be a match of the pattern [a-zA-Z0-9_.-]+",
+        ),
+    ]
+    assert (
+        found(
+            "CreateLoggingConfiguration",
+            {"destinationConfiguration": {"cloudWatchLogs": {"logGroupName": "logs"}}},
+        )
+        == []
+    )
+
+
+def test_unknown_members_are_ignored_as_aws_ignores_them() -> None:
+    assert found("CreateRoom", {"futureMember": {"anything": 1}}) == []
+
+
+def test_a_named_shape_can_be_checked_alone() -> None:
+    assert found("Tags", {"aws:x": "y"}) == [("[aws:x]", 'key must not start with "aws:"')]
+    with pytest.raises(KeyError):
+        validation.check("NoSuchOperation", {})
+
+
+# --- the local endpoint checks every operation it serves with the same walker ---
+
+
+@pytest.fixture
+async def unchecked(emulator: Emulator) -> AsyncIterator[Any]:
+    """A client that sends whatever it is given, as a careless SDK would."""
+    session = aioboto3.Session(
+        aws_access_key_id=DEFAULT_ACCESS_KEY_ID,
+        aws_secret_access_key=DEFAULT_SECRET_ACCESS_KEY,
+        region_name="us-east-1",
+    )
+    config = AioConfig(retries={"total_max_attempts": 1}, parameter_validation=False)
+    async with session.client("ivschat", endpoint_url=emulator.url, config=config) as client:
+        yield client
+
+
+@pytest.mark.parametrize("operation", ["get_room", "delete_room"])
+async def test_endpoint_checks_room_identifiers(unchecked: Any, operation: str) -> None:
+    with pytest.raises(unchecked.exceptions.ValidationException) as info:
+        await getattr(unchecked, operation)(identifier="arn:aws:ivschat:us-east-1:1:room/")
+    response = info.value.response
+    assert response["Error"]["Message"] == "identifier is invalid"
+    assert response["fieldList"] == [
+        {
+            "name": "identifier",
+            "message": "must be a match of the pattern "
+            "arn:aws:ivschat:[a-z0-9-]+:[0-9]+:room/[a-zA-Z0-9-]+",
+        }
+    ]
+
+
+async def test_endpoint_checks_every_list_rooms_member(unchecked: Any, emulator: Emulator) -> None:
+    with pytest.raises(unchecked.exceptions.ValidationException) as info:
+        await unchecked.list_rooms(
+            maxResults=51,
+            name="bad name",
+            messageReviewHandlerUri="arn:aws:sns:us-east-1:123456789012:topic",
+            nextToken="%%%",
+        )
+    response = info.value.response
+    assert response["Error"]["Message"] == "invalid ListRooms input"
+    assert [(f["name"], f["message"]) for f in response["fieldList"]] == [
+        ("maxResults", "must be from 1 to 50, not 51"),
+        ("name", "must be a match of the pattern [a-zA-Z0-9-_]*"),
+        (
+            "messageReviewHandlerUri",
+            "must be empty, or a Lambda function ARN: "
+            "arn:aws:lambda:<region>:<12-digit account>:function:<name>",
+        ),
+        ("nextToken", "is not a valid token"),
+    ]
+    assert emulator.state.rooms == {}

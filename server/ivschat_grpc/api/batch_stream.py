@@ -270,7 +270,7 @@ class Batch:
         else:
             violations += [
                 validation.Violation(("room", *v.path), v.message)
-                for v in validation.check_create_room(params) + creator.check(request.room)
+                for v in validation.check("CreateRoom", params) + creator.check(request.room)
             ]
         if violations:
             self._answer(_error(cid, errors.invalid_request(violations)))

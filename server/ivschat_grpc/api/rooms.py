@@ -120,7 +120,7 @@ class RoomService(pb_grpc.RoomServiceServicer):
     ) -> pb.CreateRoomResponse:
         """Create one room, or end with the error table's status."""
         params = convert.to_aws_params(request)
-        violations = validation.check_create_room(params) + creator.check(request)
+        violations = validation.check("CreateRoom", params) + creator.check(request)
         if violations:
             await errors.abort(context, errors.invalid_request(violations))
         timeout = aws_timeout(context.time_remaining(), self._default_timeout_s)

@@ -14,7 +14,7 @@ from typing import Final
 
 from ivschat.v1 import room_service_pb2 as pb
 
-from ivschat_grpc.aws.validation import create_room_shape
+from ivschat_grpc.aws.validation import bounds
 
 # The facade's own limit on a batch item's correlation id, in characters.
 CORRELATION_ID_MAX: Final = 128
@@ -26,17 +26,17 @@ _SLACK_BYTES: Final = 1024
 @cache
 def largest_valid_request_bytes() -> int:
     """The serialized size of the largest valid BatchCreateRoomsRequest, plus slack."""
-    shape = create_room_shape()
+    key_len, value_len = bounds("TagKey").max, bounds("TagValue").max
     room = pb.CreateRoomRequest(
-        name="n" * shape.name.max_len,
-        maximum_message_length=shape.maximum_message_length.max,
-        maximum_message_rate_per_second=shape.maximum_message_rate_per_second.max,
-        logging_configuration_identifiers=["l" * shape.logging_id.max_len] * shape.logging_ids_max,
+        name="n" * bounds("RoomName").max,
+        maximum_message_length=bounds("RoomMaxMessageLength").max,
+        maximum_message_rate_per_second=bounds("RoomMaxMessageRatePerSecond").max,
+        logging_configuration_identifiers=["l" * bounds("LoggingConfigurationIdentifier").max]
+        * bounds("LoggingConfigurationIdentifierList").max,
     )
-    room.message_review_handler.uri = _WIDE_LETTER * shape.review_uri.max_len
+    room.message_review_handler.uri = _WIDE_LETTER * bounds("LambdaArn").max
     room.message_review_handler.fallback_result = pb.FALLBACK_RESULT_DENY
-    key_len, value_len = shape.tag_key.max_len, shape.tag_value.max_len
-    for i in range(shape.tags_max):
+    for i in range(bounds("Tags").max):
         key = f"{i:02d}" + _WIDE_LETTER * (key_len - 2)
         room.tags[key] = _WIDE_LETTER * value_len
     item = pb.BatchCreateRoomsRequest(correlation_id=_WIDE_LETTER * CORRELATION_ID_MAX, room=room)

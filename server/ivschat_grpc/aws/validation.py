@@ -1,10 +1,19 @@
-"""AWS's CreateRoom input contract, and the one validator both sides use.
+"""AWS's input contract for every IVS Chat operation, and the one walker both sides use.
 
-The limits and patterns come from botocore's ivschat service model, the same
-data AWS's SDKs are generated from, so the facade (which validates protos) and
-the local endpoint (which validates JSON) cannot drift apart. The tag rules
-that the model does not carry come from AWS's "Tag naming limits and
-requirements", which the CreateRoom reference points to.
+The limits, patterns, enums and required members come from botocore's ivschat
+service model, the same data AWS's SDKs are generated from, so the facade
+(which validates protos, converted to AWS's members) and the local endpoint
+(which validates JSON) cannot drift apart. :func:`check` walks any input shape
+of that model; it knows shape *types*, never operations.
+
+What the model does not carry is data beside it: :data:`HINTS` (how a shape's
+values look, what a list or map holds, for messages) and :data:`ADDITIONS`
+(AWS's "Tag naming limits and requirements", which the tag members' reference
+points to). An addition hangs on a shape, so it applies wherever that shape
+appears: CreateRoom's tags, UpdateRoom's, TagResource's, UntagResource's keys.
+
+Members the model does not know are ignored, as AWS's REST-JSON services
+ignore them (that is what lets an older service take a newer client's input).
 
 Paths name the offending field in AWS's member names: a tuple of member
 names, list indices (int) and map keys (:class:`MapKey`).
@@ -14,8 +23,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 from typing import Any, Final
 
@@ -38,6 +48,7 @@ class MapKey(str):
 
 PathPart = str | int
 Path = tuple[PathPart, ...]
+Shape = Mapping[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,40 +60,75 @@ class Violation:
 
 
 @dataclass(frozen=True, slots=True)
-class Text:
-    """Text is a string shape's limits; lengths count code points."""
+class Hint:
+    """Hint is what a message says about a shape that the model cannot."""
 
-    min_len: int
-    max_len: int
-    pattern: re.Pattern[str] | None
-    # What a matching value looks like, for people; the pattern when None.
-    shape: str | None = None
+    # What a value matching the pattern looks like; the pattern itself when None.
+    looks_like: str | None = None
+    # What a list or map holds, in a size message; "items" or "entries" when None.
+    noun: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class Whole:
-    """Whole is an integer shape's inclusive range."""
+class Addition:
+    """Addition is a rule on a string shape that the model lacks."""
+
+    ok: Callable[[str], bool]
+    message: str
+    # Whether it is only worth saying when the model's own rules hold.
+    after_model: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Bounds:
+    """Bounds is a shape's inclusive min and max, as the model states them."""
 
     min: int
     max: int
 
 
-@dataclass(frozen=True, slots=True)
-class CreateRoomShape:
-    """CreateRoomShape holds every limit on CreateRoom's input."""
+def _tag_chars_ok(text: str) -> bool:
+    return all(c in TAG_PUNCTUATION or unicodedata.category(c)[0] in "LNZ" for c in text)
 
-    name: Text
-    maximum_message_length: Whole
-    maximum_message_rate_per_second: Whole
-    review_uri: Text
-    fallback_results: tuple[str, ...]
-    tags_max: int
-    tag_key: Text
-    tag_value: Text
-    logging_ids_max: int
-    logging_id: Text
-    room_identifier: Text
-    list_max_results: Whole
+
+def _not_reserved(key: str) -> bool:
+    return not key.lower().startswith(RESERVED_TAG_PREFIX)
+
+
+_TAG_CHARS: Final = "letters, digits, spaces and _ . : / = + - @"
+
+HINTS: Final[Mapping[str, Hint]] = {
+    "LambdaArn": Hint(
+        looks_like="empty, or a Lambda function ARN: "
+        "arn:aws:lambda:<region>:<12-digit account>:function:<name>"
+    ),
+    "Tags": Hint(noun="tags"),
+    "TagKeyList": Hint(noun="tag keys"),
+    "LoggingConfigurationIdentifierList": Hint(noun="identifiers"),
+}
+
+ADDITIONS: Final[Mapping[str, tuple[Addition, ...]]] = {
+    "TagKey": (
+        Addition(_tag_chars_ok, f"key may hold only {_TAG_CHARS}"),
+        # Said even of a key that is too long: it is the one a caller most needs to hear.
+        Addition(
+            _not_reserved, f'key must not start with "{RESERVED_TAG_PREFIX}"', after_model=False
+        ),
+    ),
+    "TagValue": (Addition(_tag_chars_ok, f"value may hold only {_TAG_CHARS}"),),
+}
+
+# What a value of each type is called in a "must be a list of ..." message.
+_PLURALS: Final[Mapping[str, str]] = {
+    "string": "strings",
+    "integer": "integers",
+    "long": "integers",
+    "boolean": "booleans",
+    "timestamp": "timestamps",
+    "structure": "objects",
+    "list": "lists",
+    "map": "maps",
+}
 
 
 @cache
@@ -92,158 +138,205 @@ def service_model() -> Mapping[str, Any]:
     return model
 
 
-def _text(shape_name: str, shape_hint: str | None = None) -> Text:
-    shape = service_model()["shapes"][shape_name]
-    pattern = shape.get("pattern")
-    return Text(
-        min_len=int(shape.get("min", 0)),
-        max_len=int(shape["max"]),
-        # AWS anchors every pattern to the whole value; fullmatch does so too,
-        # and unlike "$" it does not let a trailing newline through.
-        pattern=re.compile(pattern) if pattern else None,
-        shape=shape_hint,
-    )
+def _shapes() -> Mapping[str, Shape]:
+    shapes: Mapping[str, Shape] = service_model()["shapes"]
+    return shapes
 
 
-def _whole(shape_name: str) -> Whole:
-    shape = service_model()["shapes"][shape_name]
-    return Whole(min=int(shape["min"]), max=int(shape["max"]))
+def input_shape_name(operation_or_input_shape: str) -> str:
+    """The input shape's name for an operation, or the shape name itself."""
+    operation = service_model()["operations"].get(operation_or_input_shape)
+    if operation is not None:
+        return str(operation["input"]["shape"])
+    if operation_or_input_shape in _shapes():
+        return operation_or_input_shape
+    raise KeyError(f"{operation_or_input_shape!r} is no ivschat operation or shape")
+
+
+def bounds(shape_name: str) -> Bounds:
+    """A shape's limits: lengths for strings, sizes for lists and maps, range for integers."""
+    shape = _shapes()[shape_name]
+    return Bounds(min=int(shape.get("min", 0)), max=int(shape["max"]))
 
 
 @cache
-def create_room_shape() -> CreateRoomShape:
-    """Read CreateRoom's limits from the service model once."""
-    shapes = service_model()["shapes"]
-    return CreateRoomShape(
-        name=_text("RoomName"),
-        maximum_message_length=_whole("RoomMaxMessageLength"),
-        maximum_message_rate_per_second=_whole("RoomMaxMessageRatePerSecond"),
-        review_uri=_text(
-            "LambdaArn",
-            "empty, or a Lambda function ARN: "
-            "arn:aws:lambda:<region>:<12-digit account>:function:<name>",
-        ),
-        fallback_results=tuple(shapes["FallbackResult"]["enum"]),
-        tags_max=int(shapes["Tags"]["max"]),
-        tag_key=_text("TagKey"),
-        tag_value=_text("TagValue"),
-        logging_ids_max=int(shapes["LoggingConfigurationIdentifierList"]["max"]),
-        logging_id=_text("LoggingConfigurationIdentifier"),
-        room_identifier=_text("RoomIdentifier"),
-        list_max_results=_whole("MaxRoomResults"),
-    )
+def _pattern(shape_name: str) -> re.Pattern[str]:
+    # AWS anchors every pattern to the whole value; fullmatch does so too,
+    # and unlike "$" it does not let a trailing newline through.
+    return re.compile(_shapes()[shape_name]["pattern"])
 
 
-def check_text(value: object, rule: Text, path: Path, out: list[Violation]) -> None:
-    """Append a violation if value is not a string within rule."""
+def check(operation_or_input_shape: str, params: Mapping[str, Any]) -> list[Violation]:
+    """Every violation in an operation's input (or in a value of a named shape).
+
+    An absent member that is not required is never a violation: AWS applies
+    its default. Violations come in botocore's order: missing required
+    members first, then the members in the order the input names them.
+    """
+    out: list[Violation] = []
+    _walk(input_shape_name(operation_or_input_shape), params, (), out)
+    return out
+
+
+def _walk(shape_name: str, value: object, path: Path, out: list[Violation]) -> None:
+    shape = _shapes()[shape_name]
+    kind = shape["type"]
+    walker = _WALKERS.get(kind)
+    if walker is None:
+        # A new shape type in a newer model must be taught here, not waved through.
+        raise NotImplementedError(f"shape {shape_name} has type {kind}, which check() lacks")
+    walker(shape_name, shape, value, path, out)
+
+
+def _structure(
+    shape_name: str, shape: Shape, value: object, path: Path, out: list[Violation]
+) -> None:
+    if not isinstance(value, Mapping):
+        out.append(Violation(path, "must be an object"))
+        return
+    members: Mapping[str, Shape] = shape["members"]
+    for name in shape.get("required", ()):
+        if name not in value:
+            out.append(Violation((*path, name), "is required"))
+    if shape.get("union"):
+        given = [name for name in members if value.get(name) is not None]
+        if len(given) != 1:
+            out.append(Violation(path, f"must set exactly one of {', '.join(members)}"))
+    # Where a member travels (body, URI, query string, header) changes nothing
+    # about its rules, so every member is checked alike.
+    for name, member_value in value.items():
+        member = members.get(name)
+        if member is not None:
+            _walk(member["shape"], member_value, (*path, name), out)
+
+
+def _string(shape_name: str, shape: Shape, value: object, path: Path, out: list[Violation]) -> None:
+    allowed = shape.get("enum")
+    if allowed is not None:
+        # Any value outside the enum, a string or not, gets the same answer.
+        if value not in allowed:
+            out.append(Violation(path, f"must be one of {', '.join(allowed)}"))
+        return
     if not isinstance(value, str):
         out.append(Violation(path, "must be a string"))
         return
-    if not rule.min_len <= len(value) <= rule.max_len:
-        out.append(
-            Violation(
-                path,
-                f"must be {rule.min_len} to {rule.max_len} characters long, not {len(value)}",
-            )
-        )
-    if rule.pattern is not None and rule.pattern.fullmatch(value) is None:
-        wanted = rule.shape or f"a match of the pattern {rule.pattern.pattern}"
+    before = len(out)
+    _length(shape, len(value), path, out)
+    if "pattern" in shape and _pattern(shape_name).fullmatch(value) is None:
+        hint = HINTS.get(shape_name)
+        looks_like = hint.looks_like if hint is not None else None
+        wanted = looks_like or f"a match of the pattern {shape['pattern']}"
         out.append(Violation(path, f"must be {wanted}"))
+    model_ok = len(out) == before
+    for addition in ADDITIONS.get(shape_name, ()):
+        if (model_ok or not addition.after_model) and not addition.ok(value):
+            out.append(Violation(path, addition.message))
 
 
-def check_whole(value: object, rule: Whole, path: Path, out: list[Violation]) -> None:
-    """Append a violation if value is not an integer within rule."""
+def _length(shape: Shape, length: int, path: Path, out: list[Violation]) -> None:
+    low, high = shape.get("min"), shape.get("max")
+    if high is not None and not int(low or 0) <= length <= int(high):
+        message = f"must be {int(low or 0)} to {high} characters long, not {length}"
+    elif high is None and low is not None and length < int(low):
+        message = f"must be at least {low} characters long, not {length}"
+    else:
+        return
+    out.append(Violation(path, message))
+
+
+def _integer(
+    shape_name: str, shape: Shape, value: object, path: Path, out: list[Violation]
+) -> None:
     # bool is an int in Python but never a JSON number.
     if not isinstance(value, int) or isinstance(value, bool):
         out.append(Violation(path, "must be an integer"))
-    elif not rule.min <= value <= rule.max:
-        out.append(Violation(path, f"must be from {rule.min} to {rule.max}, not {value}"))
-
-
-def _tag_chars_ok(text: str) -> bool:
-    return all(c in TAG_PUNCTUATION or unicodedata.category(c)[0] in "LNZ" for c in text)
-
-
-def _check_tags(tags: object, shape: CreateRoomShape, out: list[Violation]) -> None:
-    if not isinstance(tags, Mapping):
-        out.append(Violation(("tags",), "must be a map of strings to strings"))
         return
-    if len(tags) > shape.tags_max:
+    low, high = shape.get("min"), shape.get("max")
+    if low is not None and high is not None:
+        if not low <= value <= high:
+            out.append(Violation(path, f"must be from {low} to {high}, not {value}"))
+    elif low is not None and value < low:
+        out.append(Violation(path, f"must be at least {low}, not {value}"))
+    elif high is not None and value > high:
+        out.append(Violation(path, f"must be at most {high}, not {value}"))
+
+
+def _boolean(
+    shape_name: str, shape: Shape, value: object, path: Path, out: list[Violation]
+) -> None:
+    if not isinstance(value, bool):
+        out.append(Violation(path, "must be a boolean"))
+
+
+def _timestamp(
+    shape_name: str, shape: Shape, value: object, path: Path, out: list[Violation]
+) -> None:
+    # botocore takes a datetime; REST-JSON sends epoch seconds.
+    if isinstance(value, bool) or not isinstance(value, datetime | int | float):
+        out.append(Violation(path, "must be a timestamp"))
+
+
+def _size_ok(shape_name: str, shape: Shape, size: int, path: Path, out: list[Violation]) -> bool:
+    """Whether a list's or map's size is within the model's; a violation if not."""
+    hint = HINTS.get(shape_name)
+    noun = (hint.noun if hint is not None else None) or (
+        "items" if shape["type"] == "list" else "entries"
+    )
+    low, high = shape.get("min"), shape.get("max")
+    if high is not None and size > int(high):
+        out.append(Violation(path, f"must hold at most {high} {noun}, not {size}"))
+        return False
+    if low is not None and size < int(low):
+        out.append(Violation(path, f"must hold at least {low} {noun}, not {size}"))
+        return False
+    return True
+
+
+def _plural(shape_name: str) -> str:
+    return _PLURALS.get(_shapes()[shape_name]["type"], "values")
+
+
+def _list(shape_name: str, shape: Shape, value: object, path: Path, out: list[Violation]) -> None:
+    item_shape = str(shape["member"]["shape"])
+    if not isinstance(value, list | tuple):
+        out.append(Violation(path, f"must be a list of {_plural(item_shape)}"))
+        return
+    # The items of a list of the wrong size are not worth the work of checking.
+    if _size_ok(shape_name, shape, len(value), path, out):
+        for i, item in enumerate(value):
+            _walk(item_shape, item, (*path, i), out)
+
+
+def _map(shape_name: str, shape: Shape, value: object, path: Path, out: list[Violation]) -> None:
+    key_shape, value_shape = str(shape["key"]["shape"]), str(shape["value"]["shape"])
+    if not isinstance(value, Mapping):
         out.append(
-            Violation(("tags",), f"must hold at most {shape.tags_max} tags, not {len(tags)}")
+            Violation(path, f"must be a map of {_plural(key_shape)} to {_plural(value_shape)}")
         )
-        return  # the entries of an oversized map are not worth the work of checking
-    for key, value in tags.items():
+        return
+    # The entries of a map of the wrong size are not worth the work of checking.
+    if not _size_ok(shape_name, shape, len(value), path, out):
+        return
+    for key, entry in value.items():
         if not isinstance(key, str):
-            out.append(Violation(("tags",), "keys must be strings"))
+            out.append(Violation(path, "keys must be strings"))
             continue
-        path: Path = ("tags", MapKey(key))
-        before = len(out)
-        check_text(key, shape.tag_key, path, out)
-        if len(out) == before and not _tag_chars_ok(key):
-            out.append(
-                Violation(path, "key may hold only letters, digits, spaces and _ . : / = + - @")
-            )
-        if key.lower().startswith(RESERVED_TAG_PREFIX):
-            out.append(Violation(path, f'key must not start with "{RESERVED_TAG_PREFIX}"'))
-        before = len(out)
-        check_text(value, shape.tag_value, path, out)
-        if len(out) == before and not _tag_chars_ok(value):
-            out.append(
-                Violation(path, "value may hold only letters, digits, spaces and _ . : / = + - @")
-            )
+        entry_path: Path = (*path, MapKey(key))
+        _walk(key_shape, key, entry_path, out)
+        _walk(value_shape, entry, entry_path, out)
 
 
-def check_create_room(params: Mapping[str, Any]) -> list[Violation]:
-    """Every violation in a CreateRoom input, in AWS's JSON member names.
-
-    An absent member is never a violation: AWS applies its default.
-    """
-    shape = create_room_shape()
-    out: list[Violation] = []
-    if "name" in params:
-        check_text(params["name"], shape.name, ("name",), out)
-    for member, rule in (
-        ("maximumMessageLength", shape.maximum_message_length),
-        ("maximumMessageRatePerSecond", shape.maximum_message_rate_per_second),
-    ):
-        if member in params:
-            check_whole(params[member], rule, (member,), out)
-    if "messageReviewHandler" in params:
-        handler = params["messageReviewHandler"]
-        if not isinstance(handler, Mapping):
-            out.append(Violation(("messageReviewHandler",), "must be an object"))
-        else:
-            if "uri" in handler:
-                check_text(handler["uri"], shape.review_uri, ("messageReviewHandler", "uri"), out)
-            if "fallbackResult" in handler and handler["fallbackResult"] not in (
-                shape.fallback_results
-            ):
-                out.append(
-                    Violation(
-                        ("messageReviewHandler", "fallbackResult"),
-                        f"must be one of {', '.join(shape.fallback_results)}",
-                    )
-                )
-    if "tags" in params:
-        _check_tags(params["tags"], shape, out)
-    if "loggingConfigurationIdentifiers" in params:
-        ids = params["loggingConfigurationIdentifiers"]
-        member = "loggingConfigurationIdentifiers"
-        if not isinstance(ids, list):
-            out.append(Violation((member,), "must be a list of strings"))
-        else:
-            if len(ids) > shape.logging_ids_max:
-                out.append(
-                    Violation(
-                        (member,),
-                        f"must hold at most {shape.logging_ids_max} identifiers, not {len(ids)}",
-                    )
-                )
-            else:  # the items of an oversized list are not worth the work of checking
-                for i, item in enumerate(ids):
-                    check_text(item, shape.logging_id, (member, i), out)
-    return out
+_Walker = Callable[[str, Shape, object, Path, list[Violation]], None]
+_WALKERS: Final[Mapping[str, _Walker]] = {
+    "structure": _structure,
+    "string": _string,
+    "integer": _integer,
+    "long": _integer,
+    "boolean": _boolean,
+    "timestamp": _timestamp,
+    "list": _list,
+    "map": _map,
+}
 
 
 def aws_field_name(path: Path) -> str:

@@ -132,7 +132,7 @@ def check(request: pb.CreateRoomRequest) -> list[validation.Violation]:
                     ("requestId",), "must be a UUID like 3f2b9a4e-6c1d-4e8a-9b7f-2d5c8e1a0b3c"
                 )
             )
-        tags_max = validation.create_room_shape().tags_max
+        tags_max = validation.bounds("Tags").max
         if len(request.tags) >= tags_max:
             out.append(
                 validation.Violation(
