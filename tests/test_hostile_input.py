@@ -22,9 +22,8 @@ from google.rpc import error_details_pb2, status_pb2
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from ivschat.v1 import room_service_pb2 as pb
-from ivschat_grpc.aws import convert, validation
+from ivschat_grpc.aws import request_checks
 from ivschat_grpc.aws.adapter import StaticCredentials
-from ivschat_grpc.core import creator
 from ivschat_grpc.emulator import (
     DEFAULT_ACCESS_KEY_ID,
     DEFAULT_SECRET_ACCESS_KEY,
@@ -199,8 +198,8 @@ def violations_of(status: status_pb2.Status) -> list[str]:
 
 
 def is_valid(request: pb.CreateRoomRequest) -> bool:
-    params = convert.to_aws_params(request)
-    return not (validation.check("CreateRoom", params) + creator.check(request))
+    _, violations = request_checks.create_room(request)
+    return not violations
 
 
 def check(call: Any, running: Running, raw: bytes, valid: bool) -> None:

@@ -9,8 +9,8 @@ import grpc
 import pytest
 from google.rpc import error_details_pb2
 from ivschat_grpc import errors
-from ivschat_grpc.aws.validation import MapKey
 from ivschat_grpc.core.outcomes import Outcome
+from ivschat_grpc.core.violations import MapKey
 from ivschat_grpc.emulator.token_bucket import TokenBucket
 from ivschat_grpc.runtime import settings as config
 

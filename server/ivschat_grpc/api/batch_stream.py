@@ -38,14 +38,14 @@ from ivschat.v1 import room_service_pb2 as pb
 
 from ivschat_grpc import errors
 from ivschat_grpc.api.malformed import Undecodable
-from ivschat_grpc.aws import convert, validation
+from ivschat_grpc.aws import request_checks
 from ivschat_grpc.aws.message_limits import CORRELATION_ID_MAX
-from ivschat_grpc.core import creator
 from ivschat_grpc.core.calls import CallControl, CallFailed
 from ivschat_grpc.core.creator import Creator
 from ivschat_grpc.core.lifecycle import Lifecycle
 from ivschat_grpc.core.outcomes import Outcome
 from ivschat_grpc.core.pacing import Priority
+from ivschat_grpc.core.violations import Violation
 from ivschat_grpc.runtime.telemetry import Metrics
 
 log = logging.getLogger(__name__)
@@ -251,27 +251,20 @@ class Batch:
         if limit is not None and self.items_read > limit:
             self._answer(_error(cid, errors.items_per_stream_exceeded(limit)))
             return
-        violations: list[validation.Violation] = []
+        violations: list[Violation] = []
         if not cid:
-            violations.append(validation.Violation(("correlationId",), "must not be empty"))
+            violations.append(Violation(("correlationId",), "must not be empty"))
         elif len(cid) > CORRELATION_ID_MAX:
             violations.append(
-                validation.Violation(
-                    ("correlationId",), f"must be at most {CORRELATION_ID_MAX} characters"
-                )
+                Violation(("correlationId",), f"must be at most {CORRELATION_ID_MAX} characters")
             )
         elif cid in self._in_flight_ids:
-            violations.append(
-                validation.Violation(("correlationId",), "repeats an item still in flight")
-            )
-        params = convert.to_aws_params(request.room)
+            violations.append(Violation(("correlationId",), "repeats an item still in flight"))
+        params, room_violations = request_checks.create_room(request.room)
         if not request.HasField("room"):
-            violations.append(validation.Violation(("room",), "is required"))
+            violations.append(Violation(("room",), "is required"))
         else:
-            violations += [
-                validation.Violation(("room", *v.path), v.message)
-                for v in validation.check("CreateRoom", params) + creator.check(request.room)
-            ]
+            violations += [Violation(("room", *v.path), v.message) for v in room_violations]
         if violations:
             self._answer(_error(cid, errors.invalid_request(violations)))
             return

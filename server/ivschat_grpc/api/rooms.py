@@ -14,8 +14,7 @@ from ivschat.v1 import room_service_pb2_grpc as pb_grpc
 
 from ivschat_grpc import errors
 from ivschat_grpc.api.batch_stream import Batch, BatchLimits
-from ivschat_grpc.aws import convert, validation
-from ivschat_grpc.core import creator
+from ivschat_grpc.aws import request_checks
 from ivschat_grpc.core.calls import CallControl, CallFailed
 from ivschat_grpc.core.creator import Creator
 from ivschat_grpc.core.lifecycle import Lifecycle
@@ -119,8 +118,7 @@ class RoomService(pb_grpc.RoomServiceServicer):
         context: grpc.aio.ServicerContext[pb.CreateRoomRequest, pb.CreateRoomResponse],
     ) -> pb.CreateRoomResponse:
         """Create one room, or end with the error table's status."""
-        params = convert.to_aws_params(request)
-        violations = validation.check("CreateRoom", params) + creator.check(request)
+        params, violations = request_checks.create_room(request)
         if violations:
             await errors.abort(context, errors.invalid_request(violations))
         timeout = aws_timeout(context.time_remaining(), self._default_timeout_s)

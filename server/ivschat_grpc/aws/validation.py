@@ -31,6 +31,8 @@ from typing import Any, Final
 
 from botocore.loaders import create_loader
 
+from ivschat_grpc.core.violations import MapKey, Path, Violation
+
 SERVICE: Final = "ivschat"
 API_VERSION: Final = "2020-07-14"
 
@@ -40,23 +42,7 @@ RESERVED_TAG_PREFIX: Final = "aws:"
 TAG_PUNCTUATION: Final = frozenset("_.:/=+-@")
 
 
-class MapKey(str):
-    """MapKey marks a path segment as a map key rather than a member name."""
-
-    __slots__ = ()
-
-
-PathPart = str | int
-Path = tuple[PathPart, ...]
 Shape = Mapping[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Violation:
-    """Violation is one broken constraint, at one field."""
-
-    path: Path
-    message: str
 
 
 @dataclass(frozen=True, slots=True)

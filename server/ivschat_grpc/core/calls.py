@@ -10,9 +10,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ivschat_grpc.aws.validation import Violation
 from ivschat_grpc.core.outcomes import Outcome
 from ivschat_grpc.core.pacing import Priority
+from ivschat_grpc.core.violations import Violation
 
 
 class CallFailed(Exception):

@@ -27,7 +27,6 @@ import hashlib
 import logging
 import struct
 import time
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -35,12 +34,13 @@ from typing import Any, Final
 from google.protobuf import unknown_fields
 from ivschat.v1 import room_service_pb2 as pb
 
-from ivschat_grpc.aws import convert, validation
+from ivschat_grpc.aws import convert
 from ivschat_grpc.core.calls import AwsCallError, CallControl, Refusal, Rooms
 from ivschat_grpc.core.idempotency import Claim, StateUnavailable, Store, Verdict
 from ivschat_grpc.core.lifecycle import Lifecycle
 from ivschat_grpc.core.outcomes import Outcome, Ran, ran
 from ivschat_grpc.core.pacing import Priority
+from ivschat_grpc.core.violations import Violation
 
 log = logging.getLogger(__name__)
 
@@ -110,37 +110,6 @@ class Result:
     aws_request_id: str | None
     attempts: int
     replayed: bool  # an earlier call with the same request_id created it
-
-
-def check(request: pb.CreateRoomRequest) -> list[validation.Violation]:
-    """The facade's own rules for request_id and its reserved tag."""
-    out: list[validation.Violation] = []
-    if RESERVED_TAG in request.tags:
-        out.append(
-            validation.Violation(
-                ("tags", validation.MapKey(RESERVED_TAG)), "is reserved for request_id"
-            )
-        )
-    if request.HasField("request_id"):
-        try:
-            canonical = str(uuid.UUID(request.request_id))
-        except ValueError:
-            canonical = ""
-        if not canonical or canonical != request.request_id.lower():
-            out.append(
-                validation.Violation(
-                    ("requestId",), "must be a UUID like 3f2b9a4e-6c1d-4e8a-9b7f-2d5c8e1a0b3c"
-                )
-            )
-        tags_max = validation.bounds("Tags").max
-        if len(request.tags) >= tags_max:
-            out.append(
-                validation.Violation(
-                    ("tags",),
-                    f"must hold at most {tags_max - 1} tags with request_id, whose tag counts too",
-                )
-            )
-    return out
 
 
 def fingerprint(request: pb.CreateRoomRequest) -> str:
@@ -289,11 +258,7 @@ class Creator:
             if claim.verdict is Verdict.MISMATCH:
                 raise Refusal(
                     Outcome.REQUEST_ID_REUSED,
-                    [
-                        validation.Violation(
-                            ("request_id",), "was already used for a different request"
-                        )
-                    ],
+                    [Violation(("request_id",), "was already used for a different request")],
                 )
             if claim.verdict is Verdict.WAIT:
                 left = remaining()

@@ -14,10 +14,11 @@ from functools import cache
 from typing import Any, Final
 
 from ivschat_grpc.aws import validation
+from ivschat_grpc.core.outcomes import Outcome
 
-# ServiceUnavailable is one of AWS's common errors, so it is absent from the
+# A 503 from the front end is one of AWS's common errors, so it is absent from the
 # ivschat model; every other code and status comes from the model.
-COMMON_ERRORS: Final[Mapping[str, int]] = {"ServiceUnavailable": 503}
+COMMON_ERRORS: Final[Mapping[str, int]] = {Outcome.SERVICE_UNAVAILABLE: 503}
 
 
 @cache

@@ -24,6 +24,8 @@ from typing import Any, Final, Self
 from aiohttp import web
 
 from ivschat_grpc.aws import validation
+from ivschat_grpc.core.outcomes import Outcome
+from ivschat_grpc.core.violations import Violation
 from ivschat_grpc.emulator import sigv4
 from ivschat_grpc.emulator.faults import FaultPlan, FaultRule, error_statuses
 from ivschat_grpc.emulator.token_bucket import TokenBucket
@@ -38,7 +40,7 @@ DEFAULT_ACCOUNT: Final = "123456789012"
 DEFAULT_CREATE_ROOM_RATE: Final = 5.0
 ADMIN: Final = "/_emulator"
 _ID_ALPHABET: Final = string.ascii_letters + string.digits
-# How an operation's ValidationException opens, where it is not the count.
+# How an operation's validation error opens, where it is not the count.
 _INVALID_INPUT: Final[Mapping[str, str]] = {
     "GetRoom": "identifier is invalid",
     "DeleteRoom": "identifier is invalid",
@@ -102,14 +104,12 @@ class _Dropped(Exception):
     """_Dropped ends a request by closing its connection without an answer."""
 
 
-def _refuse_invalid(
-    operation: str, params: Json, extra: list[validation.Violation] | None = None
-) -> None:
-    """Answer ValidationException naming every field that breaks the model (or extra)."""
+def _refuse_invalid(operation: str, params: Json, extra: list[Violation] | None = None) -> None:
+    """Answer a validation error (Outcome.VALIDATION) naming every field that breaks the model (or extra)."""
     violations = validation.check(operation, params) + (extra or [])
     if violations:
         raise AwsError(
-            "ValidationException",
+            Outcome.VALIDATION,
             _INVALID_INPUT.get(operation, f"{len(violations)} validation error(s) detected"),
             reason="FIELD_VALIDATION_FAILED",
             fieldList=[
@@ -162,7 +162,7 @@ class EmulatorState:
         for arn in params.get("loggingConfigurationIdentifiers", []):
             if arn not in self.logging_configurations:
                 raise AwsError(
-                    "ResourceNotFoundException",
+                    Outcome.NOT_FOUND,
                     f"Logging configuration {arn} not found",
                     resourceId=arn.rsplit("/", 1)[-1],
                     resourceType="LOGGING_CONFIGURATION",
@@ -198,7 +198,7 @@ class EmulatorState:
         room = self.rooms.get(room_id)
         if room is None or room["arn"] != identifier:
             raise AwsError(
-                "ResourceNotFoundException",
+                Outcome.NOT_FOUND,
                 f"Room {identifier} not found",
                 resourceId=room_id,
                 resourceType="ROOM",
@@ -216,14 +216,14 @@ class EmulatorState:
     def list_rooms(self, params: Json) -> Json:
         """Page through rooms, newest update first, filtered as AWS filters."""
         # The model says only that a token is a string; this endpoint's tokens are its own.
-        bad_token: list[validation.Violation] = []
+        bad_token: list[Violation] = []
         start = 0
         token = params.get("nextToken")
         if token and isinstance(token, str):
             try:
                 start = int(base64.urlsafe_b64decode(token.encode()).decode())
             except ValueError:
-                bad_token.append(validation.Violation(("nextToken",), "is not a valid token"))
+                bad_token.append(Violation(("nextToken",), "is not a valid token"))
         _refuse_invalid("ListRooms", params, bad_token)
         limit = int(params.get("maxResults", validation.bounds("MaxRoomResults").max))
         rooms = sorted(self.rooms.values(), key=lambda r: r["updateTime"], reverse=True)
@@ -313,18 +313,18 @@ def build_app(state: EmulatorState) -> web.Application:
         )
         if operation not in OPERATIONS:
             raise AwsError(
-                "ValidationException",
+                Outcome.VALIDATION,
                 f"Unknown operation {operation}",
                 reason="UNKNOWN_OPERATION",
             )
         if not isinstance(record.body, dict):
             raise AwsError(
-                "ValidationException", "The request body is not a JSON object", reason="OTHER"
+                Outcome.VALIDATION, "The request body is not a JSON object", reason="OTHER"
             )
         params: Json = record.body
         if operation == "CreateRoom" and state.quota is not None and not state.quota.try_take():
             raise AwsError(
-                "ThrottlingException",
+                Outcome.THROTTLED,
                 "Rate exceeded for CreateRoom",
                 resourceId="CreateRoom",
                 resourceType="ROOM",
@@ -364,18 +364,18 @@ def build_app(state: EmulatorState) -> web.Application:
 def _fault_fields(rule: FaultRule) -> Json:
     """The modeled fields an injected error carries, unless the rule overrides them."""
     defaults: Mapping[str, Json] = {
-        "ValidationException": {
+        Outcome.VALIDATION: {
             "reason": "FIELD_VALIDATION_FAILED",
             "fieldList": [{"name": "name", "message": "Injected validation failure"}],
         },
-        "ConflictException": {"resourceId": "InjectedRoom", "resourceType": "ROOM"},
-        "ResourceNotFoundException": {"resourceId": "InjectedRoom", "resourceType": "ROOM"},
-        "ServiceQuotaExceededException": {
+        Outcome.CONFLICT: {"resourceId": "InjectedRoom", "resourceType": "ROOM"},
+        Outcome.NOT_FOUND: {"resourceId": "InjectedRoom", "resourceType": "ROOM"},
+        Outcome.QUOTA_EXCEEDED: {
             "resourceId": "InjectedRoom",
             "resourceType": "ROOM",
             "limit": 50000,
         },
-        "ThrottlingException": {
+        Outcome.THROTTLED: {
             "resourceId": "CreateRoom",
             "resourceType": "ROOM",
             "limit": 5,

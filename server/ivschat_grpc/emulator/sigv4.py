@@ -15,6 +15,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Final
 from urllib.parse import parse_qsl, quote, unquote
 
+from ivschat_grpc.core.outcomes import Outcome
+
 ALGORITHM: Final = "AWS4-HMAC-SHA256"
 # AWS refuses a request whose signing time is more than 15 minutes off.
 MAX_SKEW: Final = timedelta(minutes=15)
@@ -30,7 +32,7 @@ class Refusal(Exception):
 
 
 def _refuse_signature(message: str) -> Refusal:
-    return Refusal(403, "InvalidSignatureException", message)
+    return Refusal(403, Outcome.INVALID_SIGNATURE, message)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +58,7 @@ def _canonical_query(query: str) -> str:
 def _parse_authorization(header: str) -> tuple[str, list[str], str]:
     algorithm, _, rest = header.partition(" ")
     if algorithm != ALGORITHM:
-        raise Refusal(400, "IncompleteSignatureException", f"Unsupported algorithm {algorithm!r}.")
+        raise Refusal(400, Outcome.INCOMPLETE_SIGNATURE, f"Unsupported algorithm {algorithm!r}.")
     parts: dict[str, str] = {}
     for item in rest.split(","):
         key, sep, value = item.strip().partition("=")
@@ -66,7 +68,7 @@ def _parse_authorization(header: str) -> tuple[str, list[str], str]:
     if missing:
         raise Refusal(
             400,
-            "IncompleteSignatureException",
+            Outcome.INCOMPLETE_SIGNATURE,
             f"Authorization header requires {', '.join(missing)}.",
         )
     return parts["Credential"], parts["SignedHeaders"].split(";"), parts["Signature"]
@@ -84,16 +86,16 @@ def verify(
     headers = {k.lower(): v for k, v in request.headers.items()}
     authorization = headers.get("authorization")
     if not authorization:
-        raise Refusal(403, "MissingAuthenticationTokenException", "Missing Authentication Token")
+        raise Refusal(403, Outcome.MISSING_AUTHENTICATION_TOKEN, "Missing Authentication Token")
     credential, signed_headers, signature = _parse_authorization(authorization)
     scope_parts = credential.split("/")
     if len(scope_parts) != 5 or scope_parts[4] != "aws4_request":
-        raise Refusal(400, "IncompleteSignatureException", "Credential is malformed.")
+        raise Refusal(400, Outcome.INCOMPLETE_SIGNATURE, "Credential is malformed.")
     access_key, date, scope_region, scope_service, _ = scope_parts
     if access_key not in secrets:
         raise Refusal(
             403,
-            "UnrecognizedClientException",
+            Outcome.UNRECOGNIZED_CLIENT,
             "The security token included in the request is invalid.",
         )
     if scope_service != service:
@@ -105,7 +107,7 @@ def verify(
         signed_at = datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
     except ValueError:
         raise Refusal(
-            400, "IncompleteSignatureException", "X-Amz-Date is missing or malformed."
+            400, Outcome.INCOMPLETE_SIGNATURE, "X-Amz-Date is missing or malformed."
         ) from None
     if not amz_date.startswith(date):
         raise _refuse_signature("Date in Credential scope does not match X-Amz-Date.")

@@ -20,9 +20,9 @@ from google.protobuf.message import Message as ProtoMessage
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from ivschat_grpc.aws.validation import MapKey, Violation
 from ivschat_grpc.core.calls import AwsCallError, CallFailed, Refusal
 from ivschat_grpc.core.outcomes import Outcome
+from ivschat_grpc.core.violations import MapKey, Violation
 from ivschat_grpc.errors.table import CONTRACT, OPERATIONS, Detail, Key, Refused, Row, row_for
 
 REQUEST_ID_KEY: Final = "aws-request-id"
