@@ -105,7 +105,7 @@ class _Dropped(Exception):
 
 
 def _refuse_invalid(operation: str, params: Json, extra: list[Violation] | None = None) -> None:
-    """Answer a validation error (Outcome.VALIDATION) naming every field that breaks the model (or extra)."""
+    """Answer a validation error naming every field that breaks the model (or extra)."""
     violations = validation.check(operation, params) + (extra or [])
     if violations:
         raise AwsError(
