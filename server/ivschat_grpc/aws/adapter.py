@@ -33,6 +33,7 @@ from botocore.exceptions import (
 )
 
 from ivschat_grpc import __version__
+from ivschat_grpc.aws.connection import AwsConnection, StaticCredentials
 from ivschat_grpc.core import outcomes
 from ivschat_grpc.core.pacing import Pacer, Priority, SlotSource
 
@@ -41,34 +42,6 @@ if TYPE_CHECKING:
 
 # AWS did not run these calls, so sending them again cannot make a second room.
 RETRY_SAFE: Final = frozenset({"ThrottlingException", outcomes.UNREACHABLE})
-
-
-@dataclass(frozen=True, slots=True)
-class AwsSettings:
-    """AwsSettings is how the adapter reaches AWS."""
-
-    region: str
-    endpoint_url: str | None = None
-    connect_timeout_s: float = 2.0
-    read_timeout_s: float = 30.0
-    max_pool_connections: int = 64
-    max_attempts: int = 4
-    # AWS's CreateRoom quota per account and region; None turns pacing off.
-    create_rate: float | None = 5.0
-    max_in_flight: int = 16
-    backoff_base_s: float = 0.05
-    backoff_cap_s: float = 1.0
-
-
-@dataclass(frozen=True, slots=True)
-class StaticCredentials:
-    """StaticCredentials are for the embedded local endpoint only; AWS's come from its chain."""
-
-    access_key_id: str
-    secret_access_key: str
-
-    def __repr__(self) -> str:
-        return "StaticCredentials(<redacted>)"
 
 
 class AwsCallError(Exception):
@@ -165,7 +138,7 @@ class IvsChat:
     def __init__(
         self,
         client: IvschatClient,
-        settings: AwsSettings,
+        settings: AwsConnection,
         observer: AttemptObserver | None = None,
         slots: SlotSource | None = None,
     ) -> None:
@@ -177,7 +150,7 @@ class IvsChat:
     @classmethod
     async def open(
         cls,
-        settings: AwsSettings,
+        settings: AwsConnection,
         stack: AsyncExitStack,
         credentials: StaticCredentials | None = None,
         observer: AttemptObserver | None = None,
@@ -307,7 +280,7 @@ class IvsChat:
         return random.uniform(0, ceiling)  # noqa: S311 - jitter, not cryptography
 
 
-def _session(settings: AwsSettings, credentials: StaticCredentials | None) -> aioboto3.Session:
+def _session(settings: AwsConnection, credentials: StaticCredentials | None) -> aioboto3.Session:
     if credentials is None:
         return aioboto3.Session(region_name=settings.region)
     return aioboto3.Session(
