@@ -93,26 +93,7 @@ def _parser() -> argparse.ArgumentParser:
         description=batch_create.__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    batch.add_argument("file", help="requests: .jsonl (one CreateRoomRequest a line) or .csv")
-    batch.add_argument(
-        "--output",
-        help="append results here (JSON Lines); a rerun skips ids it records as created",
-    )
-    batch.add_argument("--timeout", type=float, default=None, help="seconds for the whole stream")
-    batch.add_argument(
-        "--no-request-ids",
-        dest="request_ids",
-        action="store_false",
-        help="send lines without a request_id, so a rerun may create a room twice "
-        "(default: each line gets one derived from its correlation id)",
-    )
-    batch.add_argument(
-        "--progress",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="draw a progress bar on stderr (default: when stderr is a terminal)",
-    )
-    create_room.add_connection_arguments(batch)
+    batch_create.add_arguments(batch)
     return parser
 
 
