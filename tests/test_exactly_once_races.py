@@ -11,7 +11,8 @@ import pytest
 import redis.asyncio as aioredis
 from ivschat.v1 import room_service_pb2 as pb
 from ivschat_grpc.aws import convert
-from ivschat_grpc.aws.adapter import AwsSettings, IvsChat, StaticCredentials
+from ivschat_grpc.aws.adapter import IvsChat
+from ivschat_grpc.aws.connection import AwsConnection, StaticCredentials
 from ivschat_grpc.core.calls import AwsCallError
 from ivschat_grpc.core.creator import RESERVED_TAG, Creator, fingerprint
 from ivschat_grpc.core.idempotency import MemoryStore, Verdict
@@ -34,7 +35,9 @@ def tagged(emu: Emulator, request_id: str) -> list[str]:
 
 
 async def adapter(emu: Emulator, stack: AsyncExitStack, **kwargs: Any) -> IvsChat:
-    settings = AwsSettings(region=DEFAULT_REGION, endpoint_url=emu.url, create_rate=None, **kwargs)
+    settings = AwsConnection(
+        region=DEFAULT_REGION, endpoint_url=emu.url, create_rate=None, **kwargs
+    )
     return await IvsChat.open(settings, stack, Pacer(None, settings.max_in_flight), CREDENTIALS)
 
 

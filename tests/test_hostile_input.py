@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from ivschat.v1 import room_service_pb2 as pb
 from ivschat_grpc.aws import request_checks
-from ivschat_grpc.aws.adapter import StaticCredentials
+from ivschat_grpc.aws.connection import StaticCredentials
 from ivschat_grpc.emulator import (
     DEFAULT_ACCESS_KEY_ID,
     DEFAULT_SECRET_ACCESS_KEY,

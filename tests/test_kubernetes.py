@@ -122,7 +122,7 @@ def option_names() -> frozenset[str]:
 
 def test_auth_tokens_variable_is_read() -> None:
     settings = config.load(argparse.Namespace(), {AUTH_TOKENS: "a,b"})
-    assert settings.auth_tokens == ("a", "b")
+    assert settings.auth.tokens == ("a", "b")
 
 
 def test_every_variable_is_an_option() -> None:

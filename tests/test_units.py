@@ -61,13 +61,13 @@ def _args(**kwargs: object) -> argparse.Namespace:
 
 def test_flags_override_environment() -> None:
     env = {"IVSCHAT_GRPC_PORT": "7000", "AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": "x"}
-    assert config.load(_args(), env).port == 7000
-    assert config.load(_args(port="0"), env).port == 0
-    assert config.load(_args(), env).region == "eu-west-1"
-    assert config.load(_args(region="ap-south-1"), env).region == "ap-south-1"
-    assert config.load(_args(), {"AWS_DEFAULT_REGION": "x"}).region == "x"
+    assert config.load(_args(), env).listen.port == 7000
+    assert config.load(_args(port="0"), env).listen.port == 0
+    assert config.load(_args(), env).aws.region == "eu-west-1"
+    assert config.load(_args(region="ap-south-1"), env).aws.region == "ap-south-1"
+    assert config.load(_args(), {"AWS_DEFAULT_REGION": "x"}).aws.region == "x"
     endpoint_env = {"AWS_ENDPOINT_URL": "http://a", "AWS_ENDPOINT_URL_IVSCHAT": "http://b"}
-    assert config.load(_args(), endpoint_env).endpoint_url == "http://b"
+    assert config.load(_args(), endpoint_env).aws.endpoint_url == "http://b"
 
 
 @pytest.mark.parametrize(
@@ -119,26 +119,26 @@ def test_insecure_allows_a_non_loopback_bind_and_tokens_combine() -> None:
         _args(host="0.0.0.0", insecure=True),  # noqa: S104 - the point of the test
         {"IVSCHAT_GRPC_AUTH_TOKENS": "t1, t2"},
     )
-    assert settings.host == "0.0.0.0"  # noqa: S104 - as set
-    assert settings.auth_tokens == ("t1", "t2")
+    assert settings.listen.host == "0.0.0.0"  # noqa: S104 - as set
+    assert settings.auth.tokens == ("t1", "t2")
     assert "t1" not in repr(settings)
 
 
 def test_every_option_names_a_settings_field() -> None:
-    assert {o.field for o in config.OPTIONS} <= config.field_names()
+    assert {o.at for o in config.OPTIONS} <= config.field_names()
     assert len({o.flag for o in config.OPTIONS}) == len(config.OPTIONS)
 
 
 def test_largest_valid_request_fits_the_default_limit() -> None:
     from ivschat_grpc.aws.message_limits import largest_valid_request_bytes
 
-    assert 20 * 1024 < config.Settings().max_message_bytes == largest_valid_request_bytes()
+    assert 20 * 1024 < config.Settings().limits.max_message_bytes == largest_valid_request_bytes()
     assert largest_valid_request_bytes() < 128 * 1024
 
 
 def test_the_configuration_doc_has_every_flag_as_the_code_says() -> None:
     doc = (Path(__file__).parent.parent / "docs" / "configuration.md").read_text()
-    flags = [o.flag for o in config.OPTIONS] + [s.flag for s in config.SWITCHES]
+    flags = [o.flag for o in config.OPTIONS]
     rows = [line for line in doc.splitlines() if line.startswith("| `--")]
     assert [row.split("`")[1] for row in rows] == flags
     assert config.configuration_table() in doc  # fresh: tools/generate.py writes it
@@ -154,18 +154,21 @@ def test_tokens_come_from_a_file_and_the_environment(tmp_path: Path) -> None:
     settings = config.load(
         _args(auth_tokens=str(token_file)), {"IVSCHAT_GRPC_AUTH_TOKENS": "env-one"}
     )
-    assert settings.auth_tokens == ("file-old", "file-new", "env-one")
+    assert settings.auth.tokens == ("file-old", "file-new", "env-one")
     assert settings.authenticates_callers
 
 
 def test_the_store_and_its_folder_follow_the_settings(tmp_path: Path) -> None:
     env = {"XDG_STATE_HOME": str(tmp_path / "xdg")}
     assert config.load(_args(), env).store == "sqlite"
-    assert config.load(_args(), env).state_dir == tmp_path / "xdg" / "ivschat-grpc"
+    assert config.load(_args(), env).idempotency.state_dir == tmp_path / "xdg" / "ivschat-grpc"
     home = {"HOME": str(tmp_path / "home"), "XDG_STATE_HOME": "relative/is/ignored"}
-    assert config.load(_args(), home).state_dir == tmp_path / "home/.local/state/ivschat-grpc"
+    assert (
+        config.load(_args(), home).idempotency.state_dir
+        == tmp_path / "home/.local/state/ivschat-grpc"
+    )
     own = {"IVSCHAT_GRPC_STATE_DIR": str(tmp_path / "own"), **env}
-    assert config.load(_args(), own).state_dir == tmp_path / "own"
+    assert config.load(_args(), own).idempotency.state_dir == tmp_path / "own"
     assert config.load(_args(emulator=True), env).store == "memory"
     assert config.load(_args(emulator=True, idempotency_store="sqlite"), env).store == "sqlite"
     assert config.load(_args(redis_url="redis://127.0.0.1:1/0"), env).store == "redis"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import Any
@@ -11,6 +11,7 @@ import grpc
 import pytest
 from ivschat.v1 import room_service_pb2_grpc as pb_grpc
 from ivschat_grpc.emulator import DEFAULT_REGION, Emulator
+from ivschat_grpc.runtime import settings as config
 from ivschat_grpc.runtime.assembly import Service, build_server
 from ivschat_grpc.runtime.settings import Settings
 
@@ -31,17 +32,33 @@ class Facade:
     emulator: Emulator
 
 
+def with_overrides(base: Settings, overrides: Mapping[str, object]) -> Settings:
+    """base with flat overrides, each named by its option's field (grace_s, redis_url).
+
+    A setting with no flag is named by its group and its name: aws_max_attempts.
+    """
+    flags = {o.field for o in config.OPTIONS}
+    for key, value in overrides.items():
+        if key not in flags:
+            group, _, name = key.partition("_")
+            base = replace(base, **{group: replace(getattr(base, group), **{name: value})})
+    return config.replace_options(base, {k: v for k, v in overrides.items() if k in flags})
+
+
 def facade_settings(emu: Emulator, **overrides: object) -> Settings:
     """Settings for a facade on a free loopback port, pointed at emu."""
     # A short settle keeps ambiguity tests quick; the default (2 s) suits AWS.
-    base = Settings(
-        region=DEFAULT_REGION,
-        endpoint_url=emu.url,
-        host="127.0.0.1",
-        port=0,
-        idempotency_settle_s=0.3,
+    base = with_overrides(
+        Settings(),
+        {
+            "region": DEFAULT_REGION,
+            "endpoint_url": emu.url,
+            "host": "127.0.0.1",
+            "port": 0,
+            "idempotency_settle_s": 0.3,
+        },
     )
-    return replace(base, **overrides)  # type: ignore[arg-type]  # overrides are Settings fields
+    return with_overrides(base, overrides)
 
 
 @asynccontextmanager

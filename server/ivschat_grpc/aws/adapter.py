@@ -15,7 +15,6 @@ import random
 import time
 from collections.abc import Awaitable, Mapping
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import aioboto3
@@ -33,40 +32,13 @@ from botocore.exceptions import (
 )
 
 from ivschat_grpc import __version__
+from ivschat_grpc.aws.connection import AwsConnection, StaticCredentials
 from ivschat_grpc.core.calls import AwsCallError, CallControl, Created
 from ivschat_grpc.core.outcomes import Outcome
 from ivschat_grpc.core.pacing import Pacer, Priority
 
 if TYPE_CHECKING:
     from types_aiobotocore_ivschat import IvschatClient
-
-
-@dataclass(frozen=True, slots=True)
-class AwsSettings:
-    """AwsSettings is how the adapter reaches AWS."""
-
-    region: str
-    endpoint_url: str | None = None
-    connect_timeout_s: float = 2.0
-    read_timeout_s: float = 30.0
-    max_pool_connections: int = 64
-    max_attempts: int = 4
-    # AWS's CreateRoom quota per account and region; None turns pacing off.
-    create_rate: float | None = 5.0
-    max_in_flight: int = 16
-    backoff_base_s: float = 0.05
-    backoff_cap_s: float = 1.0
-
-
-@dataclass(frozen=True, slots=True)
-class StaticCredentials:
-    """StaticCredentials are for the embedded local endpoint only; AWS's come from its chain."""
-
-    access_key_id: str
-    secret_access_key: str
-
-    def __repr__(self) -> str:
-        return "StaticCredentials(<redacted>)"
 
 
 def _classify(exc: Exception) -> AwsCallError:
@@ -115,7 +87,7 @@ class IvsChat:
     def __init__(
         self,
         client: IvschatClient,
-        settings: AwsSettings,
+        settings: AwsConnection,
         pacer: Pacer,
         observer: AttemptObserver | None = None,
     ) -> None:
@@ -127,7 +99,7 @@ class IvsChat:
     @classmethod
     async def open(
         cls,
-        settings: AwsSettings,
+        settings: AwsConnection,
         stack: AsyncExitStack,
         pacer: Pacer,
         credentials: StaticCredentials | None = None,
@@ -258,7 +230,7 @@ class IvsChat:
         return random.uniform(0, ceiling)  # noqa: S311 - jitter, not cryptography
 
 
-def _session(settings: AwsSettings, credentials: StaticCredentials | None) -> aioboto3.Session:
+def _session(settings: AwsConnection, credentials: StaticCredentials | None) -> aioboto3.Session:
     if credentials is None:
         return aioboto3.Session(region_name=settings.region)
     return aioboto3.Session(

@@ -17,6 +17,7 @@ run is a new batch.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import csv
 import json
@@ -35,7 +36,7 @@ from google.protobuf import json_format
 from ivschat.v1 import room_service_pb2 as pb
 
 from ivschat_grpc.aws.convert import FROM_AWS_FALLBACK
-from ivschat_grpc.cli import create_room
+from ivschat_grpc.cli import connection_flags
 from ivschat_grpc.cli.exit_codes import BatchCreate
 from ivschat_grpc.client import Connection, RoomClient, RoomServiceError
 from ivschat_grpc.errors import code_name
@@ -340,12 +341,36 @@ async def run(
     return BatchCreate.ITEMS_FAILED if summary.failed else BatchCreate.OK
 
 
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """batch-create's flags: the file, the output and how to send it, then the connection."""
+    parser.add_argument("file", help="requests: .jsonl (one CreateRoomRequest a line) or .csv")
+    parser.add_argument(
+        "--output",
+        help="append results here (JSON Lines); a rerun skips ids it records as created",
+    )
+    parser.add_argument("--timeout", type=float, default=None, help="seconds for the whole stream")
+    parser.add_argument(
+        "--no-request-ids",
+        dest="request_ids",
+        action="store_false",
+        help="send lines without a request_id, so a rerun may create a room twice "
+        "(default: each line gets one derived from its correlation id)",
+    )
+    parser.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="draw a progress bar on stderr (default: when stderr is a terminal)",
+    )
+    connection_flags.add_arguments(parser)
+
+
 def main(args: Any) -> int:
     """Entry point for the batch-create subcommand."""
     return asyncio.run(
         run(
             Path(args.file),
-            connection=create_room.connection_from(args, os.environ),
+            connection=connection_flags.connection_from(args, os.environ),
             output=Path(args.output) if args.output else None,
             progress=args.progress,
             timeout_s=args.timeout,

@@ -16,53 +16,17 @@ import json
 import os
 import sys
 import uuid
-from collections.abc import Mapping
-from pathlib import Path
 from typing import Final, TextIO
 
 from google.protobuf import json_format
 from ivschat.v1 import room_service_pb2 as pb
 
+from ivschat_grpc.cli import connection_flags
 from ivschat_grpc.cli.exit_codes import CREATE_ROOM_BY_CODE, CreateRoom
-from ivschat_grpc.client import Connection, RoomClient, RoomServiceError
+from ivschat_grpc.client import RoomClient, RoomServiceError
 
-TOKEN_ENV: Final = "IVSCHAT_GRPC_TOKEN"  # noqa: S105 - the variable's name, not a token
 # Exit codes, one per class of failure, so scripts can react without parsing text.
 _FALLBACK: Final = {"allow": pb.FALLBACK_RESULT_ALLOW, "deny": pb.FALLBACK_RESULT_DENY}
-
-
-def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
-    """The client side of the server's TLS and token options."""
-    parser.add_argument("--server", default="127.0.0.1:50051", help="host:port of the service")
-    parser.add_argument("--tls-ca", metavar="PEM", help="CA that signed the server's certificate")
-    parser.add_argument("--tls-cert", metavar="PEM", help="client certificate chain, for mTLS")
-    parser.add_argument("--tls-key", metavar="PEM", help="client private key, for mTLS")
-    parser.add_argument("--tls-server-name", help="name to expect on the server's certificate")
-    parser.add_argument(
-        "--token-file",
-        metavar="FILE",
-        help=f"file holding the bearer token (or set {TOKEN_ENV}); never a flag, so it stays "
-        "out of process listings",
-    )
-
-
-def connection_from(args: argparse.Namespace, environ: Mapping[str, str]) -> Connection:
-    """Build a Connection from the parsed options; read files once."""
-
-    def read(path: str | None) -> bytes | None:
-        return Path(path).read_bytes() if path else None
-
-    token = environ.get(TOKEN_ENV) or None
-    if args.token_file:
-        token = Path(args.token_file).read_text().strip()
-    return Connection(
-        target=args.server,
-        tls_ca=read(args.tls_ca),
-        client_cert=read(args.tls_cert),
-        client_key=read(args.tls_key),
-        server_name=args.tls_server_name,
-        token=token,
-    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -89,7 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "second room",
     )
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds (default 30)")
-    add_connection_arguments(parser)
+    connection_flags.add_arguments(parser)
 
 
 def request_from(args: argparse.Namespace) -> pb.CreateRoomRequest:
@@ -139,7 +103,7 @@ async def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = 
     if request.HasField("request_id") and args.request_id is None:
         err.write(f"request_id {request.request_id} (pass it as --request-id to retry)\n")
         err.flush()
-    async with RoomClient(connection_from(args, os.environ)) as rooms:
+    async with RoomClient(connection_flags.connection_from(args, os.environ)) as rooms:
         try:
             room = await rooms.create_room(request, deadline_s=args.timeout)
         except RoomServiceError as e:

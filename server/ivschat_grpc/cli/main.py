@@ -17,7 +17,8 @@ from typing import Any
 
 import uvloop
 
-from ivschat_grpc.aws.adapter import StaticCredentials, credentials_available
+from ivschat_grpc.aws.adapter import credentials_available
+from ivschat_grpc.aws.connection import StaticCredentials
 from ivschat_grpc.cli import batch_create, create_room
 from ivschat_grpc.cli.exit_codes import Serve
 from ivschat_grpc.emulator import (
@@ -93,26 +94,7 @@ def _parser() -> argparse.ArgumentParser:
         description=batch_create.__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    batch.add_argument("file", help="requests: .jsonl (one CreateRoomRequest a line) or .csv")
-    batch.add_argument(
-        "--output",
-        help="append results here (JSON Lines); a rerun skips ids it records as created",
-    )
-    batch.add_argument("--timeout", type=float, default=None, help="seconds for the whole stream")
-    batch.add_argument(
-        "--no-request-ids",
-        dest="request_ids",
-        action="store_false",
-        help="send lines without a request_id, so a rerun may create a room twice "
-        "(default: each line gets one derived from its correlation id)",
-    )
-    batch.add_argument(
-        "--progress",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="draw a progress bar on stderr (default: when stderr is a terminal)",
-    )
-    create_room.add_connection_arguments(batch)
+    batch_create.add_arguments(batch)
     return parser
 
 
@@ -171,7 +153,7 @@ async def _run_emulator(settings: EmulatorSettings) -> None:
         await stop.wait()
 
 
-async def _serve(settings: config.Settings, emulator_logging: frozenset[str]) -> None:
+async def _serve(settings: config.Settings) -> None:
     async with AsyncExitStack() as stack:
         credentials = None
         if settings.emulator:
@@ -182,17 +164,18 @@ async def _serve(settings: config.Settings, emulator_logging: frozenset[str]) ->
             )
             emu = Emulator(
                 EmulatorSettings(
-                    region=settings.region or DEFAULT_REGION,
+                    region=settings.aws.region or DEFAULT_REGION,
                     credentials={credentials.access_key_id: credentials.secret_access_key},
-                    logging_configurations=emulator_logging,
+                    logging_configurations=frozenset(settings.emulator_logging_configurations),
                 )
             )
             await emu.start()
             stack.push_async_callback(emu.stop)
-            settings = replace(settings, endpoint_url=emu.url, region=emu.settings.region)
+            aws = replace(settings.aws, endpoint_url=emu.url, region=emu.settings.region)
+            settings = replace(settings, aws=aws)
             print(f"embedded local IVS Chat endpoint at {emu.url}", flush=True)
         else:
-            region = settings.aws().region
+            region = settings.aws.connection().region
             if not await credentials_available(region):
                 raise config.ConfigError(
                     "no AWS credentials found: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
@@ -203,19 +186,20 @@ async def _serve(settings: config.Settings, emulator_logging: frozenset[str]) ->
         target = (
             "the embedded local endpoint"
             if settings.emulator
-            else (settings.endpoint_url or f"AWS IVS Chat in {settings.region}")
+            else (settings.aws.endpoint_url or f"AWS IVS Chat in {settings.aws.region}")
         )
         print(
-            f"ivschat-grpc listening on {settings.host}:{service.port} (backend: {target})",
+            f"ivschat-grpc listening on {settings.listen.host}:{service.port} (backend: {target})",
             flush=True,
         )
         if service.metrics_port is not None:
-            metrics_at = f"{settings.metrics_host}:{service.metrics_port}"
+            metrics_at = f"{settings.telemetry.metrics_host}:{service.metrics_port}"
             print(f"metrics at http://{metrics_at}/metrics", flush=True)
         if service.health_port is not None:
-            print(f"plaintext health at {settings.health_host}:{service.health_port}", flush=True)
+            health_at = f"{settings.listen.health_host}:{service.health_port}"
+            print(f"plaintext health at {health_at}", flush=True)
         await stop.wait()
-        log.info("draining for up to %.1f s", settings.grace_s)
+        log.info("draining for up to %.1f s", settings.limits.grace_s)
 
 
 def loop_factory(event_loop: str) -> Callable[[], asyncio.AbstractEventLoop]:
@@ -243,9 +227,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(_run_emulator(emu_settings))
             return Serve.STOPPED
         settings = config.load(args, os.environ)
-        _configure_logging(settings.log_level, settings.log_format == "json")
-        logging_arns = frozenset(getattr(args, "emulator_logging_configuration", []))
-        run(_serve(settings, logging_arns), settings.event_loop)
+        telemetry = settings.telemetry
+        _configure_logging(telemetry.log_level, telemetry.log_format == "json")
+        run(_serve(settings), settings.event_loop)
     except config.ConfigError as e:
         print(f"ivschat-grpc: {e}", file=sys.stderr)
         return Serve.BAD_SETTING

@@ -22,7 +22,8 @@ from ivschat_grpc.api.malformed import MalformedRequestInterceptor, UnaryReader
 from ivschat_grpc.api.rooms import RoomService
 from ivschat_grpc.api.security import AuthInterceptor, server_credentials
 from ivschat_grpc.api.wrapping import HEALTH_PREFIX, Registrar, WrappingInterceptor
-from ivschat_grpc.aws.adapter import IvsChat, StaticCredentials
+from ivschat_grpc.aws.adapter import IvsChat
+from ivschat_grpc.aws.connection import StaticCredentials
 from ivschat_grpc.core.creator import Creator
 from ivschat_grpc.core.idempotency import MemoryStore, Store
 from ivschat_grpc.core.lifecycle import Lifecycle
@@ -120,15 +121,16 @@ def _cannot_listen(flag: str, address: str) -> str:
 
 def _options(settings: Settings) -> list[tuple[str, Any]]:
     ms = 1000
+    listen = settings.listen
     return [
-        ("grpc.max_receive_message_length", settings.max_message_bytes),
-        ("grpc.keepalive_time_ms", int(settings.keepalive_time_s * ms)),
-        ("grpc.keepalive_timeout_ms", int(settings.keepalive_timeout_s * ms)),
+        ("grpc.max_receive_message_length", settings.limits.max_message_bytes),
+        ("grpc.keepalive_time_ms", int(listen.keepalive_time_s * ms)),
+        ("grpc.keepalive_timeout_ms", int(listen.keepalive_timeout_s * ms)),
         ("grpc.keepalive_permit_without_calls", 1),
         # A client that pings more often than this gets GOAWAY (too_many_pings).
         (
             "grpc.http2.min_ping_interval_without_data_ms",
-            int(settings.min_client_ping_interval_s * ms),
+            int(listen.min_client_ping_interval_s * ms),
         ),
         ("grpc.http2.max_ping_strikes", 2),
         # gRPC sets SO_REUSEPORT by default, and then a second server on the
@@ -145,8 +147,8 @@ async def _share(
     health_servicer: health.aio.HealthServicer,
 ) -> tuple[FallbackStore, SharedSlots | None]:
     """Connect to Redis: the shared store and bucket, with their fallbacks, and the probe."""
-    assert settings.redis_url is not None  # noqa: S101 - the caller checked
-    client = shared_state.connect(settings.redis_url)
+    assert settings.redis.url is not None  # noqa: S101 - the caller checked
+    client = shared_state.connect(settings.redis.url)
     stack.push_async_callback(client.aclose)
     store: FallbackStore | None = None
 
@@ -159,19 +161,19 @@ async def _share(
         metrics.redis_up.set(1 if up else 0)
         await health_servicer.set(shared_state.REDIS_HEALTH, SERVING if up else NOT_SERVING)
 
-    state = shared_state.SharedState(client, changed, settings.redis_down_create_rate)
-    claim_timeout = settings.idempotency_claim_timeout_s
+    state = shared_state.SharedState(client, changed, settings.redis.down_create_rate)
+    ids = settings.idempotency
     store = FallbackStore(
         state,
-        RedisStore(client, settings.idempotency_retention_s, claim_timeout),
+        RedisStore(client, ids.retention_s, ids.claim_timeout_s),
         # Only this process's own calls are kept here, for as long as one can be open.
-        MemoryStore(2 * settings.idempotency_lease_s, claim_timeout),
+        MemoryStore(2 * ids.lease_s, ids.claim_timeout_s),
     )
     slots = None
-    if settings.create_rate is not None:
-        fallback = LocalSlots(settings.redis_down_create_rate)
+    if settings.aws.create_rate is not None:
+        fallback = LocalSlots(settings.redis.down_create_rate)
         key = shared_state.bucket_key(region)
-        slots = SharedSlots(state, client, key, settings.create_rate, fallback)
+        slots = SharedSlots(state, client, key, settings.aws.create_rate, fallback)
     # Start knowing: a Redis that is down at start is a fallback, not a failure to start.
     try:
         await client.ping()
@@ -201,34 +203,31 @@ async def build_server(
     """Open the AWS client, bind, start and report SERVING; returns the bound port.
 
     Everything opened here closes with stack: the server drains first (within
-    settings.grace_s), then the metrics endpoint stops, then the AWS client closes.
+    settings.limits.grace_s), then the metrics endpoint stops, then the AWS client closes.
     """
     health_servicer = health.aio.HealthServicer()
     for name in ("", SERVICE_NAME):
         await health_servicer.set(name, NOT_SERVING)
 
     metrics = Metrics()
-    aws_settings = settings.aws()
+    connection = settings.aws.connection()
+    ids, limits, listen = settings.idempotency, settings.limits, settings.listen
     store: Store
     slots: SharedSlots | None = None
     if settings.store == "redis":
-        store, slots = await _share(settings, aws_settings.region, stack, metrics, health_servicer)
+        store, slots = await _share(settings, connection.region, stack, metrics, health_servicer)
     elif settings.store == "sqlite":
         try:
-            sqlite = SqliteStore.open(
-                settings.state_dir,
-                settings.idempotency_retention_s,
-                settings.idempotency_claim_timeout_s,
-            )
+            sqlite = SqliteStore.open(ids.state_dir, ids.retention_s, ids.claim_timeout_s)
         except StateDirError as e:
             raise ConfigError(str(e)) from None
         stack.callback(sqlite.close)
         store = sqlite
     else:
-        store = MemoryStore(settings.idempotency_retention_s, settings.idempotency_claim_timeout_s)
-    pacer = Pacer(aws_settings.create_rate, aws_settings.max_in_flight, shared=slots)
+        store = MemoryStore(ids.retention_s, ids.claim_timeout_s)
+    pacer = Pacer(connection.create_rate, connection.max_in_flight, shared=slots)
     metrics.pacing_queue.set_function(lambda: pacer.waiting)
-    aws = await IvsChat.open(aws_settings, stack, pacer, credentials, observer=metrics)
+    aws = await IvsChat.open(connection, stack, pacer, credentials, observer=metrics)
 
     lifecycle = Lifecycle()
     rpcs = RpcInterceptor(metrics)
@@ -237,16 +236,18 @@ async def build_server(
     if settings.authenticates_callers:
         wrappers.append(
             AuthInterceptor(
-                settings.auth_tokens, settings.allowed_clients, settings.tls_client_ca is not None
+                settings.auth.tokens,
+                settings.auth.allowed_clients,
+                settings.tls.client_ca is not None,
             )
         )
     # After authentication: a caller it refuses never holds a place.
-    limits = ConcurrencyLimit(settings.max_concurrent_rpcs, settings.max_health_rpcs)
+    admission = ConcurrencyLimit(limits.max_concurrent_rpcs, limits.max_health_rpcs)
     malformed = MalformedRequestInterceptor(SERVICE_NAME)
-    wrappers += [limits, malformed]
-    reader = UnaryReader(settings.idle_timeout_s, HEALTH_PREFIX)
+    wrappers += [admission, malformed]
+    reader = UnaryReader(limits.idle_timeout_s, HEALTH_PREFIX)
     interceptors: list[grpc.aio.ServerInterceptor] = []
-    tracer_provider = tracer_provider or tracing.provider_for(settings.tracing)
+    tracer_provider = tracer_provider or tracing.provider_for(settings.telemetry.tracing)
     if tracer_provider is not None:
         interceptors.append(tracing.interceptor(tracer_provider))
         stack.callback(tracer_provider.shutdown)
@@ -259,17 +260,18 @@ async def build_server(
     creator = Creator(
         aws,
         store,
-        settings.idempotency_lease_s,
-        settings.idempotency_settle_s,
-        settings.idempotency_claim_timeout_s,
-        settings.idempotency_recheck_s,
+        ids.lease_s,
+        ids.settle_s,
+        ids.claim_timeout_s,
+        ids.recheck_s,
         lifecycle,
     )
+    batch = settings.batch
     rooms = RoomService(
         creator,
-        settings.default_timeout_s,
-        BatchLimits(settings.batch_window, settings.max_items_per_stream, settings.idle_timeout_s),
-        settings.max_streams,
+        limits.default_timeout_s,
+        BatchLimits(batch.window, batch.max_items_per_stream, limits.idle_timeout_s),
+        batch.max_streams,
         metrics,
         lifecycle,
     )
@@ -282,10 +284,11 @@ async def build_server(
         ),
         registrar,
     )
-    address = _address(settings.host, settings.port)
+    address = _address(listen.host, listen.port)
+    tls = settings.tls
     try:
-        if settings.tls_cert is not None and settings.tls_key is not None:
-            creds = server_credentials(settings.tls_cert, settings.tls_key, settings.tls_client_ca)
+        if tls.cert is not None and tls.key is not None:
+            creds = server_credentials(tls.cert, tls.key, tls.client_ca)
             port = server.add_secure_port(address, creds)
         else:
             port = server.add_insecure_port(address)
@@ -299,16 +302,16 @@ async def build_server(
             )
 
     health_server, health_port = None, None
-    if settings.health_port is not None:
+    if listen.health_port is not None:
         # Probes (kubelet's among them) speak plaintext and carry no client
         # certificate, so health alone is also served on its own port.
         health_server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
         # A budget of its own: a flood of unauthenticated health calls on the
         # main port cannot refuse the probes here.
-        probe_limits = ConcurrencyLimit(settings.max_concurrent_rpcs, settings.max_health_rpcs)
+        probe_limits = ConcurrencyLimit(limits.max_concurrent_rpcs, limits.max_health_rpcs)
         health_registrar: Any = Registrar(health_server, [rpcs, probe_limits, malformed], reader)
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, health_registrar)
-        health_address = _address(settings.health_host, settings.health_port)
+        health_address = _address(listen.health_host, listen.health_port)
         try:
             health_port = health_server.add_insecure_port(health_address)
         except RuntimeError:
@@ -317,13 +320,14 @@ async def build_server(
         stack.push_async_callback(health_server.stop, 0)
 
     metrics_port = None
-    if settings.metrics_port is not None:
+    telemetry = settings.telemetry
+    if telemetry.metrics_port is not None:
         try:
             runner, metrics_port = await serve_metrics(
-                metrics, settings.metrics_host, settings.metrics_port
+                metrics, telemetry.metrics_host, telemetry.metrics_port
             )
         except OSError:
-            metrics_address = _address(settings.metrics_host, settings.metrics_port)
+            metrics_address = _address(telemetry.metrics_host, telemetry.metrics_port)
             raise ConfigError(_cannot_listen("--metrics-port", metrics_address)) from None
         stack.push_async_callback(runner.cleanup)
 
@@ -342,9 +346,9 @@ async def build_server(
         health_server=health_server,
         health_port=health_port,
     )
-    stack.push_async_callback(service.drain, settings.grace_s)
+    stack.push_async_callback(service.drain, limits.grace_s)
 
     for name in ("", SERVICE_NAME):
         await health_servicer.set(name, SERVING)
-    log.info("serving %s on %s", SERVICE_NAME, _address(settings.host, port))
+    log.info("serving %s on %s", SERVICE_NAME, _address(listen.host, port))
     return service

@@ -1,0 +1,50 @@
+"""The client commands' connection flags: where the service is, its TLS, and the token.
+
+create-room and batch-create both take them, declared here once, so the two
+commands cannot come to spell or read them differently.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Final
+
+from ivschat_grpc.client import Connection
+
+TOKEN_ENV: Final = "IVSCHAT_GRPC_TOKEN"  # noqa: S105 - the variable's name, not a token
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The client side of the server's TLS and token options."""
+    parser.add_argument("--server", default="127.0.0.1:50051", help="host:port of the service")
+    parser.add_argument("--tls-ca", metavar="PEM", help="CA that signed the server's certificate")
+    parser.add_argument("--tls-cert", metavar="PEM", help="client certificate chain, for mTLS")
+    parser.add_argument("--tls-key", metavar="PEM", help="client private key, for mTLS")
+    parser.add_argument("--tls-server-name", help="name to expect on the server's certificate")
+    parser.add_argument(
+        "--token-file",
+        metavar="FILE",
+        help=f"file holding the bearer token (or set {TOKEN_ENV}); never a flag, so it stays "
+        "out of process listings",
+    )
+
+
+def connection_from(args: argparse.Namespace, environ: Mapping[str, str]) -> Connection:
+    """Build a Connection from the parsed options; read files once."""
+
+    def read(path: str | None) -> bytes | None:
+        return Path(path).read_bytes() if path else None
+
+    token = environ.get(TOKEN_ENV) or None
+    if args.token_file:
+        token = Path(args.token_file).read_text().strip()
+    return Connection(
+        target=args.server,
+        tls_ca=read(args.tls_ca),
+        client_cert=read(args.tls_cert),
+        client_key=read(args.tls_key),
+        server_name=args.tls_server_name,
+        token=token,
+    )
