@@ -13,6 +13,7 @@ from ivschat_grpc.api.batch_stream import Batch, BatchLimits
 from ivschat_grpc.cli import batch_create
 from ivschat_grpc.core.calls import CallControl
 from ivschat_grpc.core.creator import Result
+from ivschat_grpc.core.lifecycle import Lifecycle
 from ivschat_grpc.core.pacing import Pacer, Priority
 from ivschat_grpc.runtime.telemetry import Metrics
 
@@ -124,8 +125,8 @@ class _DrainsAfterSecondItem(Batch):
 
 @pytest.mark.parametrize("cls", [Batch, _DrainsAfterSecondItem])
 async def test_drain_answers_every_item_read(cls: type[Batch]) -> None:
-    background: set[asyncio.Task[None]] = set()
-    batch = cls(_NeverSends(), _endless(5), BatchLimits(8, None), background, Metrics())  # type: ignore[arg-type]  # a stand-in creator
+    lifecycle = Lifecycle()
+    batch = cls(_NeverSends(), _endless(5), BatchLimits(8, None), lifecycle, Metrics())  # type: ignore[arg-type]  # a stand-in creator
     answers: list[pb.BatchCreateRoomsResponse] = []
 
     async def consume() -> None:
@@ -141,7 +142,7 @@ async def test_drain_answers_every_item_read(cls: type[Batch]) -> None:
     assert len(answers) == batch.items_read
     assert {a.correlation_id for a in answers} == {f"c{i}" for i in range(batch.items_read)}
     assert all(a.error.code == 14 for a in answers)  # UNAVAILABLE: not sent
-    assert background == set()
+    assert lifecycle.pending == frozenset()
 
 
 def test_a_null_correlation_id_gets_the_line_number_and_a_number_is_refused(

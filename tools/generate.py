@@ -7,7 +7,9 @@ buf.gen.yaml lists the plugins, all local: grpcio-tools for Python (.py,
 --check generates into a temporary folder and fails if anything committed
 differs, so CI catches a proto edited without regenerating. The tables in
 docs/configuration.md, one per settings group, are written from
-config.OPTIONS between their markers, and checked the same way.
+settings.OPTIONS between their markers, and the other tables that mirror
+code (errors, exit codes, the module map) by tools/docs_tables.py; all are
+checked the same way.
 """
 
 from __future__ import annotations
