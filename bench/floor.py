@@ -22,7 +22,7 @@ import grpc
 from aiobotocore.config import AioConfig
 from ivschat.v1 import room_service_pb2 as pb
 from ivschat.v1 import room_service_pb2_grpc as pb_grpc
-from ivschat_grpc.cli.main import loop_factory
+from ivschat_grpc.cli.command import loop_factory
 
 
 class Floor(pb_grpc.RoomServiceServicer):

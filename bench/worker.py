@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ivschat_grpc.cli.main import loop_factory
+from ivschat_grpc.cli.command import loop_factory
 
 WARM_UP_CALLS = 100
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ivschat_grpc.cli.main import loop_factory
+from ivschat_grpc.cli.command import loop_factory
 from ivschat_grpc.emulator import Emulator, EmulatorSettings
 from ivschat_grpc.runtime.settings import Settings
 

@@ -62,3 +62,14 @@ def test_public_modules_say_what_they_export(module: str) -> None:
     for name in imported.__all__:
         assert not name.startswith("_")
         assert hasattr(imported, name)
+
+
+def test_entry_points_stay_where_installed_scripts_and_probes_name_them() -> None:
+    # Console scripts generated before the packages existed import these names.
+    from ivschat_grpc import healthcheck
+    from ivschat_grpc.cli import main
+
+    assert callable(main)
+    assert callable(healthcheck.check)
+    assert callable(healthcheck.main)
+    assert 'ivschat-grpc = "ivschat_grpc.cli:main"' in (ROOT / "pyproject.toml").read_text()

@@ -6,7 +6,9 @@ the code lives in ivschat_grpc.cli.healthcheck with the other commands.
 
 import sys
 
-from ivschat_grpc.cli.healthcheck import main
+from ivschat_grpc.cli.healthcheck import CHECK, check, main
+
+__all__ = ["CHECK", "check", "main"]
 
 if __name__ == "__main__":
     sys.exit(main())
