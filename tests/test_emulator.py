@@ -287,3 +287,84 @@ async def test_faults_given_at_start_apply() -> None:
         with pytest.raises(client.exceptions.AccessDeniedException):
             await client.create_room()
         assert (await client.create_room())["id"]
+
+
+def _signed(emulator: Emulator, path: str, body: bytes) -> dict[str, str]:
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    request = AWSRequest(
+        method="POST",
+        url=f"{emulator.url}{path}",
+        data=body,
+        headers={"Content-Type": "application/json"},
+    )
+    creds = Credentials(DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY)
+    SigV4Auth(creds, "ivschat", "us-east-1").add_auth(request)
+    return dict(request.headers)
+
+
+async def _aws_shaped(resp: aiohttp.ClientResponse, status: int, error_type: str) -> None:
+    assert resp.status == status
+    assert resp.headers["x-amzn-ErrorType"] == error_type
+    assert resp.headers["x-amzn-RequestId"]
+    assert resp.content_type == "application/json"
+    assert isinstance((await resp.json())["message"], str)
+
+
+async def test_a_body_nested_past_the_parser_is_a_json_refusal_not_a_crash(
+    emulator: Emulator,
+) -> None:
+    deep = b"[" * 1000
+    async with aiohttp.ClientSession() as http:
+        unsigned = await http.post(f"{emulator.url}/CreateRoom", data=deep)
+        await _aws_shaped(unsigned, 403, "MissingAuthenticationTokenException")
+        signed = await http.post(
+            f"{emulator.url}/CreateRoom", data=deep, headers=_signed(emulator, "/CreateRoom", deep)
+        )
+        await _aws_shaped(signed, 400, "ValidationException")
+    assert emulator.state.rooms == {}
+
+
+ROOM_TAGS = "/tags/arn:aws:ivschat:us-east-1:123456789012:room/abc"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "error_type"),
+    [
+        (
+            "GET",
+            "/tags/arn:aws:ivschat:us-east-1:123456789012:room/abc",
+            404,
+            "UnknownOperationException",
+        ),
+        (
+            "POST",
+            "/tags/arn:aws:ivschat:us-east-1:123456789012:room/abc",
+            404,
+            "UnknownOperationException",
+        ),
+        ("GET", "/CreateRoom", 405, "UnknownOperationException"),
+    ],
+)
+async def test_unrouted_requests_get_aws_shaped_json(
+    emulator: Emulator, method: str, path: str, status: int, error_type: str
+) -> None:
+    async with aiohttp.ClientSession() as http:
+        resp = await http.request(method, f"{emulator.url}{path}")
+        await _aws_shaped(resp, status, error_type)
+
+
+async def test_a_body_over_a_mebibyte_gets_aws_shaped_json(emulator: Emulator) -> None:
+    async with aiohttp.ClientSession() as http:
+        resp = await http.post(f"{emulator.url}/CreateRoom", data=b" " * (1024 * 1024 + 1))
+        await _aws_shaped(resp, 413, "RequestEntityTooLargeException")
+
+
+@pytest.mark.parametrize("token", ["LTE=", "bm90LWEtbnVtYmVy"])  # -1, and not a number
+async def test_list_rooms_refuses_a_token_it_never_gave(ivschat: Any, token: str) -> None:
+    with pytest.raises(ivschat.exceptions.ValidationException) as caught:
+        await ivschat.list_rooms(nextToken=token)
+    fields = caught.value.response["fieldList"]
+    assert [f["name"] for f in fields] == ["nextToken"]

@@ -16,7 +16,7 @@ import secrets
 import string
 import uuid
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, Self
@@ -223,6 +223,9 @@ class EmulatorState:
             try:
                 start = int(base64.urlsafe_b64decode(token.encode()).decode())
             except ValueError:
+                start = -1
+            if start < 0:  # only this endpoint's own tokens: a position, never negative
+                start = 0
                 bad_token.append(Violation(("nextToken",), "is not a valid token"))
         _refuse_invalid("ListRooms", params, bad_token)
         limit = int(params.get("maxResults", validation.bounds("MaxRoomResults").max))
@@ -285,7 +288,8 @@ def build_app(state: EmulatorState) -> web.Application:
         record = RecordedRequest(operation, request_id, None)
         try:
             record.body = json.loads(raw) if raw else {}
-        except ValueError:
+        except (ValueError, RecursionError):
+            # RecursionError: a body nested deeper than the parser goes ('[' * 1000).
             record.body = raw.decode("utf-8", "replace")
         state.requests.append(record)
         try:
@@ -355,10 +359,35 @@ def build_app(state: EmulatorState) -> web.Application:
             result, status=status, headers={"x-amzn-RequestId": record.request_id}
         )
 
-    app = web.Application()
+    app = web.Application(middlewares=[_aws_shaped_http_errors], client_max_size=MAX_BODY_BYTES)
     app.add_routes(_admin_routes(state))
     app.router.add_post("/{operation}", aws)
     return app
+
+
+# AWS's front end refuses bodies past this; so does this endpoint, the way AWS does.
+MAX_BODY_BYTES: Final = 1024 * 1024
+# What the front end answers for what aiohttp itself refuses: a path no route
+# serves, a method it does not take, a body over the limit.
+_HTTP_ERRORS: Final[Mapping[int, tuple[str, str]]] = {
+    404: ("UnknownOperationException", "No operation is served at this path"),
+    405: ("UnknownOperationException", "No operation is served with this method"),
+    413: ("RequestEntityTooLargeException", "The request body is too large"),
+}
+
+
+@web.middleware
+async def _aws_shaped_http_errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Answer aiohttp's own refusals as AWS does: JSON, with an error type and a request id."""
+    try:
+        return await handler(request)
+    except web.HTTPException as e:
+        if request.path.startswith(ADMIN) or e.status not in _HTTP_ERRORS:
+            raise
+        code, message = _HTTP_ERRORS[e.status]
+        return _error_response(str(uuid.uuid4()), e.status, code, {"message": message})
 
 
 def _fault_fields(rule: FaultRule) -> Json:
