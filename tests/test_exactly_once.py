@@ -14,11 +14,11 @@ from ivschat.v1 import room_service_pb2 as pb
 from ivschat.v1 import room_service_pb2_grpc as pb_grpc
 from ivschat_grpc.core.creator import RESERVED_TAG, decode_record, encode_record
 from ivschat_grpc.core.idempotency import MemoryStore, Verdict
-from ivschat_grpc.emulator import Emulator, FaultRule
+from ivschat_grpc.emulator import Emulator, EmulatorSettings, FaultRule
 from ivschat_grpc.runtime.assembly import Service
 
 from tests.support.env import use_emulator_credentials
-from tests.support.facade import Facade, facade_settings, serving
+from tests.support.facade import Facade, facade_settings, facade_with, serving
 from tests.support.richstatus import error_info, field_violations
 
 
@@ -28,6 +28,10 @@ def rid() -> str:
 
 def creates(emu: Emulator) -> int:
     return len(emu.state.recorded("CreateRoom"))
+
+
+# Attempts the adapter makes of an operation safe to resend (AwsConnection.max_attempts).
+LOOKUP_ATTEMPTS = 4
 
 
 async def unary(stub: Any, request_id: str | None, **room: Any) -> pb.Room:
@@ -126,7 +130,8 @@ async def test_unresolved_ambiguity_is_clear_and_a_later_retry_finds_the_room(
     request_id = rid()
     facade.emulator.state.faults.add(
         FaultRule(error="InternalServerException", create=True, times=1),
-        FaultRule(operation="ListRooms", error="InternalServerException", times=1),
+        # ListRooms is safe to resend, so the lookup tries it on every attempt.
+        FaultRule(operation="ListRooms", error="InternalServerException", times=LOOKUP_ATTEMPTS),
     )
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await unary(facade.stub, request_id, name="unclear")
@@ -135,6 +140,19 @@ async def test_unresolved_ambiguity_is_clear_and_a_later_retry_finds_the_room(
     room = await unary(facade.stub, request_id, name="unclear")
     assert list(facade.emulator.state.rooms) == [room.id]
     assert creates(facade.emulator) == 1
+
+
+async def test_a_lookup_that_fails_once_is_sent_again_and_finds_the_room(
+    facade: Facade,
+) -> None:
+    facade.emulator.state.faults.add(
+        FaultRule(error="InternalServerException", create=True, times=1),
+        FaultRule(operation="ListRooms", error="InternalServerException", times=1),
+    )
+    room = await unary(facade.stub, rid(), name="found-on-second-look")
+    assert list(facade.emulator.state.rooms) == [room.id]
+    assert creates(facade.emulator) == 1
+    assert len(facade.emulator.state.recorded("ListRooms")) == 2  # the 500, then the answer
 
 
 async def test_a_deadline_mid_create_then_a_retry_gets_the_same_room(facade: Facade) -> None:
@@ -227,3 +245,21 @@ def test_a_record_says_whether_a_look_is_owed_and_old_records_read_as_settled() 
     older = pb.Room.FromString(encode_record(room, 1.0))
     older.DiscardUnknownFields()
     assert older == room
+
+
+async def test_a_burst_of_lookups_holds_each_operations_quota(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The endpoint enforces AWS's 5/s on the lookups' operations, as AWS does.
+    quotas = {"ListRooms": 5.0, "GetRoom": 5.0}
+    async with Emulator(EmulatorSettings(create_room_rate=None, quotas=quotas)) as emu:
+        # Every create answers 500 after making its room, so each call looks it up.
+        emu.state.faults.add(FaultRule(error="InternalServerException", create=True, times=12))
+        async with facade_with(emu, monkeypatch) as facade:
+            rooms = await asyncio.gather(
+                *(unary(facade.stub, rid(), name=f"burst-{i}") for i in range(12))
+            )
+        lookups = emu.state.recorded("ListRooms") + emu.state.recorded("GetRoom")
+    assert len({room.id for room in rooms}) == 12
+    assert len(emu.state.rooms) == 12
+    assert [r.operation for r in lookups if r.status == 429] == []

@@ -16,6 +16,7 @@ from ivschat_grpc.aws.connection import AwsConnection, StaticCredentials
 from ivschat_grpc.core.calls import AwsCallError
 from ivschat_grpc.core.creator import RESERVED_TAG, Creator, fingerprint
 from ivschat_grpc.core.idempotency import MemoryStore, Verdict
+from ivschat_grpc.core.operations import OPERATIONS
 from ivschat_grpc.core.pacing import Pacer
 from ivschat_grpc.emulator import (
     DEFAULT_ACCESS_KEY_ID,
@@ -38,7 +39,8 @@ async def adapter(emu: Emulator, stack: AsyncExitStack, **kwargs: Any) -> IvsCha
     settings = AwsConnection(
         region=DEFAULT_REGION, endpoint_url=emu.url, create_rate=None, **kwargs
     )
-    return await IvsChat.open(settings, stack, Pacer(None, settings.max_in_flight), CREDENTIALS)
+    pacers = {name: Pacer(None, settings.max_in_flight) for name in OPERATIONS}
+    return await IvsChat.open(settings, stack, pacers, CREDENTIALS)
 
 
 def request(name: str) -> pb.CreateRoomRequest:

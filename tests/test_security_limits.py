@@ -206,6 +206,8 @@ async def test_metrics_after_known_traffic(
     assert metric(text, "ivschat_grpc_batch_items_total", code="INVALID_ARGUMENT") == 1
     assert metric(text, "ivschat_grpc_rpcs_in_flight", method=create) == 0
     assert "ivschat_grpc_pacing_queue_depth 0.0" in text
+    for operation in ("CreateRoom", "ListRooms", "GetRoom", "DeleteRoom", "CreateChatToken"):
+        assert f'ivschat_grpc_bucket_queue_depth{{operation="{operation}"}} 0.0' in text
 
 
 async def test_tracing_opens_a_span_per_rpc(

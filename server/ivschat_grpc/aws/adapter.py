@@ -15,7 +15,7 @@ import random
 import time
 from collections.abc import Awaitable, Mapping
 from contextlib import AsyncExitStack
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Final, Protocol, cast
 
 import aioboto3
 import aiohttp
@@ -33,12 +33,29 @@ from botocore.exceptions import (
 
 from ivschat_grpc import __version__
 from ivschat_grpc.aws.connection import AwsConnection, StaticCredentials
-from ivschat_grpc.core.calls import AwsCallError, CallControl, Created
+from ivschat_grpc.core.calls import Answer, AwsCallError, CallControl, Created
+from ivschat_grpc.core.operations import OPERATIONS, Operation
 from ivschat_grpc.core.outcomes import Outcome
 from ivschat_grpc.core.pacing import Pacer, Priority
 
 if TYPE_CHECKING:
     from types_aiobotocore_ivschat import IvschatClient
+
+# The client's method for each operation: CreateRoom is create_room.
+_METHODS: Final[Mapping[str, str]] = {
+    name: "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
+    for name in OPERATIONS
+}
+# Outcomes after which an operation that is safe to repeat is sent again: AWS
+# may have run it, or did not, but either way it may succeed the next time.
+_TRANSIENT: Final = frozenset(
+    {
+        Outcome.SERVICE_UNAVAILABLE,
+        Outcome.INTERNAL_SERVER,
+        Outcome.CONNECTION_LOST,
+        Outcome.READ_TIMEOUT,
+    }
+)
 
 
 def _classify(exc: Exception) -> AwsCallError:
@@ -88,27 +105,27 @@ class IvsChat:
         self,
         client: IvschatClient,
         settings: AwsConnection,
-        pacer: Pacer,
+        pacers: Mapping[str, Pacer],
         observer: AttemptObserver | None = None,
     ) -> None:
         self._client = client
         self._settings = settings
         self._observer = observer or _Unobserved()
-        self.pacer = pacer
+        self._pacers = pacers
 
     @classmethod
     async def open(
         cls,
         settings: AwsConnection,
         stack: AsyncExitStack,
-        pacer: Pacer,
+        pacers: Mapping[str, Pacer],
         credentials: StaticCredentials | None = None,
         observer: AttemptObserver | None = None,
     ) -> IvsChat:
         """Open the client on stack; it closes when the stack does.
 
-        pacer is the process's one CreateRoom pacer, which assembly builds,
-        so that whoever else needs it (the drain, metrics) shares the same one.
+        pacers holds one pacer per operation (core/operations.py), which
+        assembly builds, so that whoever else needs them (metrics) shares them.
         """
         session = _session(settings, credentials)
         config = AioConfig(
@@ -125,7 +142,7 @@ class IvsChat:
         client = await stack.enter_async_context(
             session.client("ivschat", endpoint_url=settings.endpoint_url, config=config)
         )
-        return cls(client, settings, pacer, observer)
+        return cls(client, settings, pacers, observer)
 
     async def create_room(
         self,
@@ -137,51 +154,14 @@ class IvsChat:
     ) -> Created:
         """Call CreateRoom, retrying only what AWS did not run, all within timeout_s.
 
-        Each attempt waits for a send slot from the pacer, so the process
-        never sends faster than the quota nor more than max_in_flight at once,
-        and unary callers (INTERACTIVE) go ahead of batch items (BULK).
+        Each attempt waits for a send slot from CreateRoom's pacer, so the
+        process never sends faster than the quota nor more than max_in_flight
+        at once, and unary callers (INTERACTIVE) go ahead of batch items (BULK).
         """
-        control = control or CallControl()
-        try:
-            async with asyncio.timeout(timeout_s):
-                while True:
-                    if control.stopped:
-                        raise AwsCallError(Outcome.ABANDONED, attempts=control.attempts)
-                    await self.pacer.acquire(priority)
-                    try:
-                        if control.stopped:
-                            raise AwsCallError(Outcome.ABANDONED, attempts=control.attempts)
-                        control.attempts += 1
-                        control.sending = True
-                        sent_at = time.perf_counter()
-                        try:
-                            response = await self._client.create_room(**params)
-                        except (ClientError, BotoCoreError) as exc:
-                            control.sending = False
-                            error = _classify(exc)
-                            error.attempts = control.attempts
-                            last_try = control.attempts >= self._settings.max_attempts
-                            resend = Outcome.of(error.code)
-                            retry = resend is not None and resend.resend and not last_try
-                            self._observer.on_attempt(
-                                error.code, time.perf_counter() - sent_at, retry
-                            )
-                            if not retry:
-                                raise error from exc
-                        else:
-                            control.sending = False
-                            self._observer.on_attempt("OK", time.perf_counter() - sent_at, False)
-                            room = {k: v for k, v in response.items() if k != "ResponseMetadata"}
-                            request_id = response["ResponseMetadata"].get("RequestId")
-                            return Created(room, request_id, control.attempts)
-                    finally:
-                        self.pacer.release()
-                    await asyncio.sleep(self._backoff(control.attempts))
-        except TimeoutError as exc:
-            # Cancelled mid-request, sending stays true: AWS may have run it.
-            code = Outcome.DEADLINE_EXCEEDED if control.sending else Outcome.DEADLINE_NOT_SENT
-            control.sending = False
-            raise AwsCallError(code, attempts=control.attempts) from exc
+        answer = await self._call(
+            "CreateRoom", params, timeout_s, priority, control or CallControl()
+        )
+        return Created(answer.result, answer.request_id, answer.attempts)
 
     async def find_rooms(
         self, name: str | None, tag_key: str, tag_value: str, timeout_s: float | None
@@ -189,40 +169,116 @@ class IvsChat:
         """Every room tagged tag_key=tag_value (among rooms called name, if given).
 
         Pages through all of ListRooms, then reads each match in full with
-        GetRoom. These calls are not CreateRoom's, so they take no pacing slots.
+        GetRoom, all within timeout_s. These are the service's own lookups:
+        they draw from their operations' buckets behind callers' work (BULK).
         """
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout_s is None else loop.time() + timeout_s
+
+        def left() -> float | None:
+            return None if deadline is None else max(0.0, deadline - loop.time())
+
         found: list[dict[str, Any]] = []
-        try:
-            async with asyncio.timeout(timeout_s):
-                kwargs: dict[str, Any] = {"maxResults": 50}
-                if name is not None:
-                    kwargs["name"] = name
-                while True:
-                    page = await self._client.list_rooms(**kwargs)
-                    for summary in page["rooms"]:
-                        if summary.get("tags", {}).get(tag_key) == tag_value:
-                            room = await self._client.get_room(identifier=summary["arn"])
-                            found.append({k: v for k, v in room.items() if k != "ResponseMetadata"})
-                    if not page.get("nextToken"):
-                        return found
-                    kwargs["nextToken"] = page["nextToken"]
-        except (ClientError, BotoCoreError) as exc:
-            raise _classify(exc) from exc
-        except TimeoutError as exc:
-            raise AwsCallError(Outcome.DEADLINE_NOT_SENT) from exc
+        kwargs: dict[str, Any] = {"maxResults": 50}
+        if name is not None:
+            kwargs["name"] = name
+        while True:
+            page = (await self._lookup("ListRooms", kwargs, left())).result
+            for summary in page["rooms"]:
+                if summary.get("tags", {}).get(tag_key) == tag_value:
+                    room = await self._lookup("GetRoom", {"identifier": summary["arn"]}, left())
+                    found.append(dict(room.result))
+            if not page.get("nextToken"):
+                return found
+            kwargs["nextToken"] = page["nextToken"]
 
     async def delete_room(self, arn: str, timeout_s: float | None) -> None:
         """Delete a room; an already deleted one is fine."""
         try:
+            await self._lookup("DeleteRoom", {"identifier": arn}, timeout_s)
+        except AwsCallError as e:
+            if e.code != Outcome.NOT_FOUND:
+                raise
+
+    async def _lookup(
+        self, operation: str, params: Mapping[str, Any], timeout_s: float | None
+    ) -> Answer:
+        """One of the service's own calls: behind callers' work, and never creating a room."""
+        try:
+            return await self._call(operation, params, timeout_s, Priority.BULK, CallControl())
+        except AwsCallError as e:
+            if e.code == Outcome.DEADLINE_EXCEEDED:
+                # A lookup or a delete out when the deadline came makes no room.
+                raise AwsCallError(Outcome.DEADLINE_NOT_SENT, attempts=e.attempts) from e
+            raise
+
+    def _may_resend(self, operation: Operation, error: AwsCallError) -> bool:
+        """Whether a failed attempt may be sent again: what AWS did not run, always;
+        what it may have run, only for an operation that is safe to repeat."""
+        outcome = Outcome.of(error.code)
+        if outcome is not None and outcome.resend:
+            return True
+        if not operation.resend_ambiguous:
+            return False
+        transient = error.http_status is not None and error.http_status >= 500
+        return transient or outcome in _TRANSIENT
+
+    async def _call(
+        self,
+        name: str,
+        params: Mapping[str, Any],
+        timeout_s: float | None,
+        priority: Priority,
+        control: CallControl,
+    ) -> Answer:
+        """Send one operation, paced by its own bucket, resending what its row allows."""
+        operation = OPERATIONS[name]
+        pacer = self._pacers[name]
+        send = getattr(self._client, _METHODS[name])
+        # Only CreateRoom's attempts are counted, as ivschat_grpc_aws_attempts says.
+        observed = name == "CreateRoom"
+        try:
             async with asyncio.timeout(timeout_s):
-                await self._client.delete_room(identifier=arn)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != Outcome.NOT_FOUND:
-                raise _classify(exc) from exc
-        except BotoCoreError as exc:
-            raise _classify(exc) from exc
+                while True:
+                    if control.stopped:
+                        raise AwsCallError(Outcome.ABANDONED, attempts=control.attempts)
+                    await pacer.acquire(priority)
+                    try:
+                        if control.stopped:
+                            raise AwsCallError(Outcome.ABANDONED, attempts=control.attempts)
+                        control.attempts += 1
+                        control.sending = True
+                        sent_at = time.perf_counter()
+                        try:
+                            response = await send(**params)
+                        except (ClientError, BotoCoreError) as exc:
+                            control.sending = False
+                            error = _classify(exc)
+                            error.attempts = control.attempts
+                            last_try = control.attempts >= self._settings.max_attempts
+                            retry = self._may_resend(operation, error) and not last_try
+                            if observed:
+                                self._observer.on_attempt(
+                                    error.code, time.perf_counter() - sent_at, retry
+                                )
+                            if not retry:
+                                raise error from exc
+                        else:
+                            control.sending = False
+                            if observed:
+                                seconds = time.perf_counter() - sent_at
+                                self._observer.on_attempt("OK", seconds, False)
+                            result = {k: v for k, v in response.items() if k != "ResponseMetadata"}
+                            request_id = response["ResponseMetadata"].get("RequestId")
+                            return Answer(result, request_id, control.attempts)
+                    finally:
+                        pacer.release()
+                    await asyncio.sleep(self._backoff(control.attempts))
         except TimeoutError as exc:
-            raise AwsCallError(Outcome.DEADLINE_NOT_SENT) from exc
+            # Cancelled mid-request, sending stays true: AWS may have run it.
+            code = Outcome.DEADLINE_EXCEEDED if control.sending else Outcome.DEADLINE_NOT_SENT
+            control.sending = False
+            raise AwsCallError(code, attempts=control.attempts) from exc
 
     def _backoff(self, attempt: int) -> float:
         # Full jitter, as AWS's architecture blog recommends for throttling.

@@ -80,6 +80,15 @@ class CallControl:
 
 
 @dataclass(frozen=True, slots=True)
+class Answer:
+    """Answer is an operation's output and AWS's request id."""
+
+    result: Mapping[str, Any]
+    request_id: str | None
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
 class Created:
     """Created is CreateRoom's output and AWS's request id."""
 

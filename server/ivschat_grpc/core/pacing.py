@@ -81,6 +81,10 @@ class Pacer:
         """How many callers wait for a slot: the pacing queue's depth."""
         return sum(1 for q in self._queues for f in q if not f.done())
 
+    def waiting_count(self) -> float:
+        """waiting, as a metric's callback reads it."""
+        return float(self.waiting)
+
     def _take(self) -> None:
         self.in_flight += 1
         self._next = max(self._clock(), self._next) + self._interval

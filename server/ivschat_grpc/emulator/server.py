@@ -2,7 +2,7 @@
 
 It speaks CreateRoom, GetRoom, ListRooms and DeleteRoom the way AWS does
 (SigV4, modeled errors with x-amzn-ErrorType, ISO 8601 times), keeps the rooms
-in memory, records every request it receives, enforces a CreateRoom quota and
+in memory, records every request it receives, enforces per-operation quotas and
 misbehaves on demand through fault rules. Admin routes under /_emulator/ are
 unsigned: the endpoint binds to loopback and holds nothing real.
 """
@@ -62,6 +62,8 @@ class EmulatorSettings:
         default_factory=lambda: {DEFAULT_ACCESS_KEY_ID: DEFAULT_SECRET_ACCESS_KEY}
     )
     create_room_rate: float | None = DEFAULT_CREATE_ROOM_RATE
+    # Other operations' quotas, calls a second; an operation not named has none.
+    quotas: Mapping[str, float] = field(default_factory=dict)
     logging_configurations: frozenset[str] = frozenset()
     faults: tuple[FaultRule, ...] = ()
     record_limit: int = 100_000
@@ -134,6 +136,9 @@ class EmulatorState:
         self.logging_configurations: set[str] = set(settings.logging_configurations)
         self.quota: TokenBucket | None = None
         self.set_quota(settings.create_room_rate)
+        self.quotas = {
+            op: TokenBucket(rate, max(1.0, rate)) for op, rate in settings.quotas.items()
+        }
 
     def set_quota(self, rate: float | None) -> None:
         """Set the CreateRoom rate a second, or None for no quota."""
@@ -326,13 +331,14 @@ def build_app(state: EmulatorState) -> web.Application:
                 Outcome.VALIDATION, "The request body is not a JSON object", reason="OTHER"
             )
         params: Json = record.body
-        if operation == "CreateRoom" and state.quota is not None and not state.quota.try_take():
+        bucket = state.quota if operation == "CreateRoom" else state.quotas.get(operation)
+        if bucket is not None and not bucket.try_take():
             raise AwsError(
                 Outcome.THROTTLED,
-                "Rate exceeded for CreateRoom",
-                resourceId="CreateRoom",
+                f"Rate exceeded for {operation}",
+                resourceId=operation,
                 resourceType="ROOM",
-                limit=int(state.quota.rate),
+                limit=int(bucket.rate),
             )
         rule = state.faults.take(operation, params.get("name"))
         if rule is not None:

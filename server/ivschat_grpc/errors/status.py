@@ -21,9 +21,10 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from ivschat_grpc.core.calls import AwsCallError, CallFailed, Refusal
+from ivschat_grpc.core.operations import OPERATIONS
 from ivschat_grpc.core.outcomes import Outcome
 from ivschat_grpc.core.violations import MapKey, Violation
-from ivschat_grpc.errors.table import CONTRACT, OPERATIONS, Detail, Key, Refused, Row, row_for
+from ivschat_grpc.errors.table import CONTRACT, Detail, Key, Refused, Row, row_for
 
 REQUEST_ID_KEY: Final = "aws-request-id"
 # A status travels in a header, and gRPC clients refuse headers past 8 to
@@ -35,8 +36,6 @@ MAX_FIELD_VIOLATIONS: Final = 10
 MAX_KEY_CHARS: Final = 256
 # And any text that AWS sent back, to this many.
 _MAX_TEXT: Final = 256
-# An operation's name is put in messages only if it is one of AWS's.
-_OPERATION: Final = re.compile(r"^[A-Z][A-Za-z]{0,63}$")
 
 
 def code_name(code: int) -> str:
@@ -157,8 +156,10 @@ def proto_path_from_aws_name(name: str) -> str:
 
 
 def _message(row: Row, operation: str, numbers: Mapping[str, object]) -> str:
-    name = operation if _OPERATION.fullmatch(operation) else "the call"
-    effect = OPERATIONS.get(operation, "its result may exist")
+    # An operation's name is put in messages only if it is one of AWS's.
+    known = OPERATIONS.get(operation)
+    name = known.name if known else "the call"
+    effect = known.effect if known else "its result may exist"
     return row.message.format(operation=name, effect=effect, **numbers)
 
 

@@ -6,8 +6,8 @@ not simply retry), and a fixed message. Messages are templates over the
 operation's name and a few numbers; no exception text or stack trace ever
 reaches a caller. docs/errors.md is generated from this table.
 
-Adding an AWS operation adds rows here (and its phrase in OPERATIONS), not
-code paths.
+Adding an AWS operation adds rows here (and its own row in
+core/operations.py), not code paths.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ class Row:
     """Row is one outcome's answer.
 
     message may name {operation} (e.g. CreateRoom), {effect} (what may exist
-    after it, from OPERATIONS) and the numbers a builder passes. reason None
+    after it, from core/operations.py) and the numbers a builder passes. reason None
     means the AWS error code itself is the reason, in AWS's domain.
     """
 
@@ -78,11 +78,6 @@ class Row:
         """ErrorInfo's domain: AWS's for its own codes, the facade's for the rest."""
         return AWS_DOMAIN if self.reason is None else FACADE_DOMAIN
 
-
-# What "may exist" means after each operation, for the messages of rows with may_exist.
-OPERATIONS: Final[Mapping[str, str]] = {
-    "CreateRoom": "the room may exist",
-}
 
 _C = grpc.StatusCode
 _REFUSED_CREDENTIALS: Final = Row(

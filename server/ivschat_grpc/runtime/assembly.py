@@ -27,6 +27,7 @@ from ivschat_grpc.aws.connection import StaticCredentials
 from ivschat_grpc.core.creator import Creator
 from ivschat_grpc.core.idempotency import MemoryStore, Store
 from ivschat_grpc.core.lifecycle import Lifecycle
+from ivschat_grpc.core.operations import OPERATIONS
 from ivschat_grpc.core.pacing import Pacer
 from ivschat_grpc.core.sqlite_store import SqliteStore, StateDirError
 from ivschat_grpc.replicas import shared_state
@@ -225,9 +226,21 @@ async def build_server(
         store = sqlite
     else:
         store = MemoryStore(ids.retention_s, ids.claim_timeout_s)
-    pacer = Pacer(connection.create_rate, connection.max_in_flight, shared=slots)
+    # One bucket per operation, at AWS's quota; CreateRoom's rate is a setting.
+    pacers = {
+        name: Pacer(
+            connection.create_rate if name == "CreateRoom" else operation.rate,
+            connection.max_in_flight,
+            shared=slots if name == "CreateRoom" else None,
+        )
+        for name, operation in OPERATIONS.items()
+    }
+    pacer = pacers["CreateRoom"]
     metrics.pacing_queue.set_function(lambda: pacer.waiting)
-    aws = await IvsChat.open(connection, stack, pacer, credentials, observer=metrics)
+    for name, each in pacers.items():
+        # A bound method, so each operation's gauge reads its own pacer.
+        metrics.bucket_queue.labels(name).set_function(each.waiting_count)
+    aws = await IvsChat.open(connection, stack, pacers, credentials, observer=metrics)
 
     lifecycle = Lifecycle()
     rpcs = RpcInterceptor(metrics)

@@ -111,6 +111,12 @@ class Metrics:
         self.pacing_queue = Gauge(
             "ivschat_grpc_pacing_queue_depth", "calls waiting for a CreateRoom slot", registry=r
         )
+        self.bucket_queue = Gauge(
+            "ivschat_grpc_bucket_queue_depth",
+            "calls waiting for a slot of their operation's quota, by operation",
+            ["operation"],
+            registry=r,
+        )
         self.redis_up = Gauge(
             "ivschat_grpc_redis_up",
             "1 while Redis answers; 0 while pacing and exactly-once run in this process alone",

@@ -1,0 +1,73 @@
+"""Each IVS Chat operation's quota, and whether a call AWS may have run may be sent again.
+
+AWS gives every operation its own per-account rate, and none can be raised
+(`ivschat-quotas.md`); each is paced as a bucket of its own. An operation is
+safe to resend after an ambiguous outcome (a 5xx, a read timeout, a dropped
+connection) only if running it twice does no harm. An outcome that AWS
+certainly did not run (`Outcome.resend`: a throttle, a connection never made)
+is resent for every operation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """Operation is one row: AWS's name, its quota, and its safety to resend."""
+
+    name: str
+    # Calls a second per account and region: AWS's quota.
+    rate: float
+    # Whether a call that AWS may have run may be sent again.
+    resend_ambiguous: bool
+    # What a caller must assume after an ambiguous outcome, for messages.
+    effect: str = "it may have taken effect"
+
+
+def _rows(*rows: Operation) -> Mapping[str, Operation]:
+    return {row.name: row for row in rows}
+
+
+OPERATIONS: Final[Mapping[str, Operation]] = _rows(
+    # Not idempotent: AWS takes no token, so a resend can make a second room.
+    Operation("CreateRoom", 5, resend_ambiguous=False, effect="the room may exist"),
+    Operation("GetRoom", 5, resend_ambiguous=True),
+    Operation("ListRooms", 5, resend_ambiguous=True),
+    # Sets the same fields to the same values again.
+    Operation("UpdateRoom", 5, resend_ambiguous=True, effect="the room may be updated"),
+    Operation("DeleteRoom", 5, resend_ambiguous=True, effect="the room may be deleted"),
+    # A spare token harms nothing, and expires.
+    Operation("CreateChatToken", 200, resend_ambiguous=True),
+    # A duplicate event reaches every user in the room.
+    Operation("SendEvent", 100, resend_ambiguous=False, effect="the event may have been sent"),
+    Operation("DisconnectUser", 100, resend_ambiguous=True, effect="the user may be disconnected"),
+    Operation("DeleteMessage", 100, resend_ambiguous=True, effect="the message may be deleted"),
+    # Not idempotent either: a resend can make a second configuration.
+    Operation(
+        "CreateLoggingConfiguration",
+        3,
+        resend_ambiguous=False,
+        effect="the logging configuration may exist",
+    ),
+    Operation("GetLoggingConfiguration", 3, resend_ambiguous=True),
+    Operation("ListLoggingConfigurations", 3, resend_ambiguous=True),
+    Operation(
+        "UpdateLoggingConfiguration",
+        3,
+        resend_ambiguous=True,
+        effect="the logging configuration may be updated",
+    ),
+    Operation(
+        "DeleteLoggingConfiguration",
+        3,
+        resend_ambiguous=True,
+        effect="the logging configuration may be deleted",
+    ),
+    Operation("TagResource", 10, resend_ambiguous=True, effect="the tags may be set"),
+    Operation("UntagResource", 10, resend_ambiguous=True, effect="the tags may be removed"),
+    Operation("ListTagsForResource", 10, resend_ambiguous=True),
+)
