@@ -45,7 +45,8 @@ async def replicas(
         out = []
         for _ in range(count):
             settings = facade_settings(
-                emulator, grace_s=1.0, create_rate=QUOTA, redis_url=redis_url, **overrides
+                emulator,
+                **{"grace_s": 1.0, "create_rate": QUOTA, "redis_url": redis_url, **overrides},
             )
             service, channel = await stack.enter_async_context(serving(settings))
             out.append(
@@ -319,3 +320,28 @@ async def test_a_record_made_while_redis_was_gone_is_not_handed_out_again_once_i
         assert await RedisStore(client, 60, 5).peek("id") == b"room"
     finally:
         await client.aclose()
+
+
+async def test_two_replicas_share_each_lookup_bucket_with_no_throttles(
+    monkeypatch: pytest.MonkeyPatch, redis_url: str
+) -> None:
+    use_emulator_credentials(monkeypatch)
+    quotas = {"ListRooms": QUOTA, "GetRoom": QUOTA}
+    async with Emulator(EmulatorSettings(create_room_rate=None, quotas=quotas)) as emu:
+        # Every create answers 500 after making its room, so each call looks it up.
+        emu.state.faults.add(FaultRule(error="InternalServerException", create=True, times=16))
+        # CreateRoom unpaced, so that all 16 lookups come at once.
+        async with replicas(emu, redis_url, 2, create_rate=None) as two:
+            rooms = await asyncio.gather(
+                *(
+                    stub.CreateRoom(
+                        pb.CreateRoomRequest(name=f"r{i}", request_id=str(uuid.uuid4())),
+                        timeout=30,
+                    )
+                    for i in range(16)
+                    for stub in [two[i % 2][1]]
+                )
+            )
+        lookups = emu.state.recorded("ListRooms") + emu.state.recorded("GetRoom")
+    assert len({r.room.id for r in rooms}) == 16
+    assert [r.operation for r in lookups if r.status == 429] == []

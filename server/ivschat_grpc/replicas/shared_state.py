@@ -1,13 +1,14 @@
 """What the replicas share through Redis, and what each does alone when Redis is gone.
 
-With --redis-url, every replica draws CreateRoom send slots from one bucket in
-Redis and keeps request_id records there. AWS's quota belongs to the account,
-not the replica, so three replicas pacing alone at 5/s would be throttled at
-15/s.
+With --redis-url, every replica draws each operation's send slots from one
+bucket per operation in Redis and keeps request_id records there. AWS's
+quotas belong to the account, not the replica, so three replicas pacing
+alone at 5/s would be throttled at 15/s.
 
 When Redis does not answer, each replica falls back on its own:
-- pacing at --redis-down-create-rate, which should be the account's rate divided
-  by the most replicas that can run (the HPA's maxReplicas);
+- pacing CreateRoom at --redis-down-create-rate, which should be the account's
+  rate divided by the most replicas that can run (the HPA's maxReplicas), and
+  every other operation at the same fraction of its own quota;
 - exactly-once within this process only: each replica keeps a copy of the
   records of its own calls, so a call in flight when Redis went away still ends
   once, and a repeat sent to the same replica still gets the same room.
@@ -160,7 +161,7 @@ return slot - now
 
 
 class SharedSlots:
-    """SharedSlots hands out CreateRoom send slots from the bucket every replica shares."""
+    """SharedSlots hands out an operation's send slots from the bucket every replica shares."""
 
     def __init__(
         self,
@@ -197,9 +198,9 @@ class SharedSlots:
         return self._fallback.reserve_now()
 
 
-def bucket_key(region: str) -> str:
-    """The Redis key of the CreateRoom bucket: the quota is per account and region."""
-    return f"ivschat-grpc:pace:CreateRoom:{region}"
+def bucket_key(region: str, operation: str = "CreateRoom") -> str:
+    """The Redis key of an operation's bucket: each quota is per account and region."""
+    return f"ivschat-grpc:pace:{operation}:{region}"
 
 
 class FallbackStore:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any, Final
@@ -146,8 +147,8 @@ async def _share(
     stack: AsyncExitStack,
     metrics: Metrics,
     health_servicer: health.aio.HealthServicer,
-) -> tuple[FallbackStore, SharedSlots | None]:
-    """Connect to Redis: the shared store and bucket, with their fallbacks, and the probe."""
+) -> tuple[FallbackStore, Mapping[str, SharedSlots]]:
+    """Connect to Redis: the shared store and buckets, with their fallbacks, and the probe."""
     assert settings.redis.url is not None  # noqa: S101 - the caller checked
     client = shared_state.connect(settings.redis.url)
     stack.push_async_callback(client.aclose)
@@ -170,11 +171,17 @@ async def _share(
         # Only this process's own calls are kept here, for as long as one can be open.
         MemoryStore(2 * ids.lease_s, ids.claim_timeout_s),
     )
-    slots = None
-    if settings.aws.create_rate is not None:
-        fallback = LocalSlots(settings.redis.down_create_rate)
-        key = shared_state.bucket_key(region)
-        slots = SharedSlots(state, client, key, settings.aws.create_rate, fallback)
+    slots: dict[str, SharedSlots] = {}
+    # Without Redis each replica takes the share of every quota that
+    # --redis-down-create-rate is of CreateRoom's.
+    share = settings.redis.down_create_rate / OPERATIONS["CreateRoom"].rate
+    for name, operation in OPERATIONS.items():
+        rate = settings.aws.create_rate if name == "CreateRoom" else operation.rate
+        if rate is None:
+            continue
+        down = settings.redis.down_create_rate if name == "CreateRoom" else operation.rate * share
+        key = shared_state.bucket_key(region, name)
+        slots[name] = SharedSlots(state, client, key, rate, LocalSlots(down))
     # Start knowing: a Redis that is down at start is a fallback, not a failure to start.
     try:
         await client.ping()
@@ -214,7 +221,7 @@ async def build_server(
     connection = settings.aws.connection()
     ids, limits, listen = settings.idempotency, settings.limits, settings.listen
     store: Store
-    slots: SharedSlots | None = None
+    slots: Mapping[str, SharedSlots] = {}
     if settings.store == "redis":
         store, slots = await _share(settings, connection.region, stack, metrics, health_servicer)
     elif settings.store == "sqlite":
@@ -231,7 +238,7 @@ async def build_server(
         name: Pacer(
             connection.create_rate if name == "CreateRoom" else operation.rate,
             connection.max_in_flight,
-            shared=slots if name == "CreateRoom" else None,
+            shared=slots.get(name),
         )
         for name, operation in OPERATIONS.items()
     }
