@@ -27,6 +27,7 @@ BAD: dict[str, tuple[str, str]] = {
     "grace_s": ("-1", "--grace must be positive"),
     "create_rate": ("nan", "--create-rate must be a finite number"),
     "aws_max_in_flight": ("0", "--max-aws-in-flight must be at least 1"),
+    "operation_rates": ("GetRoom=6", "--operation-rates must not exceed AWS's quota for GetRoom"),
     "batch_window": ("0", "--batch-window must be at least 1"),
     "max_streams": ("many", "--max-streams must be an integer"),
     "max_items_per_stream": ("0", "--max-items-per-stream must be at least 1"),
@@ -194,3 +195,26 @@ async def test_the_emulator_refuses_a_non_loopback_host_without_insecure() -> No
     async with running(*args) as (emu, lines):
         await read_until(emu, lines, r"listening on http://")
         assert await stop(emu) == 0
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("GetRoom", "must be OPERATION=TPS entries"),
+        ("GetRooms=1", "must name IVS Chat operations, not 'GetRooms'"),
+        ("CreateRoom=1", "must not name CreateRoom: --create-rate sets its rate"),
+        ("GetRoom=0", "must be positive"),
+        ("GetRoom=nan", "must be a finite number"),
+        ("CreateChatToken=201", "must not exceed AWS's quota for CreateChatToken"),
+    ],
+)
+def test_operation_rates_name_real_operations_within_their_quotas(value: str, message: str) -> None:
+    with pytest.raises(config.ConfigError, match=f"^--operation-rates {message}"):
+        config.load(argparse.Namespace(operation_rates=value), {})
+
+
+def test_operation_rates_set_each_operations_rate_and_off_turns_it_off() -> None:
+    settings = config.load(
+        argparse.Namespace(operation_rates="GetRoom=2, ListRooms=off"), {"AWS_REGION": "us-east-1"}
+    )
+    assert settings.aws.operation_rates == {"GetRoom": 2.0, "ListRooms": None}

@@ -61,6 +61,7 @@ class Service:
     metrics: Metrics
     lifecycle: Lifecycle
     pacer: Pacer
+    pacers: Mapping[str, Pacer]
     creator: Creator
     reader: UnaryReader
     metrics_port: int | None = None
@@ -176,10 +177,14 @@ async def _share(
     # --redis-down-create-rate is of CreateRoom's.
     share = settings.redis.down_create_rate / OPERATIONS["CreateRoom"].rate
     for name, operation in OPERATIONS.items():
-        rate = settings.aws.create_rate if name == "CreateRoom" else operation.rate
+        rate = (
+            settings.aws.create_rate
+            if name == "CreateRoom"
+            else settings.aws.operation_rates.get(name, operation.rate)
+        )
         if rate is None:
             continue
-        down = settings.redis.down_create_rate if name == "CreateRoom" else operation.rate * share
+        down = settings.redis.down_create_rate if name == "CreateRoom" else rate * share
         key = shared_state.bucket_key(region, name)
         slots[name] = SharedSlots(state, client, key, rate, LocalSlots(down))
     # Start knowing: a Redis that is down at start is a fallback, not a failure to start.
@@ -236,7 +241,9 @@ async def build_server(
     # One bucket per operation, at AWS's quota; CreateRoom's rate is a setting.
     pacers = {
         name: Pacer(
-            connection.create_rate if name == "CreateRoom" else operation.rate,
+            connection.create_rate
+            if name == "CreateRoom"
+            else settings.aws.operation_rates.get(name, operation.rate),
             connection.max_in_flight,
             shared=slots.get(name),
         )
@@ -360,6 +367,7 @@ async def build_server(
         metrics,
         lifecycle,
         pacer,
+        pacers,
         creator,
         reader,
         metrics_port=metrics_port,

@@ -25,6 +25,7 @@ from typing import Any, Final, Literal
 
 from ivschat_grpc.aws.connection import AwsConnection
 from ivschat_grpc.aws.message_limits import largest_valid_request_bytes
+from ivschat_grpc.core.operations import OPERATIONS
 from ivschat_grpc.core.sqlite_store import default_state_dir
 
 ENV_PREFIX: Final = "IVSCHAT_GRPC_"
@@ -154,6 +155,8 @@ class Aws:
     max_attempts: int = 4
     # AWS allows 5 CreateRoom calls a second per account and region.
     create_rate: float | None = 5.0
+    # Other operations' rates where they differ from AWS's quota (core/operations.py).
+    operation_rates: Mapping[str, float | None] = field(default_factory=dict)
     max_in_flight: int = 16
 
     def connection(self) -> AwsConnection:
@@ -253,6 +256,26 @@ def _positive(raw: str) -> float:
 
 def _rate(raw: str) -> float | None:
     return None if raw == "off" else _positive(raw)
+
+
+def _operation_rates(raw: str) -> Mapping[str, float | None]:
+    """OPERATION=TPS[,...]: each a positive rate or "off", at most AWS's quota."""
+    rates: dict[str, float | None] = {}
+    for entry in _csv(raw):
+        name, eq, value = entry.partition("=")
+        name = name.strip()
+        if not eq:
+            raise ConfigError(f"must be OPERATION=TPS entries, not {entry!r}")
+        if name == "CreateRoom":
+            raise ConfigError("must not name CreateRoom: --create-rate sets its rate")
+        operation = OPERATIONS.get(name)
+        if operation is None:
+            raise ConfigError(f"must name IVS Chat operations, not {name!r}")
+        rate = _rate(value.strip())
+        if rate is not None and rate > operation.rate:
+            raise ConfigError(f"must not exceed AWS's quota for {name} ({operation.rate:g}/s)")
+        rates[name] = rate
+    return rates
 
 
 def _level(raw: str) -> str:
@@ -705,6 +728,15 @@ OPTIONS: Final[Sequence[Option]] = (
         _rate,
         'CreateRoom calls a second for the process, or "off" (5, AWS\'s quota)',
         at="aws.create_rate",
+    ),
+    Option(
+        "operation_rates",
+        "--operation-rates",
+        _own("OPERATION_RATES"),
+        _operation_rates,
+        "OPERATION=TPS,...: calls a second for the process for operations other than CreateRoom, "
+        '"off" for none (AWS\'s quota for each)',
+        at="aws.operation_rates",
     ),
     Option(
         "aws_max_in_flight",
