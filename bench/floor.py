@@ -41,6 +41,14 @@ class Floor(pb_grpc.RoomServiceServicer):
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, "the floor serves CreateRoom only")
         yield pb.BatchCreateRoomsResponse()  # never reached: abort raises
 
+    async def GetRoom(self, request: Any, context: Any) -> pb.Room:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "the floor serves CreateRoom only")
+        raise AssertionError("abort raises")
+
+    async def DeleteRoom(self, request: Any, context: Any) -> Any:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "the floor serves CreateRoom only")
+        raise AssertionError("abort raises")
+
 
 async def serve() -> None:
     # The direct worker's client, exactly (bench/worker.py).

@@ -9,16 +9,19 @@ from functools import wraps
 from typing import Any, Final, TypeVar
 
 import grpc
+from google.protobuf import empty_pb2
 from ivschat.v1 import room_service_pb2 as pb
 from ivschat.v1 import room_service_pb2_grpc as pb_grpc
 
 from ivschat_grpc import errors
 from ivschat_grpc.api.batch_stream import Batch, BatchLimits
-from ivschat_grpc.aws import request_checks
-from ivschat_grpc.core.calls import CallControl, CallFailed
+from ivschat_grpc.aws import convert, request_checks
+from ivschat_grpc.core.calls import Answer, CallControl, CallFailed, Operations
 from ivschat_grpc.core.creator import Creator
 from ivschat_grpc.core.lifecycle import Lifecycle
+from ivschat_grpc.core.operations import OPERATIONS
 from ivschat_grpc.core.outcomes import Outcome
+from ivschat_grpc.core.violations import Violation
 from ivschat_grpc.runtime.telemetry import Metrics, rpc_fields
 
 log = logging.getLogger(__name__)
@@ -66,11 +69,12 @@ def guarded(handler: Handler[S, Req, Resp]) -> Handler[S, Req, Resp]:
 
 
 class RoomService(pb_grpc.RoomServiceServicer):
-    """RoomService exposes IVS Chat's CreateRoom over gRPC, singly and in batches."""
+    """RoomService exposes IVS Chat's rooms over gRPC: create (one or a batch), get, delete."""
 
     def __init__(
         self,
         creator: Creator,
+        aws: Operations,
         default_timeout_s: float,
         batch_limits: BatchLimits,
         max_streams: int,
@@ -78,6 +82,7 @@ class RoomService(pb_grpc.RoomServiceServicer):
         lifecycle: Lifecycle,
     ) -> None:
         self._creator = creator
+        self._aws = aws
         self._lifecycle = lifecycle
         self._default_timeout_s = default_timeout_s
         self._batch_limits = batch_limits
@@ -86,7 +91,7 @@ class RoomService(pb_grpc.RoomServiceServicer):
         self._batches: set[Batch] = set()
         # Unary calls at work, by the task that runs them; and, once the drain
         # must answer them, the answer each is owed.
-        self._calls: dict[asyncio.Task[Any], tuple[CallControl, bool]] = {}
+        self._calls: dict[asyncio.Task[Any], tuple[CallControl, bool, str]] = {}
         self._interruptions = errors.Interruptions()
 
     def begin_drain(self) -> None:
@@ -102,12 +107,14 @@ class RoomService(pb_grpc.RoomServiceServicer):
         """
         for batch in self._batches:
             batch.answer_in_flight()
-        for task, (control, with_request_id) in self._calls.items():
+        for task, (control, with_request_id, operation) in self._calls.items():
             control.stopped = True  # nothing more is sent for it
+            # An operation safe to repeat converges when retried: "retry" is true.
+            repeatable = OPERATIONS[operation].resend_ambiguous
             self._interruptions.interrupt(
                 task,
-                errors.build(Outcome.SHUT_DOWN_IN_FLIGHT, operation=_CREATE_ROOM)
-                if control.may_have_created(with_request_id)
+                errors.build(Outcome.SHUT_DOWN_IN_FLIGHT, operation=operation)
+                if control.may_have_created(with_request_id) and not repeatable
                 else errors.shutting_down(),
             )
 
@@ -125,7 +132,7 @@ class RoomService(pb_grpc.RoomServiceServicer):
         control = CallControl()
         task = asyncio.current_task()
         assert task is not None  # noqa: S101 - grpc runs every call in a task
-        self._calls[task] = (control, request.HasField("request_id"))
+        self._calls[task] = (control, request.HasField("request_id"), _CREATE_ROOM)
         try:
             created = await self._creator.create(request, params, timeout, control=control)
         except CallFailed as e:
@@ -143,6 +150,73 @@ class RoomService(pb_grpc.RoomServiceServicer):
         if created.aws_request_id:
             context.set_trailing_metadata(((errors.REQUEST_ID_KEY, created.aws_request_id),))
         return pb.CreateRoomResponse(room=created.room)
+
+    @guarded
+    async def GetRoom(
+        self,
+        request: pb.GetRoomRequest,
+        context: grpc.aio.ServicerContext[pb.GetRoomRequest, pb.Room],
+    ) -> pb.Room:
+        """Read one room, or end with the error table's status."""
+        params, violations = request_checks.get_room(request)
+        answer, _ = await self._unary(context, "GetRoom", params, violations)
+        assert answer is not None  # noqa: S101 - only a delete may find nothing
+        return convert.to_room(answer.result)
+
+    @guarded
+    async def DeleteRoom(
+        self,
+        request: pb.DeleteRoomRequest,
+        context: grpc.aio.ServicerContext[pb.DeleteRoomRequest, empty_pb2.Empty],
+    ) -> empty_pb2.Empty:
+        """Delete one room; a missing one is NOT_FOUND unless allow_missing."""
+        params, violations = request_checks.delete_room(request)
+        await self._unary(context, "DeleteRoom", params, violations, gone_ok=request.allow_missing)
+        return empty_pb2.Empty()
+
+    async def _unary(
+        self,
+        context: grpc.aio.ServicerContext[Any, Any],
+        operation: str,
+        params: dict[str, Any],
+        violations: list[Violation],
+        *,
+        gone_ok: bool = False,
+    ) -> tuple[Answer | None, CallControl]:
+        """Validate, call operation at AWS, and end the call with the table's status if it fails.
+
+        A NOT_FOUND is no failure when gone_ok, or when an earlier attempt,
+        resent, may have run (a delete that found its room already deleted):
+        then the answer is None.
+        """
+        if violations:
+            await errors.abort(context, errors.invalid_request(violations))
+        timeout = aws_timeout(context.time_remaining(), self._default_timeout_s)
+        control = CallControl()
+        task = asyncio.current_task()
+        assert task is not None  # noqa: S101 - grpc runs every call in a task
+        self._calls[task] = (control, False, operation)
+        try:
+            answer = await self._aws.call(operation, params, timeout, control=control)
+        except CallFailed as e:
+            rpc_fields().update(aws_request_id=e.request_id, attempts=e.attempts)
+            if e.code == Outcome.NOT_FOUND and (gone_ok or control.maybe_ran):
+                if e.request_id:
+                    context.set_trailing_metadata(((errors.REQUEST_ID_KEY, e.request_id),))
+                return None, control
+            await errors.abort(context, errors.from_failed(e, operation))
+        except asyncio.CancelledError:
+            owed = self._interruptions.take(task)
+            if owed is None:
+                raise
+            await errors.abort(context, owed)
+        finally:
+            del self._calls[task]
+            self._interruptions.forget(task)
+        rpc_fields().update(aws_request_id=answer.request_id, attempts=answer.attempts)
+        if answer.request_id:
+            context.set_trailing_metadata(((errors.REQUEST_ID_KEY, answer.request_id),))
+        return answer, control
 
     async def BatchCreateRooms(
         self,

@@ -35,7 +35,7 @@ from ivschat_grpc import __version__
 from ivschat_grpc.aws.connection import AwsConnection, StaticCredentials
 from ivschat_grpc.core.calls import Answer, AwsCallError, CallControl, Created
 from ivschat_grpc.core.operations import OPERATIONS, Operation
-from ivschat_grpc.core.outcomes import Outcome
+from ivschat_grpc.core.outcomes import Outcome, Ran, ran
 from ivschat_grpc.core.pacing import Pacer, Priority
 
 if TYPE_CHECKING:
@@ -163,6 +163,19 @@ class IvsChat:
         )
         return Created(answer.result, answer.request_id, answer.attempts)
 
+    async def call(
+        self,
+        operation: str,
+        params: Mapping[str, Any],
+        timeout_s: float | None,
+        *,
+        control: CallControl | None = None,
+    ) -> Answer:
+        """Call operation for a caller, resending what its row allows, within timeout_s."""
+        return await self._call(
+            operation, params, timeout_s, Priority.INTERACTIVE, control or CallControl()
+        )
+
     async def find_rooms(
         self, name: str | None, tag_key: str, tag_value: str, timeout_s: float | None
     ) -> list[dict[str, Any]]:
@@ -257,6 +270,8 @@ class IvsChat:
                             error.attempts = control.attempts
                             last_try = control.attempts >= self._settings.max_attempts
                             retry = self._may_resend(operation, error) and not last_try
+                            if retry and ran(error.code, error.http_status) is Ran.MAYBE:
+                                control.maybe_ran = True
                             if observed:
                                 self._observer.on_attempt(
                                     error.code, time.perf_counter() - sent_at, retry

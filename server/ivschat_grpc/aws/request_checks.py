@@ -16,6 +16,26 @@ from ivschat_grpc.core.creator import RESERVED_TAG
 from ivschat_grpc.core.violations import MapKey, Violation
 
 
+def get_room(request: pb.GetRoomRequest) -> tuple[dict[str, Any], list[Violation]]:
+    """GetRoom's AWS members for request, and every rule it breaks, named as the proto does."""
+    params = {"identifier": request.arn}
+    return params, _renamed(validation.check("GetRoom", params), {"identifier": "arn"})
+
+
+def delete_room(request: pb.DeleteRoomRequest) -> tuple[dict[str, Any], list[Violation]]:
+    """DeleteRoom's AWS members for request, and every rule it breaks, named as the proto does."""
+    params = {"identifier": request.arn}
+    return params, _renamed(validation.check("DeleteRoom", params), {"identifier": "arn"})
+
+
+def _renamed(violations: list[Violation], names: dict[str, str]) -> list[Violation]:
+    """violations with the AWS members that the proto names otherwise renamed."""
+    return [
+        Violation((names.get(str(v.path[0]), v.path[0]), *v.path[1:]), v.message) if v.path else v
+        for v in violations
+    ]
+
+
 def create_room(request: pb.CreateRoomRequest) -> tuple[dict[str, Any], list[Violation]]:
     """CreateRoom's AWS members for request, and every rule it breaks (none: it may be sent)."""
     params = convert.to_aws_params(request)

@@ -71,6 +71,9 @@ class CallControl:
     stopped: bool = False
     sending: bool = False
     attempts: int = 0
+    # An earlier attempt, resent, may have run: its effect may be why a later
+    # attempt fails (a delete finding no room).
+    maybe_ran: bool = False
 
     def may_have_created(self, with_request_id: bool) -> bool:
         """Whether AWS may have made the room: a request is out, or, with a
@@ -95,6 +98,20 @@ class Created:
     room: Mapping[str, Any]
     request_id: str | None
     attempts: int
+
+
+class Operations(Protocol):
+    """Operations is how a servicer calls any IVS Chat operation; the adapter provides it."""
+
+    async def call(
+        self,
+        operation: str,
+        params: Mapping[str, Any],
+        timeout_s: float | None,
+        *,
+        control: CallControl | None = None,
+    ) -> Answer:
+        """Call operation, paced to its quota, resending what its row allows."""
 
 
 class Rooms(Protocol):

@@ -40,6 +40,8 @@ class FaultRule:
     operation: str = "CreateRoom"
     name: str | None = None
     error: str | None = None
+    # The operation runs before the rule's drop or error (a room is made, or
+    # deleted), as when AWS did the work and its answer was lost.
     create: bool = False
     drop: bool = False
     latency_ms: float = 0.0

@@ -341,22 +341,22 @@ def build_app(state: EmulatorState) -> web.Application:
                 limit=int(bucket.rate),
             )
         rule = state.faults.take(operation, params.get("name"))
+        handler, status = OPERATIONS[operation]
+        ran = False
         if rule is not None:
             if rule.latency_ms:
                 await asyncio.sleep(rule.latency_ms / 1000)
-            if rule.create and operation == "CreateRoom":
-                record.room_id = state.create_room(params)["id"]
+            if rule.create:
+                # The operation runs (a room is made, or deleted) before the fault.
+                result, ran = handler(state, params), True
+                if operation == "CreateRoom" and result is not None:
+                    record.room_id = result["id"]
             if rule.drop:
                 _drop(request)
             if rule.error is not None:
                 raise AwsError(rule.error, f"Injected {rule.error}", **_fault_fields(rule))
-            if rule.create:
-                return web.json_response(
-                    state.rooms[record.room_id or ""],
-                    headers={"x-amzn-RequestId": record.request_id},
-                )
-        handler, status = OPERATIONS[operation]
-        result = handler(state, params)
+        if not ran:
+            result = handler(state, params)
         if operation == "CreateRoom" and result is not None:
             record.room_id = result["id"]
         if result is None:

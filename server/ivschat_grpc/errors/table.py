@@ -81,13 +81,16 @@ class Row:
 
 _C = grpc.StatusCode
 _REFUSED_CREDENTIALS: Final = Row(
-    _C.INTERNAL, Detail.NONE, "AWS refused the service's own credentials", "AWS_CREDENTIALS_REFUSED"
+    _C.INTERNAL,
+    Detail.NONE,
+    "AWS refused the service's own credentials for {operation}",
+    "AWS_CREDENTIALS_REFUSED",
 )
 
 CONTRACT: Final[Mapping[Key, Row]] = {
     # --- AWS's answers
     Outcome.VALIDATION: Row(
-        _C.INVALID_ARGUMENT, Detail.BAD_REQUEST, "AWS rejected the request's fields"
+        _C.INVALID_ARGUMENT, Detail.BAD_REQUEST, "AWS rejected the fields of {operation}"
     ),
     Outcome.ACCESS_DENIED: Row(
         _C.PERMISSION_DENIED,
@@ -95,13 +98,15 @@ CONTRACT: Final[Mapping[Key, Row]] = {
         "AWS denied the service's role permission to call {operation}",
     ),
     Outcome.PENDING_VERIFICATION: Row(
-        _C.FAILED_PRECONDITION, Detail.PRECONDITION, "the AWS account is pending verification"
+        _C.FAILED_PRECONDITION,
+        Detail.PRECONDITION,
+        "the AWS account is pending verification; {operation} did not run",
     ),
     Outcome.NOT_FOUND: Row(
-        _C.NOT_FOUND, Detail.RESOURCE, "a resource the request names does not exist"
+        _C.NOT_FOUND, Detail.RESOURCE, "a resource that {operation} names does not exist"
     ),
     Outcome.CONFLICT: Row(
-        _C.ABORTED, Detail.RESOURCE, "the request conflicts with a resource's state"
+        _C.ABORTED, Detail.RESOURCE, "{operation} conflicts with a resource's state"
     ),
     Outcome.QUOTA_EXCEEDED: Row(
         _C.RESOURCE_EXHAUSTED, Detail.QUOTA, "the AWS account's quota for {operation} is spent"
@@ -119,7 +124,10 @@ CONTRACT: Final[Mapping[Key, Row]] = {
         may_exist=True,
     ),
     Outcome.SERVICE_UNAVAILABLE: Row(
-        _C.UNAVAILABLE, Detail.RETRY, "AWS IVS Chat is unavailable; retry later", retry_after_s=1.0
+        _C.UNAVAILABLE,
+        Detail.RETRY,
+        "AWS IVS Chat is unavailable; {operation} did not run, retry later",
+        retry_after_s=1.0,
     ),
     # AWS will not authenticate the facade itself. The caller can do nothing
     # about it, hence INTERNAL rather than an auth code.
@@ -189,7 +197,10 @@ CONTRACT: Final[Mapping[Key, Row]] = {
         may_exist=True,
     ),
     Outcome.CREDENTIALS_MISSING: Row(
-        _C.INTERNAL, Detail.NONE, "the service has no AWS credentials", "AWS_CREDENTIALS_MISSING"
+        _C.INTERNAL,
+        Detail.NONE,
+        "the service has no AWS credentials to call {operation}",
+        "AWS_CREDENTIALS_MISSING",
     ),
     # --- the facade's refusals of a call, before anything is sent
     Outcome.REQUEST_ID_REUSED: Row(

@@ -296,6 +296,7 @@ async def build_server(
     batch = settings.batch
     rooms = RoomService(
         creator,
+        aws,
         limits.default_timeout_s,
         BatchLimits(batch.window, batch.max_items_per_stream, limits.idle_timeout_s),
         batch.max_streams,

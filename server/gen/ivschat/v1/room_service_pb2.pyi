@@ -1,5 +1,6 @@
 import datetime
 
+from google.protobuf import empty_pb2 as _empty_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.rpc import status_pb2 as _status_pb2
 from google.protobuf.internal import containers as _containers
@@ -19,6 +20,20 @@ class FallbackResult(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
 FALLBACK_RESULT_UNSPECIFIED: FallbackResult
 FALLBACK_RESULT_ALLOW: FallbackResult
 FALLBACK_RESULT_DENY: FallbackResult
+
+class GetRoomRequest(_message.Message):
+    __slots__ = ("arn",)
+    ARN_FIELD_NUMBER: _ClassVar[int]
+    arn: str
+    def __init__(self, arn: _Optional[str] = ...) -> None: ...
+
+class DeleteRoomRequest(_message.Message):
+    __slots__ = ("arn", "allow_missing")
+    ARN_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_MISSING_FIELD_NUMBER: _ClassVar[int]
+    arn: str
+    allow_missing: bool
+    def __init__(self, arn: _Optional[str] = ..., allow_missing: _Optional[bool] = ...) -> None: ...
 
 class MessageReviewHandler(_message.Message):
     __slots__ = ("uri", "fallback_result")

@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
 from ivschat.v1 import room_service_pb2 as ivschat_dot_v1_dot_room__service__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -46,6 +47,16 @@ class RoomServiceStub:
                 request_serializer=ivschat_dot_v1_dot_room__service__pb2.BatchCreateRoomsRequest.SerializeToString,
                 response_deserializer=ivschat_dot_v1_dot_room__service__pb2.BatchCreateRoomsResponse.FromString,
                 _registered_method=True)
+        self.GetRoom = channel.unary_unary(
+                '/ivschat.v1.RoomService/GetRoom',
+                request_serializer=ivschat_dot_v1_dot_room__service__pb2.GetRoomRequest.SerializeToString,
+                response_deserializer=ivschat_dot_v1_dot_room__service__pb2.Room.FromString,
+                _registered_method=True)
+        self.DeleteRoom = channel.unary_unary(
+                '/ivschat.v1.RoomService/DeleteRoom',
+                request_serializer=ivschat_dot_v1_dot_room__service__pb2.DeleteRoomRequest.SerializeToString,
+                response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+                _registered_method=True)
 
 
 class RoomServiceServicer:
@@ -75,6 +86,25 @@ class RoomServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetRoom(self, request, context):
+        """GetRoom returns one room, named by its ARN, with AWS's GetRoom. GetRoom
+        changes nothing, so the service resends it after any failure that may
+        pass, within the caller's deadline; it is paced to AWS's GetRoom quota.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteRoom(self, request, context):
+        """DeleteRoom deletes one room, named by its ARN, with AWS's DeleteRoom
+        (AIP-135). DeleteRoom of a room that does not exist is NOT_FOUND, or OK
+        with allow_missing; a delete whose first attempt may have run, resent
+        and then finding no room, is OK, since the room is gone either way.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RoomServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -87,6 +117,16 @@ def add_RoomServiceServicer_to_server(servicer, server):
                     servicer.BatchCreateRooms,
                     request_deserializer=ivschat_dot_v1_dot_room__service__pb2.BatchCreateRoomsRequest.FromString,
                     response_serializer=ivschat_dot_v1_dot_room__service__pb2.BatchCreateRoomsResponse.SerializeToString,
+            ),
+            'GetRoom': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRoom,
+                    request_deserializer=ivschat_dot_v1_dot_room__service__pb2.GetRoomRequest.FromString,
+                    response_serializer=ivschat_dot_v1_dot_room__service__pb2.Room.SerializeToString,
+            ),
+            'DeleteRoom': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteRoom,
+                    request_deserializer=ivschat_dot_v1_dot_room__service__pb2.DeleteRoomRequest.FromString,
+                    response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -145,6 +185,60 @@ class RoomService:
             '/ivschat.v1.RoomService/BatchCreateRooms',
             ivschat_dot_v1_dot_room__service__pb2.BatchCreateRoomsRequest.SerializeToString,
             ivschat_dot_v1_dot_room__service__pb2.BatchCreateRoomsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRoom(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ivschat.v1.RoomService/GetRoom',
+            ivschat_dot_v1_dot_room__service__pb2.GetRoomRequest.SerializeToString,
+            ivschat_dot_v1_dot_room__service__pb2.Room.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteRoom(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ivschat.v1.RoomService/DeleteRoom',
+            ivschat_dot_v1_dot_room__service__pb2.DeleteRoomRequest.SerializeToString,
+            google_dot_protobuf_dot_empty__pb2.Empty.FromString,
             options,
             channel_credentials,
             insecure,

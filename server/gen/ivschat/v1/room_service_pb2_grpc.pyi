@@ -4,6 +4,7 @@ isort:skip_file
 """
 
 from collections import abc as _abc
+from google.protobuf import empty_pb2 as _empty_pb2
 from grpc import aio as _aio
 from ivschat.v1 import room_service_pb2 as _room_service_pb2
 import abc as _abc_1
@@ -49,6 +50,17 @@ class RoomServiceStub:
     the stream. The server reads a request only when it has room to work on
     it, so a client that stops reading stalls only its own stream.
     """
+    GetRoom: _grpc.UnaryUnaryMultiCallable[_room_service_pb2.GetRoomRequest, _room_service_pb2.Room]
+    """GetRoom returns one room, named by its ARN, with AWS's GetRoom. GetRoom
+    changes nothing, so the service resends it after any failure that may
+    pass, within the caller's deadline; it is paced to AWS's GetRoom quota.
+    """
+    DeleteRoom: _grpc.UnaryUnaryMultiCallable[_room_service_pb2.DeleteRoomRequest, _empty_pb2.Empty]
+    """DeleteRoom deletes one room, named by its ARN, with AWS's DeleteRoom
+    (AIP-135). DeleteRoom of a room that does not exist is NOT_FOUND, or OK
+    with allow_missing; a delete whose first attempt may have run, resent
+    and then finding no room, is OK, since the room is gone either way.
+    """
 
 @_typing.type_check_only
 class RoomServiceAsyncStub(RoomServiceStub):
@@ -70,6 +82,17 @@ class RoomServiceAsyncStub(RoomServiceStub):
     completion order; a failed item is answered in its error and never ends
     the stream. The server reads a request only when it has room to work on
     it, so a client that stops reading stalls only its own stream.
+    """
+    GetRoom: _aio.UnaryUnaryMultiCallable[_room_service_pb2.GetRoomRequest, _room_service_pb2.Room]  # type: ignore[assignment]
+    """GetRoom returns one room, named by its ARN, with AWS's GetRoom. GetRoom
+    changes nothing, so the service resends it after any failure that may
+    pass, within the caller's deadline; it is paced to AWS's GetRoom quota.
+    """
+    DeleteRoom: _aio.UnaryUnaryMultiCallable[_room_service_pb2.DeleteRoomRequest, _empty_pb2.Empty]  # type: ignore[assignment]
+    """DeleteRoom deletes one room, named by its ARN, with AWS's DeleteRoom
+    (AIP-135). DeleteRoom of a room that does not exist is NOT_FOUND, or OK
+    with allow_missing; a delete whose first attempt may have run, resent
+    and then finding no room, is OK, since the room is gone either way.
     """
 
 class RoomServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -101,6 +124,29 @@ class RoomServiceServicer(metaclass=_abc_1.ABCMeta):
         completion order; a failed item is answered in its error and never ends
         the stream. The server reads a request only when it has room to work on
         it, so a client that stops reading stalls only its own stream.
+        """
+
+    @_abc_1.abstractmethod
+    def GetRoom(
+        self,
+        request: _room_service_pb2.GetRoomRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_room_service_pb2.Room, _abc.Awaitable[_room_service_pb2.Room]]:
+        """GetRoom returns one room, named by its ARN, with AWS's GetRoom. GetRoom
+        changes nothing, so the service resends it after any failure that may
+        pass, within the caller's deadline; it is paced to AWS's GetRoom quota.
+        """
+
+    @_abc_1.abstractmethod
+    def DeleteRoom(
+        self,
+        request: _room_service_pb2.DeleteRoomRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_empty_pb2.Empty, _abc.Awaitable[_empty_pb2.Empty]]:
+        """DeleteRoom deletes one room, named by its ARN, with AWS's DeleteRoom
+        (AIP-135). DeleteRoom of a room that does not exist is NOT_FOUND, or OK
+        with allow_missing; a delete whose first attempt may have run, resent
+        and then finding no room, is OK, since the room is gone either way.
         """
 
 def add_RoomServiceServicer_to_server(servicer: RoomServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

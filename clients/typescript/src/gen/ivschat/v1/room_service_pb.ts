@@ -4,8 +4,8 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { EmptySchema, Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_empty, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Status } from "../../google/rpc/status_pb.js";
 import { file_google_rpc_status } from "../../google/rpc/status_pb.js";
 import type { Message } from "@bufbuild/protobuf";
@@ -14,7 +14,57 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file ivschat/v1/room_service.proto.
  */
 export const file_ivschat_v1_room_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch1pdnNjaGF0L3YxL3Jvb21fc2VydmljZS5wcm90bxIKaXZzY2hhdC52MSJYChRNZXNzYWdlUmV2aWV3SGFuZGxlchILCgN1cmkYASABKAkSMwoPZmFsbGJhY2tfcmVzdWx0GAIgASgOMhouaXZzY2hhdC52MS5GYWxsYmFja1Jlc3VsdCK6AwoRQ3JlYXRlUm9vbVJlcXVlc3QSEQoEbmFtZRgBIAEoCUgAiAEBEiMKFm1heGltdW1fbWVzc2FnZV9sZW5ndGgYAiABKAVIAYgBARIsCh9tYXhpbXVtX21lc3NhZ2VfcmF0ZV9wZXJfc2Vjb25kGAMgASgFSAKIAQESQAoWbWVzc2FnZV9yZXZpZXdfaGFuZGxlchgEIAEoCzIgLml2c2NoYXQudjEuTWVzc2FnZVJldmlld0hhbmRsZXISNQoEdGFncxgFIAMoCzInLml2c2NoYXQudjEuQ3JlYXRlUm9vbVJlcXVlc3QuVGFnc0VudHJ5EikKIWxvZ2dpbmdfY29uZmlndXJhdGlvbl9pZGVudGlmaWVycxgGIAMoCRIXCgpyZXF1ZXN0X2lkGAcgASgJSAOIAQEaKwoJVGFnc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCBwoFX25hbWVCGQoXX21heGltdW1fbWVzc2FnZV9sZW5ndGhCIgogX21heGltdW1fbWVzc2FnZV9yYXRlX3Blcl9zZWNvbmRCDQoLX3JlcXVlc3RfaWQiNAoSQ3JlYXRlUm9vbVJlc3BvbnNlEh4KBHJvb20YASABKAsyEC5pdnNjaGF0LnYxLlJvb20inAMKBFJvb20SCwoDYXJuGAEgASgJEgoKAmlkGAIgASgJEgwKBG5hbWUYAyABKAkSLwoLY3JlYXRlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3VwZGF0ZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIeChZtYXhpbXVtX21lc3NhZ2VfbGVuZ3RoGAYgASgFEicKH21heGltdW1fbWVzc2FnZV9yYXRlX3Blcl9zZWNvbmQYByABKAUSQAoWbWVzc2FnZV9yZXZpZXdfaGFuZGxlchgIIAEoCzIgLml2c2NoYXQudjEuTWVzc2FnZVJldmlld0hhbmRsZXISKAoEdGFncxgJIAMoCzIaLml2c2NoYXQudjEuUm9vbS5UYWdzRW50cnkSKQohbG9nZ2luZ19jb25maWd1cmF0aW9uX2lkZW50aWZpZXJzGAogAygJGisKCVRhZ3NFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIl4KF0JhdGNoQ3JlYXRlUm9vbXNSZXF1ZXN0EhYKDmNvcnJlbGF0aW9uX2lkGAEgASgJEisKBHJvb20YAiABKAsyHS5pdnNjaGF0LnYxLkNyZWF0ZVJvb21SZXF1ZXN0IpsBChhCYXRjaENyZWF0ZVJvb21zUmVzcG9uc2USFgoOY29ycmVsYXRpb25faWQYASABKAkSIAoEcm9vbRgCIAEoCzIQLml2c2NoYXQudjEuUm9vbUgAEiMKBWVycm9yGAMgASgLMhIuZ29vZ2xlLnJwYy5TdGF0dXNIABIWCg5hd3NfcmVxdWVzdF9pZBgEIAEoCUIICgZyZXN1bHQqZgoORmFsbGJhY2tSZXN1bHQSHwobRkFMTEJBQ0tfUkVTVUxUX1VOU1BFQ0lGSUVEEAASGQoVRkFMTEJBQ0tfUkVTVUxUX0FMTE9XEAESGAoURkFMTEJBQ0tfUkVTVUxUX0RFTlkQAjK9AQoLUm9vbVNlcnZpY2USSwoKQ3JlYXRlUm9vbRIdLml2c2NoYXQudjEuQ3JlYXRlUm9vbVJlcXVlc3QaHi5pdnNjaGF0LnYxLkNyZWF0ZVJvb21SZXNwb25zZRJhChBCYXRjaENyZWF0ZVJvb21zEiMuaXZzY2hhdC52MS5CYXRjaENyZWF0ZVJvb21zUmVxdWVzdBokLml2c2NoYXQudjEuQmF0Y2hDcmVhdGVSb29tc1Jlc3BvbnNlKAEwAWIGcHJvdG8z", [file_google_protobuf_timestamp, file_google_rpc_status]);
+  fileDesc("Ch1pdnNjaGF0L3YxL3Jvb21fc2VydmljZS5wcm90bxIKaXZzY2hhdC52MSIdCg5HZXRSb29tUmVxdWVzdBILCgNhcm4YASABKAkiNwoRRGVsZXRlUm9vbVJlcXVlc3QSCwoDYXJuGAEgASgJEhUKDWFsbG93X21pc3NpbmcYAiABKAgiWAoUTWVzc2FnZVJldmlld0hhbmRsZXISCwoDdXJpGAEgASgJEjMKD2ZhbGxiYWNrX3Jlc3VsdBgCIAEoDjIaLml2c2NoYXQudjEuRmFsbGJhY2tSZXN1bHQiugMKEUNyZWF0ZVJvb21SZXF1ZXN0EhEKBG5hbWUYASABKAlIAIgBARIjChZtYXhpbXVtX21lc3NhZ2VfbGVuZ3RoGAIgASgFSAGIAQESLAofbWF4aW11bV9tZXNzYWdlX3JhdGVfcGVyX3NlY29uZBgDIAEoBUgCiAEBEkAKFm1lc3NhZ2VfcmV2aWV3X2hhbmRsZXIYBCABKAsyIC5pdnNjaGF0LnYxLk1lc3NhZ2VSZXZpZXdIYW5kbGVyEjUKBHRhZ3MYBSADKAsyJy5pdnNjaGF0LnYxLkNyZWF0ZVJvb21SZXF1ZXN0LlRhZ3NFbnRyeRIpCiFsb2dnaW5nX2NvbmZpZ3VyYXRpb25faWRlbnRpZmllcnMYBiADKAkSFwoKcmVxdWVzdF9pZBgHIAEoCUgDiAEBGisKCVRhZ3NFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQgcKBV9uYW1lQhkKF19tYXhpbXVtX21lc3NhZ2VfbGVuZ3RoQiIKIF9tYXhpbXVtX21lc3NhZ2VfcmF0ZV9wZXJfc2Vjb25kQg0KC19yZXF1ZXN0X2lkIjQKEkNyZWF0ZVJvb21SZXNwb25zZRIeCgRyb29tGAEgASgLMhAuaXZzY2hhdC52MS5Sb29tIpwDCgRSb29tEgsKA2FybhgBIAEoCRIKCgJpZBgCIAEoCRIMCgRuYW1lGAMgASgJEi8KC2NyZWF0ZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASHgoWbWF4aW11bV9tZXNzYWdlX2xlbmd0aBgGIAEoBRInCh9tYXhpbXVtX21lc3NhZ2VfcmF0ZV9wZXJfc2Vjb25kGAcgASgFEkAKFm1lc3NhZ2VfcmV2aWV3X2hhbmRsZXIYCCABKAsyIC5pdnNjaGF0LnYxLk1lc3NhZ2VSZXZpZXdIYW5kbGVyEigKBHRhZ3MYCSADKAsyGi5pdnNjaGF0LnYxLlJvb20uVGFnc0VudHJ5EikKIWxvZ2dpbmdfY29uZmlndXJhdGlvbl9pZGVudGlmaWVycxgKIAMoCRorCglUYWdzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJeChdCYXRjaENyZWF0ZVJvb21zUmVxdWVzdBIWCg5jb3JyZWxhdGlvbl9pZBgBIAEoCRIrCgRyb29tGAIgASgLMh0uaXZzY2hhdC52MS5DcmVhdGVSb29tUmVxdWVzdCKbAQoYQmF0Y2hDcmVhdGVSb29tc1Jlc3BvbnNlEhYKDmNvcnJlbGF0aW9uX2lkGAEgASgJEiAKBHJvb20YAiABKAsyEC5pdnNjaGF0LnYxLlJvb21IABIjCgVlcnJvchgDIAEoCzISLmdvb2dsZS5ycGMuU3RhdHVzSAASFgoOYXdzX3JlcXVlc3RfaWQYBCABKAlCCAoGcmVzdWx0KmYKDkZhbGxiYWNrUmVzdWx0Eh8KG0ZBTExCQUNLX1JFU1VMVF9VTlNQRUNJRklFRBAAEhkKFUZBTExCQUNLX1JFU1VMVF9BTExPVxABEhgKFEZBTExCQUNLX1JFU1VMVF9ERU5ZEAIyuwIKC1Jvb21TZXJ2aWNlEksKCkNyZWF0ZVJvb20SHS5pdnNjaGF0LnYxLkNyZWF0ZVJvb21SZXF1ZXN0Gh4uaXZzY2hhdC52MS5DcmVhdGVSb29tUmVzcG9uc2USYQoQQmF0Y2hDcmVhdGVSb29tcxIjLml2c2NoYXQudjEuQmF0Y2hDcmVhdGVSb29tc1JlcXVlc3QaJC5pdnNjaGF0LnYxLkJhdGNoQ3JlYXRlUm9vbXNSZXNwb25zZSgBMAESNwoHR2V0Um9vbRIaLml2c2NoYXQudjEuR2V0Um9vbVJlcXVlc3QaEC5pdnNjaGF0LnYxLlJvb20SQwoKRGVsZXRlUm9vbRIdLml2c2NoYXQudjEuRGVsZXRlUm9vbVJlcXVlc3QaFi5nb29nbGUucHJvdG9idWYuRW1wdHliBnByb3RvMw", [file_google_protobuf_empty, file_google_protobuf_timestamp, file_google_rpc_status]);
+
+/**
+ * GetRoomRequest names the room to read.
+ *
+ * @generated from message ivschat.v1.GetRoomRequest
+ */
+export type GetRoomRequest = Message<"ivschat.v1.GetRoomRequest"> & {
+  /**
+   * arn is the room's ARN (arn:aws:ivschat:<region>:<account>:room/<id>), 1
+   * to 128 characters; AWS takes no bare room id here.
+   *
+   * @generated from field: string arn = 1;
+   */
+  arn: string;
+};
+
+/**
+ * Describes the message ivschat.v1.GetRoomRequest.
+ * Use `create(GetRoomRequestSchema)` to create a new message.
+ */
+export const GetRoomRequestSchema: GenMessage<GetRoomRequest> = /*@__PURE__*/
+  messageDesc(file_ivschat_v1_room_service, 0);
+
+/**
+ * DeleteRoomRequest names the room to delete.
+ *
+ * @generated from message ivschat.v1.DeleteRoomRequest
+ */
+export type DeleteRoomRequest = Message<"ivschat.v1.DeleteRoomRequest"> & {
+  /**
+   * arn is the room's ARN, as in GetRoomRequest.
+   *
+   * @generated from field: string arn = 1;
+   */
+  arn: string;
+
+  /**
+   * allow_missing makes deleting a room that does not exist succeed (AIP-135).
+   *
+   * @generated from field: bool allow_missing = 2;
+   */
+  allowMissing: boolean;
+};
+
+/**
+ * Describes the message ivschat.v1.DeleteRoomRequest.
+ * Use `create(DeleteRoomRequestSchema)` to create a new message.
+ */
+export const DeleteRoomRequestSchema: GenMessage<DeleteRoomRequest> = /*@__PURE__*/
+  messageDesc(file_ivschat_v1_room_service, 1);
 
 /**
  * MessageReviewHandler configures optional review of every message by a
@@ -45,7 +95,7 @@ export type MessageReviewHandler = Message<"ivschat.v1.MessageReviewHandler"> & 
  * Use `create(MessageReviewHandlerSchema)` to create a new message.
  */
 export const MessageReviewHandlerSchema: GenMessage<MessageReviewHandler> = /*@__PURE__*/
-  messageDesc(file_ivschat_v1_room_service, 0);
+  messageDesc(file_ivschat_v1_room_service, 2);
 
 /**
  * CreateRoomRequest mirrors AWS's CreateRoom input. A field left unset is
@@ -121,7 +171,7 @@ export type CreateRoomRequest = Message<"ivschat.v1.CreateRoomRequest"> & {
  * Use `create(CreateRoomRequestSchema)` to create a new message.
  */
 export const CreateRoomRequestSchema: GenMessage<CreateRoomRequest> = /*@__PURE__*/
-  messageDesc(file_ivschat_v1_room_service, 1);
+  messageDesc(file_ivschat_v1_room_service, 3);
 
 /**
  * CreateRoomResponse carries the room that AWS created.
@@ -142,7 +192,7 @@ export type CreateRoomResponse = Message<"ivschat.v1.CreateRoomResponse"> & {
  * Use `create(CreateRoomResponseSchema)` to create a new message.
  */
 export const CreateRoomResponseSchema: GenMessage<CreateRoomResponse> = /*@__PURE__*/
-  messageDesc(file_ivschat_v1_room_service, 2);
+  messageDesc(file_ivschat_v1_room_service, 4);
 
 /**
  * Room is an IVS Chat room, with every field AWS returns.
@@ -228,7 +278,7 @@ export type Room = Message<"ivschat.v1.Room"> & {
  * Use `create(RoomSchema)` to create a new message.
  */
 export const RoomSchema: GenMessage<Room> = /*@__PURE__*/
-  messageDesc(file_ivschat_v1_room_service, 3);
+  messageDesc(file_ivschat_v1_room_service, 5);
 
 /**
  * BatchCreateRoomsRequest is one item of a batch.
@@ -258,7 +308,7 @@ export type BatchCreateRoomsRequest = Message<"ivschat.v1.BatchCreateRoomsReques
  * Use `create(BatchCreateRoomsRequestSchema)` to create a new message.
  */
 export const BatchCreateRoomsRequestSchema: GenMessage<BatchCreateRoomsRequest> = /*@__PURE__*/
-  messageDesc(file_ivschat_v1_room_service, 4);
+  messageDesc(file_ivschat_v1_room_service, 6);
 
 /**
  * BatchCreateRoomsResponse is the result of one item.
@@ -313,7 +363,7 @@ export type BatchCreateRoomsResponse = Message<"ivschat.v1.BatchCreateRoomsRespo
  * Use `create(BatchCreateRoomsResponseSchema)` to create a new message.
  */
 export const BatchCreateRoomsResponseSchema: GenMessage<BatchCreateRoomsResponse> = /*@__PURE__*/
-  messageDesc(file_ivschat_v1_room_service, 5);
+  messageDesc(file_ivschat_v1_room_service, 7);
 
 /**
  * FallbackResult says what happens to a message when the review handler
@@ -384,6 +434,31 @@ export const RoomService: GenService<{
     methodKind: "bidi_streaming";
     input: typeof BatchCreateRoomsRequestSchema;
     output: typeof BatchCreateRoomsResponseSchema;
+  },
+  /**
+   * GetRoom returns one room, named by its ARN, with AWS's GetRoom. GetRoom
+   * changes nothing, so the service resends it after any failure that may
+   * pass, within the caller's deadline; it is paced to AWS's GetRoom quota.
+   *
+   * @generated from rpc ivschat.v1.RoomService.GetRoom
+   */
+  getRoom: {
+    methodKind: "unary";
+    input: typeof GetRoomRequestSchema;
+    output: typeof RoomSchema;
+  },
+  /**
+   * DeleteRoom deletes one room, named by its ARN, with AWS's DeleteRoom
+   * (AIP-135). DeleteRoom of a room that does not exist is NOT_FOUND, or OK
+   * with allow_missing; a delete whose first attempt may have run, resent
+   * and then finding no room, is OK, since the room is gone either way.
+   *
+   * @generated from rpc ivschat.v1.RoomService.DeleteRoom
+   */
+  deleteRoom: {
+    methodKind: "unary";
+    input: typeof DeleteRoomRequestSchema;
+    output: typeof EmptySchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_ivschat_v1_room_service, 0);
