@@ -19,7 +19,7 @@ import uvloop
 
 from ivschat_grpc.aws.adapter import credentials_available
 from ivschat_grpc.aws.connection import StaticCredentials
-from ivschat_grpc.cli import batch_create, create_room
+from ivschat_grpc.cli import batch_create, create_room, room_commands
 from ivschat_grpc.cli.exit_codes import Serve
 from ivschat_grpc.emulator import (
     DEFAULT_ACCESS_KEY_ID,
@@ -88,6 +88,14 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     create_room.add_arguments(create)
+    for name, what in (("get-room", "print one room as JSON"), ("delete-room", "delete one room")):
+        one = sub.add_parser(
+            name,
+            help=what,
+            description=room_commands.__doc__,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        room_commands.add_arguments(one, delete=name == "delete-room")
     batch = sub.add_parser(
         "batch-create",
         help="stream a JSON Lines or CSV file of CreateRoom requests to a server",
@@ -221,6 +229,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return create_room.main(args)
         if args.command == "batch-create":
             return batch_create.main(args)
+        if args.command in ("get-room", "delete-room"):
+            return room_commands.main(args)
         if args.command == "emulator":
             emu_settings = _emulator_settings(args)
             _configure_logging(logging.INFO, json_lines=False)

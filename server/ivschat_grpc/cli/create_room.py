@@ -11,18 +11,19 @@ the same flags returns the same room, never a second one.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import sys
 import uuid
+from collections.abc import Mapping
 from typing import Final, TextIO
 
+import grpc
 from google.protobuf import json_format
 from ivschat.v1 import room_service_pb2 as pb
 
 from ivschat_grpc.cli import connection_flags
-from ivschat_grpc.cli.exit_codes import CREATE_ROOM_BY_CODE, CreateRoom
+from ivschat_grpc.cli.exit_codes import ROOM_COMMAND_BY_CODE, ExitCode, RoomCommand, run_client
 from ivschat_grpc.client import RoomClient, RoomServiceError
 
 # Exit codes, one per class of failure, so scripts can react without parsing text.
@@ -82,8 +83,13 @@ def request_from(args: argparse.Namespace) -> pb.CreateRoomRequest:
     return request
 
 
-def report(error: RoomServiceError, err: TextIO) -> int:
-    """Print a failure for people; return its exit code."""
+def report(
+    error: RoomServiceError,
+    err: TextIO,
+    by_code: Mapping[grpc.StatusCode, ExitCode] = ROOM_COMMAND_BY_CODE,
+    otherwise: ExitCode = RoomCommand.FAILED,
+) -> int:
+    """Print a failure for people; return its exit code (by_code's, or otherwise)."""
     err.write(f"error: {error.code.name}: {error.message}\n")
     if error.reason:
         err.write(f"reason: {error.reason}\n")
@@ -91,10 +97,10 @@ def report(error: RoomServiceError, err: TextIO) -> int:
         err.write(f"  {path}: {description}\n")
     if error.room_may_exist:
         err.write("the room may exist: check before creating it again\n")
-        return CreateRoom.MAY_EXIST
+        return RoomCommand.MAY_EXIST
     if error.retry_after_s is not None:
         err.write(f"retry after {error.retry_after_s:g} s\n")
-    return CREATE_ROOM_BY_CODE.get(error.code, CreateRoom.FAILED)
+    return by_code.get(error.code, otherwise)
 
 
 async def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
@@ -109,13 +115,9 @@ async def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = 
         except RoomServiceError as e:
             return report(e, err)
     out.write(json.dumps(json_format.MessageToDict(room, preserving_proto_field_name=True)) + "\n")
-    return CreateRoom.CREATED
+    return RoomCommand.DONE
 
 
 def main(args: argparse.Namespace) -> int:
     """Entry point for the create-room subcommand."""
-    try:
-        return asyncio.run(run(args))
-    except (ValueError, OSError) as e:
-        print(f"ivschat-grpc: {e}", file=sys.stderr)
-        return CreateRoom.USAGE
+    return run_client(run(args), RoomCommand.USAGE)

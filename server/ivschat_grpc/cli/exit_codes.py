@@ -6,9 +6,11 @@ command's contract; tools/generate.py writes the tables in docs/ from here.
 
 from __future__ import annotations
 
+import asyncio
 import enum
-from collections.abc import Mapping
-from typing import Final, Self
+import sys
+from collections.abc import Coroutine, Mapping
+from typing import Any, Final, Self
 
 import grpc
 
@@ -32,31 +34,31 @@ class Serve(ExitCode):
     BAD_SETTING = 2, "a bad setting, flag or environment variable; one line on stderr names it"
 
 
-class CreateRoom(ExitCode):
-    """CreateRoom is how `ivschat-grpc create-room` ends."""
+class RoomCommand(ExitCode):
+    """RoomCommand is how `ivschat-grpc create-room`, `get-room` and `delete-room` end."""
 
-    CREATED = 0, "created"
+    DONE = 0, "done: the room is printed (create-room, get-room), or deleted (delete-room)"
     USAGE = 2, "bad flags or files"
     INVALID = 3, "invalid input"
     DENIED = 4, "not allowed"
     RETRY_LATER = 5, "retry later"
     MISSING = 6, "a named resource is missing, or the account is not ready"
-    MAY_EXIST = 7, "the outcome is unknown: the room may exist (this takes precedence)"
+    MAY_EXIST = 7, "create-room's outcome is unknown: the room may exist (this takes precedence)"
     FAILED = 8, "any other failure"
 
 
-# The status codes behind each of create-room's failure exits.
-CREATE_ROOM_BY_CODE: Final[Mapping[grpc.StatusCode, CreateRoom]] = {
-    grpc.StatusCode.INVALID_ARGUMENT: CreateRoom.INVALID,
-    grpc.StatusCode.OUT_OF_RANGE: CreateRoom.INVALID,
-    grpc.StatusCode.UNAUTHENTICATED: CreateRoom.DENIED,
-    grpc.StatusCode.PERMISSION_DENIED: CreateRoom.DENIED,
-    grpc.StatusCode.UNAVAILABLE: CreateRoom.RETRY_LATER,
-    grpc.StatusCode.RESOURCE_EXHAUSTED: CreateRoom.RETRY_LATER,
-    grpc.StatusCode.ABORTED: CreateRoom.RETRY_LATER,
-    grpc.StatusCode.DEADLINE_EXCEEDED: CreateRoom.RETRY_LATER,
-    grpc.StatusCode.NOT_FOUND: CreateRoom.MISSING,
-    grpc.StatusCode.FAILED_PRECONDITION: CreateRoom.MISSING,
+# The status codes behind each of the room commands' failure exits.
+ROOM_COMMAND_BY_CODE: Final[Mapping[grpc.StatusCode, RoomCommand]] = {
+    grpc.StatusCode.INVALID_ARGUMENT: RoomCommand.INVALID,
+    grpc.StatusCode.OUT_OF_RANGE: RoomCommand.INVALID,
+    grpc.StatusCode.UNAUTHENTICATED: RoomCommand.DENIED,
+    grpc.StatusCode.PERMISSION_DENIED: RoomCommand.DENIED,
+    grpc.StatusCode.UNAVAILABLE: RoomCommand.RETRY_LATER,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: RoomCommand.RETRY_LATER,
+    grpc.StatusCode.ABORTED: RoomCommand.RETRY_LATER,
+    grpc.StatusCode.DEADLINE_EXCEEDED: RoomCommand.RETRY_LATER,
+    grpc.StatusCode.NOT_FOUND: RoomCommand.MISSING,
+    grpc.StatusCode.FAILED_PRECONDITION: RoomCommand.MISSING,
 }
 
 
@@ -78,17 +80,36 @@ class Healthcheck(ExitCode):
 
 COMMANDS: Final[Mapping[str, type[ExitCode]]] = {
     "serve": Serve,
-    "create-room": CreateRoom,
+    "create-room": RoomCommand,
+    "get-room": RoomCommand,
+    "delete-room": RoomCommand,
     "batch-create": BatchCreate,
     "healthcheck": Healthcheck,
 }
+
+
+_BY_CODE: Final[Mapping[str, Mapping[grpc.StatusCode, ExitCode]]] = {
+    "create-room": ROOM_COMMAND_BY_CODE,
+    "get-room": ROOM_COMMAND_BY_CODE,
+    "delete-room": ROOM_COMMAND_BY_CODE,
+}
+
+
+def run_client(command: Coroutine[Any, Any, int], usage: ExitCode) -> int:
+    """Run a client command to its exit code; a flag or file it cannot use exits usage."""
+    try:
+        return asyncio.run(command)
+    except (ValueError, OSError) as e:
+        print(f"ivschat-grpc: {e}", file=sys.stderr)
+        return usage
 
 
 def markdown(command: str) -> str:
     """command's exit codes as a Markdown table, for docs/."""
     rows = ["| exit code | meaning |", "|---|---|"]
     for member in COMMANDS[command]:
-        codes = [c.name for c, e in CREATE_ROOM_BY_CODE.items() if e is member]
-        also = f" ({', '.join(codes)})" if codes and command == "create-room" else ""
+        by_code = _BY_CODE.get(command, {})
+        codes = [c.name for c, e in by_code.items() if e is member]
+        also = f" ({', '.join(codes)})" if codes else ""
         rows.append(f"| {member.value} | {member.meaning}{also} |")
     return "\n".join(rows) + "\n"

@@ -127,6 +127,25 @@ class RoomClient:
             raise RoomServiceError.from_rpc_error(e) from e
         return response.room
 
+    async def get_room(self, arn: str, *, deadline_s: float) -> pb.Room:
+        """Read one room by its ARN within deadline_s, or raise RoomServiceError."""
+        try:
+            return await self._stub.GetRoom(
+                pb.GetRoomRequest(arn=arn), timeout=deadline_s, metadata=self._metadata
+            )
+        except grpc.aio.AioRpcError as e:
+            raise RoomServiceError.from_rpc_error(e) from e
+
+    async def delete_room(
+        self, arn: str, *, deadline_s: float, allow_missing: bool = False
+    ) -> None:
+        """Delete one room by its ARN within deadline_s, or raise RoomServiceError."""
+        request = pb.DeleteRoomRequest(arn=arn, allow_missing=allow_missing)
+        try:
+            await self._stub.DeleteRoom(request, timeout=deadline_s, metadata=self._metadata)
+        except grpc.aio.AioRpcError as e:
+            raise RoomServiceError.from_rpc_error(e) from e
+
     async def batch_create(
         self,
         requests: AsyncIterator[pb.BatchCreateRoomsRequest] | Iterator[pb.BatchCreateRoomsRequest],

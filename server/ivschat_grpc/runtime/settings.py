@@ -651,8 +651,8 @@ OPTIONS: Final[Sequence[Option]] = (
         "--redis-url",
         _own("REDIS_URL"),
         _url("redis", "rediss", "unix"),
-        "share the CreateRoom pacing bucket and request_id records with every replica through "
-        "Redis (redis://host:port/0 or unix:///path) (default: this process alone)",
+        "share every operation's pacing bucket and the request_id records with every replica "
+        "through Redis (redis://host:port/0 or unix:///path) (default: this process alone)",
         at="redis.url",
     ),
     Option(
