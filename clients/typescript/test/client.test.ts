@@ -124,3 +124,27 @@ test("BatchCreateRooms streams 100 items and gets 100 matching results", async (
   assert.equal(results.size, 100);
   for (let i = 0; i < 100; i++) assert.equal(results.get(`ts-${i}`), `ts-room-${i}`);
 });
+
+test("GetRoom returns the room CreateRoom made, and DeleteRoom deletes it", async () => {
+  const { room } = await client.createRoom(create(CreateRoomRequestSchema, { name: "ts-get" }), { timeoutMs: 10_000 });
+  assert.ok(room);
+  const got = await client.getRoom({ arn: room.arn }, { timeoutMs: 10_000 });
+  assert.equal(got.id, room.id);
+  assert.equal(got.name, "ts-get");
+  await client.deleteRoom({ arn: room.arn }, { timeoutMs: 10_000 });
+  await assert.rejects(client.getRoom({ arn: room.arn }, { timeoutMs: 10_000 }), (error: unknown) => {
+    assert.equal(ConnectError.from(error).code, Code.NotFound);
+    assert.equal(errorReason(error), "ResourceNotFoundException");
+    return true;
+  });
+  // AIP-135: deleting what is gone is OK only when the caller allows it.
+  await client.deleteRoom({ arn: room.arn, allowMissing: true }, { timeoutMs: 10_000 });
+});
+
+test("a bad ARN is INVALID_ARGUMENT naming arn", async () => {
+  await assert.rejects(client.getRoom({ arn: "not-an-arn" }, { timeoutMs: 10_000 }), (error: unknown) => {
+    assert.equal(ConnectError.from(error).code, Code.InvalidArgument);
+    assert.deepEqual(fieldViolations(error).map((v) => v.field), ["arn"]);
+    return true;
+  });
+});
