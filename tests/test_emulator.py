@@ -362,9 +362,21 @@ async def test_a_body_over_a_mebibyte_gets_aws_shaped_json(emulator: Emulator) -
         await _aws_shaped(resp, 413, "RequestEntityTooLargeException")
 
 
-@pytest.mark.parametrize("token", ["LTE=", "bm90LWEtbnVtYmVy"])  # -1, and not a number
+# -1, not a number, " 1", "0_1", and a position far past the end.
+@pytest.mark.parametrize("token", ["LTE=", "bm90LWEtbnVtYmVy", "IDE=", "MF8x", "OTk5OTk5OTk5"])
 async def test_list_rooms_refuses_a_token_it_never_gave(ivschat: Any, token: str) -> None:
     with pytest.raises(ivschat.exceptions.ValidationException) as caught:
         await ivschat.list_rooms(nextToken=token)
     fields = caught.value.response["fieldList"]
     assert [f["name"] for f in fields] == ["nextToken"]
+
+
+async def test_a_quota_body_with_another_key_is_refused_not_taken_as_off(
+    emulator: Emulator,
+) -> None:
+    url = f"{emulator.url}/_emulator/quota"
+    async with aiohttp.ClientSession() as http:
+        assert (await http.put(url, json={"create_room_per_second": 2})).status == 200
+        assert (await http.put(url, json={"rate": 5})).status == 400
+    assert emulator.state.quota is not None  # still the 2/s set first, not turned off
+    assert emulator.state.quota.rate == 2

@@ -493,3 +493,34 @@ async def test_a_drain_answers_a_batch_item_settling_an_ambiguous_create_as_may_
         reason, metadata = reason_of(answer.error)
         assert (reason, metadata.get("room_may_exist")) == ("SHUTDOWN_IN_FLIGHT", "true")
         assert await asyncio.wait_for(proc.wait(), 60) == 0
+
+
+async def test_a_drain_says_a_delete_out_at_aws_may_have_deleted_and_a_read_may_be_retried(
+    endpoint: Emulator,
+) -> None:
+    room_id = endpoint.state.create_room({"name": "doomed"})["id"]
+    arn = endpoint.state.arn(room_id)
+    endpoint.state.faults.add(
+        FaultRule(operation="DeleteRoom", latency_ms=3000),
+        FaultRule(operation="GetRoom", latency_ms=3000),
+    )
+    args = ("--grace", "1", "--idempotency-store", "memory")
+    async with service(*args) as (proc, address), grpc.aio.insecure_channel(address) as channel:
+        stub = pb_grpc.RoomServiceStub(channel)
+        delete = asyncio.ensure_future(stub.DeleteRoom(pb.DeleteRoomRequest(arn=arn), timeout=30))
+        read = asyncio.ensure_future(stub.GetRoom(pb.GetRoomRequest(arn=arn), timeout=30))
+        await until(
+            lambda: bool(
+                endpoint.state.recorded("DeleteRoom") and endpoint.state.recorded("GetRoom")
+            )
+        )
+        proc.send_signal(signal.SIGTERM)
+        deleted, got = await asyncio.gather(delete, read, return_exceptions=True)
+        assert await asyncio.wait_for(proc.wait(), 30) == 0
+    assert isinstance(deleted, grpc.aio.AioRpcError)
+    assert deleted.code() is grpc.StatusCode.INTERNAL  # never a bare "retry elsewhere"
+    assert error_info(deleted).reason == "SHUTDOWN_IN_FLIGHT"
+    assert "the room may be deleted" in (deleted.details() or "")
+    assert isinstance(got, grpc.aio.AioRpcError)
+    assert got.code() is grpc.StatusCode.UNAVAILABLE  # a read changed nothing: retry is true
+    assert error_info(got).reason == "SHUTTING_DOWN"

@@ -101,3 +101,43 @@ async def test_access_denied_on_get_room_names_the_operation(facade: Facade) -> 
     assert caught.value.code() is grpc.StatusCode.PERMISSION_DENIED
     assert "GetRoom" in (caught.value.details() or "")
     assert len(facade.emulator.state.recorded("GetRoom")) == 1  # not resent: AWS answered
+
+
+async def test_a_resent_get_room_that_finds_nothing_is_not_found(facade: Facade) -> None:
+    # The 500 makes the first attempt ambiguous; a read changed nothing all the same.
+    facade.emulator.state.faults.add(
+        FaultRule(operation="GetRoom", error="InternalServerException", times=1)
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await facade.stub.GetRoom(pb.GetRoomRequest(arn=MISSING), timeout=10)
+    assert caught.value.code() is grpc.StatusCode.NOT_FOUND
+    assert "GetRoom" in (caught.value.details() or "")
+
+
+async def test_a_read_that_fails_never_says_the_room_may_exist(facade: Facade) -> None:
+    facade.emulator.state.faults.add(
+        FaultRule(operation="GetRoom", error="InternalServerException", times=4)
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await facade.stub.GetRoom(pb.GetRoomRequest(arn=MISSING), timeout=10)
+    assert caught.value.code() is grpc.StatusCode.INTERNAL
+    assert "room_may_exist" not in error_info(caught.value).metadata
+    assert "changed nothing" in (caught.value.details() or "")
+
+
+async def test_a_delete_that_ran_then_ran_out_of_time_is_not_called_unsent(
+    facade: Facade,
+) -> None:
+    room = await made(facade)
+    # AWS deletes the room and answers 500; the deadline passes while the resend
+    # waits for DeleteRoom's next slot (5 a second), with nothing out to AWS.
+    facade.emulator.state.faults.add(
+        FaultRule(operation="DeleteRoom", error="InternalServerException", create=True, times=1),
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await facade.stub.DeleteRoom(pb.DeleteRoomRequest(arn=room.arn), timeout=0.15)
+    assert caught.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+    info = error_info(caught.value)
+    assert info.reason == "DEADLINE_EXCEEDED"  # not DEADLINE_EXCEEDED_NOT_SENT
+    assert info.metadata["room_may_exist"] == "true"
+    assert room.id not in facade.emulator.state.rooms

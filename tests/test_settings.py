@@ -206,6 +206,8 @@ async def test_the_emulator_refuses_a_non_loopback_host_without_insecure() -> No
         ("GetRoom=0", "must be positive"),
         ("GetRoom=nan", "must be a finite number"),
         ("CreateChatToken=201", "must not exceed AWS's quota for CreateChatToken"),
+        ("GetRoom=5e-324", "must be at least 0.01 calls a second"),
+        ("GetRoom=1,GetRoom=2", "must name GetRoom once"),
     ],
 )
 def test_operation_rates_name_real_operations_within_their_quotas(value: str, message: str) -> None:
@@ -218,3 +220,10 @@ def test_operation_rates_set_each_operations_rate_and_off_turns_it_off() -> None
         argparse.Namespace(operation_rates="GetRoom=2, ListRooms=off"), {"AWS_REGION": "us-east-1"}
     )
     assert settings.aws.operation_rates == {"GetRoom": 2.0, "ListRooms": None}
+
+
+@pytest.mark.parametrize("flag", ["create_rate", "redis_down_create_rate"])
+def test_a_rate_too_slow_to_wait_for_is_refused(flag: str) -> None:
+    # 5e-324 once divided down to 0 and crashed the start with a traceback.
+    with pytest.raises(config.ConfigError, match=r"must be at least 0\.01 calls a second"):
+        config.load(argparse.Namespace(**{flag: "5e-324"}), {})

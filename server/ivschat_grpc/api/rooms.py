@@ -109,12 +109,12 @@ class RoomService(pb_grpc.RoomServiceServicer):
             batch.answer_in_flight()
         for task, (control, with_request_id, operation) in self._calls.items():
             control.stopped = True  # nothing more is sent for it
-            # An operation safe to repeat converges when retried: "retry" is true.
-            repeatable = OPERATIONS[operation].resend_ambiguous
+            # A read changed nothing, so "retry" is true of it whatever happened.
+            may_have_run = control.may_have_created(with_request_id) or control.maybe_ran
             self._interruptions.interrupt(
                 task,
                 errors.build(Outcome.SHUT_DOWN_IN_FLIGHT, operation=operation)
-                if control.may_have_created(with_request_id) and not repeatable
+                if may_have_run and OPERATIONS[operation].changes
                 else errors.shutting_down(),
             )
 
@@ -171,7 +171,9 @@ class RoomService(pb_grpc.RoomServiceServicer):
     ) -> empty_pb2.Empty:
         """Delete one room; a missing one is NOT_FOUND unless allow_missing."""
         params, violations = request_checks.delete_room(request)
-        await self._unary(context, "DeleteRoom", params, violations, gone_ok=request.allow_missing)
+        await self._unary(
+            context, "DeleteRoom", params, violations, absent=request.allow_missing, deleting=True
+        )
         return empty_pb2.Empty()
 
     async def _unary(
@@ -181,13 +183,14 @@ class RoomService(pb_grpc.RoomServiceServicer):
         params: dict[str, Any],
         violations: list[Violation],
         *,
-        gone_ok: bool = False,
+        absent: bool = False,
+        deleting: bool = False,
     ) -> tuple[Answer | None, CallControl]:
         """Validate, call operation at AWS, and end the call with the table's status if it fails.
 
-        A NOT_FOUND is no failure when gone_ok, or when an earlier attempt,
-        resent, may have run (a delete that found its room already deleted):
-        then the answer is None.
+        A NOT_FOUND is no failure when absent (allow_missing), or, for a
+        delete, when an earlier attempt, resent, may have run (it deleted the
+        room, and its answer was lost): then the answer is None.
         """
         if violations:
             await errors.abort(context, errors.invalid_request(violations))
@@ -200,7 +203,7 @@ class RoomService(pb_grpc.RoomServiceServicer):
             answer = await self._aws.call(operation, params, timeout, control=control)
         except CallFailed as e:
             rpc_fields().update(aws_request_id=e.request_id, attempts=e.attempts)
-            if e.code == Outcome.NOT_FOUND and (gone_ok or control.maybe_ran):
+            if e.code == Outcome.NOT_FOUND and (absent or (deleting and control.maybe_ran)):
                 if e.request_id:
                     context.set_trailing_metadata(((errors.REQUEST_ID_KEY, e.request_id),))
                 return None, control

@@ -291,7 +291,9 @@ class IvsChat:
                     await asyncio.sleep(self._backoff(control.attempts))
         except TimeoutError as exc:
             # Cancelled mid-request, sending stays true: AWS may have run it.
-            code = Outcome.DEADLINE_EXCEEDED if control.sending else Outcome.DEADLINE_NOT_SENT
+            # So may an earlier attempt that was resent: then it was sent, too.
+            sent = control.sending or control.maybe_ran
+            code = Outcome.DEADLINE_EXCEEDED if sent else Outcome.DEADLINE_NOT_SENT
             control.sending = False
             raise AwsCallError(code, attempts=control.attempts) from exc
 

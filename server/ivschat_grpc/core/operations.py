@@ -24,8 +24,14 @@ class Operation:
     rate: float
     # Whether a call that AWS may have run may be sent again.
     resend_ambiguous: bool
-    # What a caller must assume after an ambiguous outcome, for messages.
-    effect: str = "it may have taken effect"
+    # What a caller must assume after an ambiguous outcome, for messages; a
+    # read's (None) is that nothing changed.
+    effect: str | None = "it may have taken effect"
+
+    @property
+    def changes(self) -> bool:
+        """Whether a call changes anything at AWS: False for the reads."""
+        return self.effect is not None
 
 
 def _rows(*rows: Operation) -> Mapping[str, Operation]:
@@ -35,8 +41,8 @@ def _rows(*rows: Operation) -> Mapping[str, Operation]:
 OPERATIONS: Final[Mapping[str, Operation]] = _rows(
     # Not idempotent: AWS takes no token, so a resend can make a second room.
     Operation("CreateRoom", 5, resend_ambiguous=False, effect="the room may exist"),
-    Operation("GetRoom", 5, resend_ambiguous=True),
-    Operation("ListRooms", 5, resend_ambiguous=True),
+    Operation("GetRoom", 5, resend_ambiguous=True, effect=None),
+    Operation("ListRooms", 5, resend_ambiguous=True, effect=None),
     # Sets the same fields to the same values again.
     Operation("UpdateRoom", 5, resend_ambiguous=True, effect="the room may be updated"),
     Operation("DeleteRoom", 5, resend_ambiguous=True, effect="the room may be deleted"),
@@ -53,8 +59,8 @@ OPERATIONS: Final[Mapping[str, Operation]] = _rows(
         resend_ambiguous=False,
         effect="the logging configuration may exist",
     ),
-    Operation("GetLoggingConfiguration", 3, resend_ambiguous=True),
-    Operation("ListLoggingConfigurations", 3, resend_ambiguous=True),
+    Operation("GetLoggingConfiguration", 3, resend_ambiguous=True, effect=None),
+    Operation("ListLoggingConfigurations", 3, resend_ambiguous=True, effect=None),
     Operation(
         "UpdateLoggingConfiguration",
         3,
@@ -69,5 +75,5 @@ OPERATIONS: Final[Mapping[str, Operation]] = _rows(
     ),
     Operation("TagResource", 10, resend_ambiguous=True, effect="the tags may be set"),
     Operation("UntagResource", 10, resend_ambiguous=True, effect="the tags may be removed"),
-    Operation("ListTagsForResource", 10, resend_ambiguous=True),
+    Operation("ListTagsForResource", 10, resend_ambiguous=True, effect=None),
 )

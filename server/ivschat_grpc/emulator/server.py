@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 import secrets
 import string
 import uuid
@@ -40,6 +41,7 @@ DEFAULT_ACCOUNT: Final = "123456789012"
 DEFAULT_CREATE_ROOM_RATE: Final = 5.0
 ADMIN: Final = "/_emulator"
 _ID_ALPHABET: Final = string.ascii_letters + string.digits
+_POSITION: Final = re.compile(r"[0-9]{1,9}")
 # How an operation's validation error opens, where it is not the count.
 _INVALID_INPUT: Final[Mapping[str, str]] = {
     "GetRoom": "identifier is invalid",
@@ -226,10 +228,12 @@ class EmulatorState:
         token = params.get("nextToken")
         if token and isinstance(token, str):
             try:
-                start = int(base64.urlsafe_b64decode(token.encode()).decode())
+                position = base64.urlsafe_b64decode(token.encode()).decode()
             except ValueError:
-                start = -1
-            if start < 0:  # only this endpoint's own tokens: a position, never negative
+                position = ""
+            # Only this endpoint's own tokens: a position among the rooms, in digits.
+            start = int(position) if _POSITION.fullmatch(position) else -1
+            if not 0 <= start <= len(self.rooms):
                 start = 0
                 bad_token.append(Violation(("nextToken",), "is not a valid token"))
         _refuse_invalid("ListRooms", params, bad_token)
@@ -464,7 +468,9 @@ def _admin_routes(state: EmulatorState) -> web.RouteTableDef:
     @routes.put(f"{ADMIN}/quota")
     async def quota(request: web.Request) -> web.Response:
         data = await body(request)
-        rate = data.get("create_room_per_second") if isinstance(data, dict) else None
+        if not isinstance(data, dict) or set(data) != {"create_room_per_second"}:
+            raise web.HTTPBadRequest(text='the body is {"create_room_per_second": N or null}')
+        rate = data["create_room_per_second"]
         if rate is not None and (not isinstance(rate, int | float) or rate <= 0):
             raise web.HTTPBadRequest(text="create_room_per_second must be positive or null")
         state.set_quota(None if rate is None else float(rate))

@@ -159,7 +159,7 @@ def _message(row: Row, operation: str, numbers: Mapping[str, object]) -> str:
     # An operation's name is put in messages only if it is one of AWS's.
     known = OPERATIONS.get(operation)
     name = known.name if known else "the call"
-    effect = known.effect if known else "its result may exist"
+    effect = "its result may exist" if known is None else known.effect or "it changed nothing"
     return row.message.format(operation=name, effect=effect, **numbers)
 
 
@@ -206,7 +206,8 @@ def build(
     row = CONTRACT[key]
     reason = reason or row.reason or str(key)
     info = dict(metadata or {})
-    if row.may_exist:
+    known = OPERATIONS.get(operation)
+    if row.may_exist and (known is None or known.changes):
         info["room_may_exist"] = "true"
     if request_id:
         info["aws_request_id"] = request_id

@@ -191,8 +191,7 @@ CONTRACT: Final[Mapping[Key, Row]] = {
     Outcome.SHUT_DOWN_IN_FLIGHT: Row(
         _C.INTERNAL,
         Detail.NONE,
-        "the server shut down while {operation} was out to AWS; {effect} "
-        "(a request_id finds it: retry with the same one)",
+        "the server shut down while {operation} was out to AWS; {effect}",
         "SHUTDOWN_IN_FLIGHT",
         may_exist=True,
     ),

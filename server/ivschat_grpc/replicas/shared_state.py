@@ -93,8 +93,8 @@ class SharedState:
         if self.up:
             # The exception's type only: its text can carry the Redis address.
             log.warning(
-                "Redis unreachable (%s): pacing CreateRoom locally at %s/s, "
-                "exactly-once within this process only",
+                "Redis unreachable (%s): pacing locally, CreateRoom at %s/s and every other "
+                "operation at the same share of its quota; exactly-once within this process only",
                 type(exc).__name__,
                 self._fallback_rate,
             )

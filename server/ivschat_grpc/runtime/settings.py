@@ -254,8 +254,19 @@ def _positive(raw: str) -> float:
     return value
 
 
+# A slower rate is no pacing anyone could wait for: one call every 100 s.
+MIN_RATE: Final = 0.01
+
+
+def _slow_rate(raw: str) -> float:
+    rate = _positive(raw)
+    if rate < MIN_RATE:
+        raise ConfigError(f"must be at least {MIN_RATE:g} calls a second")
+    return rate
+
+
 def _rate(raw: str) -> float | None:
-    return None if raw == "off" else _positive(raw)
+    return None if raw == "off" else _slow_rate(raw)
 
 
 def _operation_rates(raw: str) -> Mapping[str, float | None]:
@@ -271,6 +282,8 @@ def _operation_rates(raw: str) -> Mapping[str, float | None]:
         operation = OPERATIONS.get(name)
         if operation is None:
             raise ConfigError(f"must name IVS Chat operations, not {name!r}")
+        if name in rates:
+            raise ConfigError(f"must name {name} once")
         rate = _rate(value.strip())
         if rate is not None and rate > operation.rate:
             raise ConfigError(f"must not exceed AWS's quota for {name} ({operation.rate:g}/s)")
@@ -659,7 +672,7 @@ OPTIONS: Final[Sequence[Option]] = (
         "redis_down_create_rate",
         "--redis-down-create-rate",
         _own("REDIS_DOWN_CREATE_RATE"),
-        _positive,
+        _slow_rate,
         "CreateRoom calls a second for this process while Redis is unreachable (1)",
         at="redis.down_create_rate",
     ),
@@ -743,7 +756,7 @@ OPTIONS: Final[Sequence[Option]] = (
         "--max-aws-in-flight",
         _own("MAX_AWS_IN_FLIGHT"),
         _int(1),
-        "AWS calls in flight at once (16)",
+        "AWS calls in flight at once, per operation (16)",
         at="aws.max_in_flight",
     ),
     # --- no group: how the process runs
