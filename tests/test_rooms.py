@@ -103,26 +103,28 @@ async def test_access_denied_on_get_room_names_the_operation(facade: Facade) -> 
     assert len(facade.emulator.state.recorded("GetRoom")) == 1  # not resent: AWS answered
 
 
-async def test_a_resent_get_room_that_finds_nothing_is_not_found(facade: Facade) -> None:
-    # The 500 makes the first attempt ambiguous; a read changed nothing all the same.
+async def get_missing_after_500s(facade: Facade, times: int) -> grpc.aio.AioRpcError:
+    """The failure of a GetRoom of a missing room whose first attempts answer 500."""
     facade.emulator.state.faults.add(
-        FaultRule(operation="GetRoom", error="InternalServerException", times=1)
+        FaultRule(operation="GetRoom", error="InternalServerException", times=times)
     )
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await facade.stub.GetRoom(pb.GetRoomRequest(arn=MISSING), timeout=10)
-    assert caught.value.code() is grpc.StatusCode.NOT_FOUND
-    assert "GetRoom" in (caught.value.details() or "")
+    return caught.value
+
+
+async def test_a_resent_get_room_that_finds_nothing_is_not_found(facade: Facade) -> None:
+    # The 500 makes the first attempt ambiguous; a read changed nothing all the same.
+    failed = await get_missing_after_500s(facade, 1)
+    assert failed.code() is grpc.StatusCode.NOT_FOUND
+    assert "GetRoom" in (failed.details() or "")
 
 
 async def test_a_read_that_fails_never_says_the_room_may_exist(facade: Facade) -> None:
-    facade.emulator.state.faults.add(
-        FaultRule(operation="GetRoom", error="InternalServerException", times=4)
-    )
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await facade.stub.GetRoom(pb.GetRoomRequest(arn=MISSING), timeout=10)
-    assert caught.value.code() is grpc.StatusCode.INTERNAL
-    assert "room_may_exist" not in error_info(caught.value).metadata
-    assert "changed nothing" in (caught.value.details() or "")
+    failed = await get_missing_after_500s(facade, 4)
+    assert failed.code() is grpc.StatusCode.INTERNAL
+    assert "room_may_exist" not in error_info(failed).metadata
+    assert "changed nothing" in (failed.details() or "")
 
 
 async def test_a_delete_that_ran_then_ran_out_of_time_is_not_called_unsent(
