@@ -21,7 +21,7 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from ivschat_grpc.core.calls import AwsCallError, CallFailed, Refusal
-from ivschat_grpc.core.operations import OPERATIONS
+from ivschat_grpc.core.operations import OPERATIONS, Operation
 from ivschat_grpc.core.outcomes import Outcome
 from ivschat_grpc.core.violations import MapKey, Violation
 from ivschat_grpc.errors.table import CONTRACT, Detail, Key, Refused, Row, row_for
@@ -155,9 +155,8 @@ def proto_path_from_aws_name(name: str) -> str:
 # --- building a row's status -------------------------------------------------------
 
 
-def _message(row: Row, operation: str, numbers: Mapping[str, object]) -> str:
+def _message(row: Row, known: Operation | None, numbers: Mapping[str, object]) -> str:
     # An operation's name is put in messages only if it is one of AWS's.
-    known = OPERATIONS.get(operation)
     name = known.name if known else "the call"
     effect = "its result may exist" if known is None else known.effect or "it changed nothing"
     return row.message.format(operation=name, effect=effect, **numbers)
@@ -238,7 +237,7 @@ def build(
             details.append(_retry(row))
         case Detail.NONE:
             pass
-    message = _message(row, operation, numbers or {})
+    message = _message(row, known, numbers or {})
     return Failure(row.code, message, tuple(details), request_id, reason)
 
 

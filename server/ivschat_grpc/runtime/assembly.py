@@ -176,12 +176,8 @@ async def _share(
     # Without Redis each replica takes the share of every quota that
     # --redis-down-create-rate is of CreateRoom's.
     share = settings.redis.down_create_rate / OPERATIONS["CreateRoom"].rate
-    for name, operation in OPERATIONS.items():
-        rate = (
-            settings.aws.create_rate
-            if name == "CreateRoom"
-            else settings.aws.operation_rates.get(name, operation.rate)
-        )
+    for name in OPERATIONS:
+        rate = settings.aws.rate(name)
         if rate is None:
             continue
         down = settings.redis.down_create_rate if name == "CreateRoom" else rate * share
@@ -240,14 +236,8 @@ async def build_server(
         store = MemoryStore(ids.retention_s, ids.claim_timeout_s)
     # One bucket per operation, at AWS's quota; CreateRoom's rate is a setting.
     pacers = {
-        name: Pacer(
-            connection.create_rate
-            if name == "CreateRoom"
-            else settings.aws.operation_rates.get(name, operation.rate),
-            connection.max_in_flight,
-            shared=slots.get(name),
-        )
-        for name, operation in OPERATIONS.items()
+        name: Pacer(settings.aws.rate(name), connection.max_in_flight, shared=slots.get(name))
+        for name in OPERATIONS
     }
     pacer = pacers["CreateRoom"]
     metrics.pacing_queue.set_function(lambda: pacer.waiting)

@@ -159,6 +159,12 @@ class Aws:
     operation_rates: Mapping[str, float | None] = field(default_factory=dict)
     max_in_flight: int = 16
 
+    def rate(self, operation: str) -> float | None:
+        """The calls a second this process paces operation to (None: unpaced)."""
+        if operation == "CreateRoom":
+            return self.create_rate
+        return self.operation_rates.get(operation, OPERATIONS[operation].rate)
+
     def connection(self) -> AwsConnection:
         """How the adapter reaches AWS; region must be known by now."""
         if not self.region:
