@@ -11,13 +11,19 @@ callers never crowd each other out.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
 
 from ivschat_grpc import errors
-from ivschat_grpc.api.wrapping import HEALTH_PREFIX, Behavior, Handler, WrappingInterceptor, finish
+from ivschat_grpc.api.wrapping import (
+    HEALTH_PREFIX,
+    Enter,
+    GatingInterceptor,
+    Handler,
+    Leave,
+    finish,
+)
 
 
 class _Budget:
@@ -39,7 +45,7 @@ class _Budget:
         self.held -= 1
 
 
-class ConcurrencyLimit(WrappingInterceptor):
+class ConcurrencyLimit(GatingInterceptor):
     """ConcurrencyLimit refuses a call at once when its budget's places are all held."""
 
     def __init__(self, max_rpcs: int, max_health_rpcs: int) -> None:
@@ -54,44 +60,21 @@ class ConcurrencyLimit(WrappingInterceptor):
     def _budget(self, method: str) -> _Budget:
         return self._health if method.startswith(HEALTH_PREFIX) else self._rpcs
 
-    def wrap_unary(self, method: str, behavior: Behavior) -> Behavior:
+    def gate(self, method: str) -> tuple[Enter, Leave]:
         budget = self._budget(method)
-
-        async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            await budget.take(context)
-            try:
-                return await behavior(request, context)
-            finally:
-                budget.give_back()
-
-        return unary
-
-    def wrap_stream(self, method: str, behavior: Behavior) -> Behavior:
-        budget = self._budget(method)
-
-        async def stream(
-            requests: Any, context: grpc.aio.ServicerContext[Any, Any]
-        ) -> AsyncIterator[Any]:
-            await budget.take(context)
-            try:
-                async for response in behavior(requests, context):
-                    yield response
-            finally:
-                budget.give_back()
-
-        return stream
+        return budget.take, budget.give_back
 
     def wrap_other(self, method: str, handler: Handler) -> Handler:
         inner = handler.unary_stream
         if inner is None:
             return handler  # client streaming: none is served here
-        budget = self._budget(method)
+        enter, leave = self.gate(method)
 
         async def unary_stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            await budget.take(context)
+            await enter(context)
             try:
                 return await finish(inner(request, context), context)
             finally:
-                budget.give_back()
+                leave()
 
         return handler._replace(unary_stream=unary_stream)

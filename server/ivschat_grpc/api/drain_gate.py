@@ -6,17 +6,16 @@ and a Watch lasts as long as its prober, so the drain must not wait for it.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
 
 from ivschat_grpc import errors
-from ivschat_grpc.api.wrapping import HEALTH_PREFIX, Behavior, WrappingInterceptor
+from ivschat_grpc.api.wrapping import HEALTH_PREFIX, Enter, GatingInterceptor, Leave
 from ivschat_grpc.core.lifecycle import Lifecycle
 
 
-class DrainGate(WrappingInterceptor):
+class DrainGate(GatingInterceptor):
     """DrainGate refuses calls after the drain began (UNAVAILABLE) and counts the rest."""
 
     def __init__(self, lifecycle: Lifecycle) -> None:
@@ -27,28 +26,8 @@ class DrainGate(WrappingInterceptor):
             await errors.abort(context, errors.shutting_down())
         self._lifecycle.call_started()
 
-    def wrap_unary(self, method: str, behavior: Behavior) -> Behavior:
-        if method.startswith(HEALTH_PREFIX):
-            return behavior
+    def covers(self, method: str) -> bool:
+        return not method.startswith(HEALTH_PREFIX)
 
-        async def run(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            await self._enter(context)
-            try:
-                return await behavior(request, context)
-            finally:
-                self._lifecycle.call_ended()
-
-        return run
-
-    def wrap_stream(self, method: str, behavior: Behavior) -> Behavior:
-        async def run(
-            request_iterator: Any, context: grpc.aio.ServicerContext[Any, Any]
-        ) -> AsyncIterator[Any]:
-            await self._enter(context)
-            try:
-                async for response in behavior(request_iterator, context):
-                    yield response
-            finally:
-                self._lifecycle.call_ended()
-
-        return run
+    def gate(self, method: str) -> tuple[Enter, Leave]:
+        return self._enter, self._lifecycle.call_ended

@@ -11,13 +11,13 @@ work. Tokens are compared in constant time and never logged.
 from __future__ import annotations
 
 import hmac
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any, Final
 
 import grpc
 
 from ivschat_grpc import errors
-from ivschat_grpc.api.wrapping import HEALTH_PREFIX, Behavior, WrappingInterceptor
+from ivschat_grpc.api.wrapping import HEALTH_PREFIX, Enter, GatingInterceptor, Leave, hold_nothing
 
 _BEARER: Final = "bearer "
 _IDENTITY_KEYS: Final = ("x509_common_name", "x509_subject_alternative_name")
@@ -34,7 +34,7 @@ UNAUTHENTICATED: Final = errors.build(errors.Refused.CALLER_UNAUTHENTICATED)
 DENIED: Final = errors.build(errors.Refused.CALLER_DENIED)
 
 
-class AuthInterceptor(WrappingInterceptor):
+class AuthInterceptor(GatingInterceptor):
     """AuthInterceptor admits callers with an accepted token or client certificate."""
 
     def __init__(self, tokens: Sequence[str], allowed_clients: Sequence[str], mtls: bool) -> None:
@@ -72,22 +72,8 @@ class AuthInterceptor(WrappingInterceptor):
     def covers(self, method: str) -> bool:
         return not method.startswith(HEALTH_PREFIX)
 
-    def wrap_unary(self, method: str, behavior: Behavior) -> Behavior:
-        async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            await self._admit(context)
-            return await behavior(request, context)
-
-        return unary
-
-    def wrap_stream(self, method: str, behavior: Behavior) -> Behavior:
-        async def stream(
-            requests: Any, context: grpc.aio.ServicerContext[Any, Any]
-        ) -> AsyncIterator[Any]:
-            await self._admit(context)
-            async for response in behavior(requests, context):
-                yield response
-
-        return stream
+    def gate(self, method: str) -> tuple[Enter, Leave]:
+        return self._admit, hold_nothing
 
     def wrap_other(self, method: str, handler: Any) -> Any:
         # No such method is served today; refuse rather than pass one unchecked.

@@ -14,7 +14,7 @@ known before the server starts. The class still works as an interceptor.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any, Final, Protocol
 
 import grpc
@@ -91,6 +91,56 @@ class WrappingInterceptor(grpc.aio.ServerInterceptor):
         if handler is None:
             return None  # type: ignore[return-value]  # an unknown method: grpc answers UNIMPLEMENTED
         return self.wrap_handler(handler_call_details.method, handler)  # type: ignore[no-any-return]  # as above
+
+
+# What a gate does with a call on its way in: let it pass, or end it (abort).
+Enter = Callable[[grpc.aio.ServicerContext[Any, Any]], Awaitable[None]]
+# And on its way out, once it was let in.
+Leave = Callable[[], None]
+
+
+def hold_nothing() -> None:
+    """Leave for a gate that holds nothing while a call runs."""
+
+
+class GatingInterceptor(WrappingInterceptor):
+    """GatingInterceptor lets each call in, or ends it, before its behavior runs, and sees it out.
+
+    A subclass says, once per method, what a call does on the way in and on
+    the way out (gate); unary and bidirectional-streaming calls are wrapped
+    here alike, and the way out runs only for a call that was let in.
+    """
+
+    def gate(self, method: str) -> tuple[Enter, Leave]:
+        """The way in and the way out for method's calls."""
+        raise NotImplementedError
+
+    def wrap_unary(self, method: str, behavior: Behavior) -> Behavior:
+        enter, leave = self.gate(method)
+
+        async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            await enter(context)
+            try:
+                return await behavior(request, context)
+            finally:
+                leave()
+
+        return unary
+
+    def wrap_stream(self, method: str, behavior: Behavior) -> Behavior:
+        enter, leave = self.gate(method)
+
+        async def stream(
+            requests: Any, context: grpc.aio.ServicerContext[Any, Any]
+        ) -> AsyncIterator[Any]:
+            await enter(context)
+            try:
+                async for response in behavior(requests, context):
+                    yield response
+            finally:
+                leave()
+
+        return stream
 
 
 class RequestReader(Protocol):
