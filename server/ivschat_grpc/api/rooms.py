@@ -17,7 +17,7 @@ from ivschat_grpc import errors
 from ivschat_grpc.api.batch_stream import Batch, BatchLimits
 from ivschat_grpc.aws import convert, request_checks
 from ivschat_grpc.core.calls import Answer, CallControl, CallFailed, Operations
-from ivschat_grpc.core.creator import Creator
+from ivschat_grpc.core.creator import Creator, Result
 from ivschat_grpc.core.lifecycle import Lifecycle
 from ivschat_grpc.core.operations import OPERATIONS
 from ivschat_grpc.core.outcomes import Outcome
@@ -44,7 +44,17 @@ def aws_timeout(remaining_s: float | None, default_s: float) -> float:
     return max(0.0, remaining_s - min(remaining_s * ANSWER_MARGIN, ANSWER_MARGIN_MAX_S))
 
 
+def _answered(
+    context: grpc.aio.ServicerContext[Any, Any], request_id: str | None, attempts: int
+) -> None:
+    """Log an answered call's AWS request id and attempts, and put the id in the trailers."""
+    rpc_fields().update(aws_request_id=request_id, attempts=attempts)
+    if request_id:
+        context.set_trailing_metadata(((errors.REQUEST_ID_KEY, request_id),))
+
+
 S = TypeVar("S")
+T = TypeVar("T")
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
 Handler = Callable[[S, Req, grpc.aio.ServicerContext[Req, Resp]], Awaitable[Resp]]
@@ -126,29 +136,19 @@ class RoomService(pb_grpc.RoomServiceServicer):
     ) -> pb.CreateRoomResponse:
         """Create one room, or end with the error table's status."""
         params, violations = request_checks.create_room(request)
-        if violations:
-            await errors.abort(context, errors.invalid_request(violations))
-        timeout = aws_timeout(context.time_remaining(), self._default_timeout_s)
-        control = CallControl()
-        task = asyncio.current_task()
-        assert task is not None  # noqa: S101 - grpc runs every call in a task
-        self._calls[task] = (control, request.HasField("request_id"), _CREATE_ROOM)
-        try:
-            created = await self._creator.create(request, params, timeout, control=control)
-        except CallFailed as e:
-            rpc_fields().update(aws_request_id=e.request_id, attempts=e.attempts)
-            await errors.abort(context, errors.from_failed(e, _CREATE_ROOM))
-        except asyncio.CancelledError:
-            owed = self._interruptions.take(task)
-            if owed is None:
-                raise
-            await errors.abort(context, owed)
-        finally:
-            del self._calls[task]
-            self._interruptions.forget(task)
-        rpc_fields().update(aws_request_id=created.aws_request_id, attempts=created.attempts)
-        if created.aws_request_id:
-            context.set_trailing_metadata(((errors.REQUEST_ID_KEY, created.aws_request_id),))
+
+        def create(timeout: float, control: CallControl) -> Awaitable[Result]:
+            return self._creator.create(request, params, timeout, control=control)
+
+        created = await self._at_aws(
+            context,
+            _CREATE_ROOM,
+            violations,
+            create,
+            with_request_id=request.HasField("request_id"),
+        )
+        assert created is not None  # noqa: S101 - nothing is tolerated: a failure aborted
+        _answered(context, created.aws_request_id, created.attempts)
         return pb.CreateRoomResponse(room=created.room)
 
     @guarded
@@ -159,8 +159,9 @@ class RoomService(pb_grpc.RoomServiceServicer):
     ) -> pb.Room:
         """Read one room, or end with the error table's status."""
         params, violations = request_checks.get_room(request)
-        answer, _ = await self._unary(context, "GetRoom", params, violations)
-        assert answer is not None  # noqa: S101 - only a delete may find nothing
+        answer = await self._at_aws(context, "GetRoom", violations, self._send("GetRoom", params))
+        assert answer is not None  # noqa: S101 - nothing is tolerated: a failure aborted
+        _answered(context, answer.request_id, answer.attempts)
         return convert.to_room(answer.result)
 
     @guarded
@@ -169,28 +170,48 @@ class RoomService(pb_grpc.RoomServiceServicer):
         request: pb.DeleteRoomRequest,
         context: grpc.aio.ServicerContext[pb.DeleteRoomRequest, empty_pb2.Empty],
     ) -> empty_pb2.Empty:
-        """Delete one room; a missing one is NOT_FOUND unless allow_missing."""
+        """Delete one room; a missing one is NOT_FOUND unless allow_missing.
+
+        A NOT_FOUND is no failure either when an earlier attempt, resent, may
+        have run: it deleted the room, and its answer was lost.
+        """
         params, violations = request_checks.delete_room(request)
-        await self._unary(
-            context, "DeleteRoom", params, violations, absent=request.allow_missing, deleting=True
-        )
+
+        def gone(error: CallFailed, control: CallControl) -> bool:
+            missing = error.code == Outcome.NOT_FOUND
+            return missing and (request.allow_missing or control.maybe_ran)
+
+        send = self._send("DeleteRoom", params)
+        answer = await self._at_aws(context, "DeleteRoom", violations, send, tolerate=gone)
+        if answer is not None:
+            _answered(context, answer.request_id, answer.attempts)
         return empty_pb2.Empty()
 
-    async def _unary(
+    def _send(
+        self, operation: str, params: dict[str, Any]
+    ) -> Callable[[float, CallControl], Awaitable[Answer]]:
+        """A send of operation with params through the adapter, for _at_aws."""
+
+        def send(timeout: float, control: CallControl) -> Awaitable[Answer]:
+            return self._aws.call(operation, params, timeout, control=control)
+
+        return send
+
+    async def _at_aws(
         self,
         context: grpc.aio.ServicerContext[Any, Any],
         operation: str,
-        params: dict[str, Any],
         violations: list[Violation],
+        send: Callable[[float, CallControl], Awaitable[T]],
         *,
-        absent: bool = False,
-        deleting: bool = False,
-    ) -> tuple[Answer | None, CallControl]:
-        """Validate, call operation at AWS, and end the call with the table's status if it fails.
+        with_request_id: bool = False,
+        tolerate: Callable[[CallFailed, CallControl], bool] | None = None,
+    ) -> T | None:
+        """Refuse violations, or send within the caller's deadline; a failure ends the call.
 
-        A NOT_FOUND is no failure when absent (allow_missing), or, for a
-        delete, when an earlier attempt, resent, may have run (it deleted the
-        room, and its answer was lost): then the answer is None.
+        The call is registered for the drain, which may end it with the answer
+        it is owed. A failure tolerate accepts ends nothing: the answer is None,
+        and AWS's request id goes in the trailers.
         """
         if violations:
             await errors.abort(context, errors.invalid_request(violations))
@@ -198,15 +219,14 @@ class RoomService(pb_grpc.RoomServiceServicer):
         control = CallControl()
         task = asyncio.current_task()
         assert task is not None  # noqa: S101 - grpc runs every call in a task
-        self._calls[task] = (control, False, operation)
+        self._calls[task] = (control, with_request_id, operation)
         try:
-            answer = await self._aws.call(operation, params, timeout, control=control)
+            return await send(timeout, control)
         except CallFailed as e:
+            if tolerate is not None and tolerate(e, control):
+                _answered(context, e.request_id, e.attempts)
+                return None
             rpc_fields().update(aws_request_id=e.request_id, attempts=e.attempts)
-            if e.code == Outcome.NOT_FOUND and (absent or (deleting and control.maybe_ran)):
-                if e.request_id:
-                    context.set_trailing_metadata(((errors.REQUEST_ID_KEY, e.request_id),))
-                return None, control
             await errors.abort(context, errors.from_failed(e, operation))
         except asyncio.CancelledError:
             owed = self._interruptions.take(task)
@@ -216,10 +236,6 @@ class RoomService(pb_grpc.RoomServiceServicer):
         finally:
             del self._calls[task]
             self._interruptions.forget(task)
-        rpc_fields().update(aws_request_id=answer.request_id, attempts=answer.attempts)
-        if answer.request_id:
-            context.set_trailing_metadata(((errors.REQUEST_ID_KEY, answer.request_id),))
-        return answer, control
 
     async def BatchCreateRooms(
         self,
