@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 import uvloop
@@ -51,6 +52,10 @@ def _configure_logging(level: str | int, json_lines: bool = True) -> None:
         logging.getLogger(name).setLevel(floor)
 
 
+# How a client command declares its own flags on its parser.
+_Flags = Callable[[argparse.ArgumentParser], None]
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ivschat-grpc", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -81,28 +86,40 @@ def _parser() -> argparse.ArgumentParser:
     emu.add_argument(
         "--fault", action="append", default=[], metavar="JSON", help="a fault rule (repeatable)"
     )
-    create = sub.add_parser(
-        "create-room",
-        help="create one room and print it as JSON",
-        description=create_room.__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    client_commands: tuple[tuple[str, str, str | None, _Flags], ...] = (
+        (
+            "create-room",
+            "create one room and print it as JSON",
+            create_room.__doc__,
+            create_room.add_arguments,
+        ),
+        (
+            "get-room",
+            "print one room as JSON",
+            room_commands.__doc__,
+            partial(room_commands.add_arguments, delete=False),
+        ),
+        (
+            "delete-room",
+            "delete one room",
+            room_commands.__doc__,
+            partial(room_commands.add_arguments, delete=True),
+        ),
+        (
+            "batch-create",
+            "stream a JSON Lines or CSV file of CreateRoom requests to a server",
+            batch_create.__doc__,
+            batch_create.add_arguments,
+        ),
     )
-    create_room.add_arguments(create)
-    for name, what in (("get-room", "print one room as JSON"), ("delete-room", "delete one room")):
-        one = sub.add_parser(
+    for name, what, description, add_arguments in client_commands:
+        command = sub.add_parser(
             name,
             help=what,
-            description=room_commands.__doc__,
+            description=description,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        room_commands.add_arguments(one, delete=name == "delete-room")
-    batch = sub.add_parser(
-        "batch-create",
-        help="stream a JSON Lines or CSV file of CreateRoom requests to a server",
-        description=batch_create.__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    batch_create.add_arguments(batch)
+        add_arguments(command)
     return parser
 
 
