@@ -224,22 +224,11 @@ async def test_bad_signatures_are_refused(
 
 
 async def test_signature_for_another_service_is_refused(emulator: Emulator) -> None:
-    from botocore.auth import SigV4Auth
-    from botocore.awsrequest import AWSRequest
-    from botocore.credentials import Credentials
-
-    body = json.dumps({"name": "x"})
-    request = AWSRequest(
-        method="POST",
-        url=f"{emulator.url}/CreateRoom",
-        data=body,
-        headers={"Content-Type": "application/json"},
-    )
-    creds = Credentials(DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY)
-    SigV4Auth(creds, "ivs", "us-east-1").add_auth(request)
+    body = json.dumps({"name": "x"}).encode()
+    headers = _signed(emulator, "/CreateRoom", body, service="ivs")
     async with aiohttp.ClientSession() as http:
         url = f"{emulator.url}/CreateRoom"
-        resp = await http.post(url, data=body, headers=dict(request.headers))
+        resp = await http.post(url, data=body, headers=headers)
         assert resp.status == 403
         assert resp.headers["x-amzn-ErrorType"] == "InvalidSignatureException"
         assert "ivschat" in (await resp.json())["message"]
@@ -289,7 +278,8 @@ async def test_faults_given_at_start_apply() -> None:
         assert (await client.create_room())["id"]
 
 
-def _signed(emulator: Emulator, path: str, body: bytes) -> dict[str, str]:
+def _signed(emulator: Emulator, path: str, body: bytes, service: str = "ivschat") -> dict[str, str]:
+    """Headers that sign a POST of body to path for service, as botocore signs."""
     from botocore.auth import SigV4Auth
     from botocore.awsrequest import AWSRequest
     from botocore.credentials import Credentials
@@ -301,7 +291,7 @@ def _signed(emulator: Emulator, path: str, body: bytes) -> dict[str, str]:
         headers={"Content-Type": "application/json"},
     )
     creds = Credentials(DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY)
-    SigV4Auth(creds, "ivschat", "us-east-1").add_auth(request)
+    SigV4Auth(creds, service, "us-east-1").add_auth(request)
     return dict(request.headers)
 
 
