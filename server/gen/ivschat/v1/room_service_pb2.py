@@ -23,43 +23,56 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
+from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from google.rpc import status_pb2 as google_dot_rpc_dot_status__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1divschat/v1/room_service.proto\x12\nivschat.v1\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\"\"\n\x0eGetRoomRequest\x12\x10\n\x03\x61rn\x18\x01 \x01(\tR\x03\x61rn\"J\n\x11\x44\x65leteRoomRequest\x12\x10\n\x03\x61rn\x18\x01 \x01(\tR\x03\x61rn\x12#\n\rallow_missing\x18\x02 \x01(\x08R\x0c\x61llowMissing\"m\n\x14MessageReviewHandler\x12\x10\n\x03uri\x18\x01 \x01(\tR\x03uri\x12\x43\n\x0f\x66\x61llback_result\x18\x02 \x01(\x0e\x32\x1a.ivschat.v1.FallbackResultR\x0e\x66\x61llbackResult\"\xc7\x04\n\x11\x43reateRoomRequest\x12\x17\n\x04name\x18\x01 \x01(\tH\x00R\x04name\x88\x01\x01\x12\x39\n\x16maximum_message_length\x18\x02 \x01(\x05H\x01R\x14maximumMessageLength\x88\x01\x01\x12I\n\x1fmaximum_message_rate_per_second\x18\x03 \x01(\x05H\x02R\x1bmaximumMessageRatePerSecond\x88\x01\x01\x12V\n\x16message_review_handler\x18\x04 \x01(\x0b\x32 .ivschat.v1.MessageReviewHandlerR\x14messageReviewHandler\x12;\n\x04tags\x18\x05 \x03(\x0b\x32\'.ivschat.v1.CreateRoomRequest.TagsEntryR\x04tags\x12J\n!logging_configuration_identifiers\x18\x06 \x03(\tR\x1floggingConfigurationIdentifiers\x12\"\n\nrequest_id\x18\x07 \x01(\tH\x03R\trequestId\x88\x01\x01\x1a\x37\n\tTagsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\x42\x07\n\x05_nameB\x19\n\x17_maximum_message_lengthB\"\n _maximum_message_rate_per_secondB\r\n\x0b_request_id\":\n\x12\x43reateRoomResponse\x12$\n\x04room\x18\x01 \x01(\x0b\x32\x10.ivschat.v1.RoomR\x04room\"\xbf\x04\n\x04Room\x12\x10\n\x03\x61rn\x18\x01 \x01(\tR\x03\x61rn\x12\x0e\n\x02id\x18\x02 \x01(\tR\x02id\x12\x12\n\x04name\x18\x03 \x01(\tR\x04name\x12;\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ncreateTime\x12;\n\x0bupdate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nupdateTime\x12\x34\n\x16maximum_message_length\x18\x06 \x01(\x05R\x14maximumMessageLength\x12\x44\n\x1fmaximum_message_rate_per_second\x18\x07 \x01(\x05R\x1bmaximumMessageRatePerSecond\x12V\n\x16message_review_handler\x18\x08 \x01(\x0b\x32 .ivschat.v1.MessageReviewHandlerR\x14messageReviewHandler\x12.\n\x04tags\x18\t \x03(\x0b\x32\x1a.ivschat.v1.Room.TagsEntryR\x04tags\x12J\n!logging_configuration_identifiers\x18\n \x03(\tR\x1floggingConfigurationIdentifiers\x1a\x37\n\tTagsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"s\n\x17\x42\x61tchCreateRoomsRequest\x12%\n\x0e\x63orrelation_id\x18\x01 \x01(\tR\rcorrelationId\x12\x31\n\x04room\x18\x02 \x01(\x0b\x32\x1d.ivschat.v1.CreateRoomRequestR\x04room\"\xc5\x01\n\x18\x42\x61tchCreateRoomsResponse\x12%\n\x0e\x63orrelation_id\x18\x01 \x01(\tR\rcorrelationId\x12&\n\x04room\x18\x02 \x01(\x0b\x32\x10.ivschat.v1.RoomH\x00R\x04room\x12*\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x12.google.rpc.StatusH\x00R\x05\x65rror\x12$\n\x0e\x61ws_request_id\x18\x04 \x01(\tR\x0c\x61wsRequestIdB\x08\n\x06result*f\n\x0e\x46\x61llbackResult\x12\x1f\n\x1b\x46\x41LLBACK_RESULT_UNSPECIFIED\x10\x00\x12\x19\n\x15\x46\x41LLBACK_RESULT_ALLOW\x10\x01\x12\x18\n\x14\x46\x41LLBACK_RESULT_DENY\x10\x02\x32\xbb\x02\n\x0bRoomService\x12K\n\nCreateRoom\x12\x1d.ivschat.v1.CreateRoomRequest\x1a\x1e.ivschat.v1.CreateRoomResponse\x12\x61\n\x10\x42\x61tchCreateRooms\x12#.ivschat.v1.BatchCreateRoomsRequest\x1a$.ivschat.v1.BatchCreateRoomsResponse(\x01\x30\x01\x12\x37\n\x07GetRoom\x12\x1a.ivschat.v1.GetRoomRequest\x1a\x10.ivschat.v1.Room\x12\x43\n\nDeleteRoom\x12\x1d.ivschat.v1.DeleteRoomRequest\x1a\x16.google.protobuf.Emptyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1divschat/v1/room_service.proto\x12\nivschat.v1\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\"\"\n\x0eGetRoomRequest\x12\x10\n\x03\x61rn\x18\x01 \x01(\tR\x03\x61rn\"\xe9\x01\n\x10ListRoomsRequest\x12\x1b\n\tpage_size\x18\x01 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x02 \x01(\tR\tpageToken\x12\x12\n\x04name\x18\x03 \x01(\tR\x04name\x12;\n\x1amessage_review_handler_uri\x18\x04 \x01(\tR\x17messageReviewHandlerUri\x12H\n logging_configuration_identifier\x18\x05 \x01(\tR\x1eloggingConfigurationIdentifier\"j\n\x11ListRoomsResponse\x12-\n\x05rooms\x18\x01 \x03(\x0b\x32\x17.ivschat.v1.RoomSummaryR\x05rooms\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xd1\x03\n\x0bRoomSummary\x12\x10\n\x03\x61rn\x18\x01 \x01(\tR\x03\x61rn\x12\x0e\n\x02id\x18\x02 \x01(\tR\x02id\x12\x12\n\x04name\x18\x03 \x01(\tR\x04name\x12;\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ncreateTime\x12;\n\x0bupdate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nupdateTime\x12V\n\x16message_review_handler\x18\x06 \x01(\x0b\x32 .ivschat.v1.MessageReviewHandlerR\x14messageReviewHandler\x12\x35\n\x04tags\x18\x07 \x03(\x0b\x32!.ivschat.v1.RoomSummary.TagsEntryR\x04tags\x12J\n!logging_configuration_identifiers\x18\x08 \x03(\tR\x1floggingConfigurationIdentifiers\x1a\x37\n\tTagsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"v\n\x11UpdateRoomRequest\x12$\n\x04room\x18\x01 \x01(\x0b\x32\x10.ivschat.v1.RoomR\x04room\x12;\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskR\nupdateMask\"J\n\x11\x44\x65leteRoomRequest\x12\x10\n\x03\x61rn\x18\x01 \x01(\tR\x03\x61rn\x12#\n\rallow_missing\x18\x02 \x01(\x08R\x0c\x61llowMissing\"m\n\x14MessageReviewHandler\x12\x10\n\x03uri\x18\x01 \x01(\tR\x03uri\x12\x43\n\x0f\x66\x61llback_result\x18\x02 \x01(\x0e\x32\x1a.ivschat.v1.FallbackResultR\x0e\x66\x61llbackResult\"\xc7\x04\n\x11\x43reateRoomRequest\x12\x17\n\x04name\x18\x01 \x01(\tH\x00R\x04name\x88\x01\x01\x12\x39\n\x16maximum_message_length\x18\x02 \x01(\x05H\x01R\x14maximumMessageLength\x88\x01\x01\x12I\n\x1fmaximum_message_rate_per_second\x18\x03 \x01(\x05H\x02R\x1bmaximumMessageRatePerSecond\x88\x01\x01\x12V\n\x16message_review_handler\x18\x04 \x01(\x0b\x32 .ivschat.v1.MessageReviewHandlerR\x14messageReviewHandler\x12;\n\x04tags\x18\x05 \x03(\x0b\x32\'.ivschat.v1.CreateRoomRequest.TagsEntryR\x04tags\x12J\n!logging_configuration_identifiers\x18\x06 \x03(\tR\x1floggingConfigurationIdentifiers\x12\"\n\nrequest_id\x18\x07 \x01(\tH\x03R\trequestId\x88\x01\x01\x1a\x37\n\tTagsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\x42\x07\n\x05_nameB\x19\n\x17_maximum_message_lengthB\"\n _maximum_message_rate_per_secondB\r\n\x0b_request_id\":\n\x12\x43reateRoomResponse\x12$\n\x04room\x18\x01 \x01(\x0b\x32\x10.ivschat.v1.RoomR\x04room\"\xbf\x04\n\x04Room\x12\x10\n\x03\x61rn\x18\x01 \x01(\tR\x03\x61rn\x12\x0e\n\x02id\x18\x02 \x01(\tR\x02id\x12\x12\n\x04name\x18\x03 \x01(\tR\x04name\x12;\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ncreateTime\x12;\n\x0bupdate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nupdateTime\x12\x34\n\x16maximum_message_length\x18\x06 \x01(\x05R\x14maximumMessageLength\x12\x44\n\x1fmaximum_message_rate_per_second\x18\x07 \x01(\x05R\x1bmaximumMessageRatePerSecond\x12V\n\x16message_review_handler\x18\x08 \x01(\x0b\x32 .ivschat.v1.MessageReviewHandlerR\x14messageReviewHandler\x12.\n\x04tags\x18\t \x03(\x0b\x32\x1a.ivschat.v1.Room.TagsEntryR\x04tags\x12J\n!logging_configuration_identifiers\x18\n \x03(\tR\x1floggingConfigurationIdentifiers\x1a\x37\n\tTagsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x02\x38\x01\"s\n\x17\x42\x61tchCreateRoomsRequest\x12%\n\x0e\x63orrelation_id\x18\x01 \x01(\tR\rcorrelationId\x12\x31\n\x04room\x18\x02 \x01(\x0b\x32\x1d.ivschat.v1.CreateRoomRequestR\x04room\"\xc5\x01\n\x18\x42\x61tchCreateRoomsResponse\x12%\n\x0e\x63orrelation_id\x18\x01 \x01(\tR\rcorrelationId\x12&\n\x04room\x18\x02 \x01(\x0b\x32\x10.ivschat.v1.RoomH\x00R\x04room\x12*\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x12.google.rpc.StatusH\x00R\x05\x65rror\x12$\n\x0e\x61ws_request_id\x18\x04 \x01(\tR\x0c\x61wsRequestIdB\x08\n\x06result*f\n\x0e\x46\x61llbackResult\x12\x1f\n\x1b\x46\x41LLBACK_RESULT_UNSPECIFIED\x10\x00\x12\x19\n\x15\x46\x41LLBACK_RESULT_ALLOW\x10\x01\x12\x18\n\x14\x46\x41LLBACK_RESULT_DENY\x10\x02\x32\xc4\x03\n\x0bRoomService\x12K\n\nCreateRoom\x12\x1d.ivschat.v1.CreateRoomRequest\x1a\x1e.ivschat.v1.CreateRoomResponse\x12\x61\n\x10\x42\x61tchCreateRooms\x12#.ivschat.v1.BatchCreateRoomsRequest\x1a$.ivschat.v1.BatchCreateRoomsResponse(\x01\x30\x01\x12\x37\n\x07GetRoom\x12\x1a.ivschat.v1.GetRoomRequest\x1a\x10.ivschat.v1.Room\x12H\n\tListRooms\x12\x1c.ivschat.v1.ListRoomsRequest\x1a\x1d.ivschat.v1.ListRoomsResponse\x12=\n\nUpdateRoom\x12\x1d.ivschat.v1.UpdateRoomRequest\x1a\x10.ivschat.v1.Room\x12\x43\n\nDeleteRoom\x12\x1d.ivschat.v1.DeleteRoomRequest\x1a\x16.google.protobuf.Emptyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ivschat.v1.room_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_ROOMSUMMARY_TAGSENTRY']._loaded_options = None
+  _globals['_ROOMSUMMARY_TAGSENTRY']._serialized_options = b'8\001'
   _globals['_CREATEROOMREQUEST_TAGSENTRY']._loaded_options = None
   _globals['_CREATEROOMREQUEST_TAGSENTRY']._serialized_options = b'8\001'
   _globals['_ROOM_TAGSENTRY']._loaded_options = None
   _globals['_ROOM_TAGSENTRY']._serialized_options = b'8\001'
-  _globals['_FALLBACKRESULT']._serialized_start=1896
-  _globals['_FALLBACKRESULT']._serialized_end=1998
-  _globals['_GETROOMREQUEST']._serialized_start=132
-  _globals['_GETROOMREQUEST']._serialized_end=166
-  _globals['_DELETEROOMREQUEST']._serialized_start=168
-  _globals['_DELETEROOMREQUEST']._serialized_end=242
-  _globals['_MESSAGEREVIEWHANDLER']._serialized_start=244
-  _globals['_MESSAGEREVIEWHANDLER']._serialized_end=353
-  _globals['_CREATEROOMREQUEST']._serialized_start=356
-  _globals['_CREATEROOMREQUEST']._serialized_end=939
-  _globals['_CREATEROOMREQUEST_TAGSENTRY']._serialized_start=797
-  _globals['_CREATEROOMREQUEST_TAGSENTRY']._serialized_end=852
-  _globals['_CREATEROOMRESPONSE']._serialized_start=941
-  _globals['_CREATEROOMRESPONSE']._serialized_end=999
-  _globals['_ROOM']._serialized_start=1002
-  _globals['_ROOM']._serialized_end=1577
-  _globals['_ROOM_TAGSENTRY']._serialized_start=797
-  _globals['_ROOM_TAGSENTRY']._serialized_end=852
-  _globals['_BATCHCREATEROOMSREQUEST']._serialized_start=1579
-  _globals['_BATCHCREATEROOMSREQUEST']._serialized_end=1694
-  _globals['_BATCHCREATEROOMSRESPONSE']._serialized_start=1697
-  _globals['_BATCHCREATEROOMSRESPONSE']._serialized_end=1894
-  _globals['_ROOMSERVICE']._serialized_start=2001
-  _globals['_ROOMSERVICE']._serialized_end=2316
+  _globals['_FALLBACKRESULT']._serialized_start=2862
+  _globals['_FALLBACKRESULT']._serialized_end=2964
+  _globals['_GETROOMREQUEST']._serialized_start=166
+  _globals['_GETROOMREQUEST']._serialized_end=200
+  _globals['_LISTROOMSREQUEST']._serialized_start=203
+  _globals['_LISTROOMSREQUEST']._serialized_end=436
+  _globals['_LISTROOMSRESPONSE']._serialized_start=438
+  _globals['_LISTROOMSRESPONSE']._serialized_end=544
+  _globals['_ROOMSUMMARY']._serialized_start=547
+  _globals['_ROOMSUMMARY']._serialized_end=1012
+  _globals['_ROOMSUMMARY_TAGSENTRY']._serialized_start=957
+  _globals['_ROOMSUMMARY_TAGSENTRY']._serialized_end=1012
+  _globals['_UPDATEROOMREQUEST']._serialized_start=1014
+  _globals['_UPDATEROOMREQUEST']._serialized_end=1132
+  _globals['_DELETEROOMREQUEST']._serialized_start=1134
+  _globals['_DELETEROOMREQUEST']._serialized_end=1208
+  _globals['_MESSAGEREVIEWHANDLER']._serialized_start=1210
+  _globals['_MESSAGEREVIEWHANDLER']._serialized_end=1319
+  _globals['_CREATEROOMREQUEST']._serialized_start=1322
+  _globals['_CREATEROOMREQUEST']._serialized_end=1905
+  _globals['_CREATEROOMREQUEST_TAGSENTRY']._serialized_start=957
+  _globals['_CREATEROOMREQUEST_TAGSENTRY']._serialized_end=1012
+  _globals['_CREATEROOMRESPONSE']._serialized_start=1907
+  _globals['_CREATEROOMRESPONSE']._serialized_end=1965
+  _globals['_ROOM']._serialized_start=1968
+  _globals['_ROOM']._serialized_end=2543
+  _globals['_ROOM_TAGSENTRY']._serialized_start=957
+  _globals['_ROOM_TAGSENTRY']._serialized_end=1012
+  _globals['_BATCHCREATEROOMSREQUEST']._serialized_start=2545
+  _globals['_BATCHCREATEROOMSREQUEST']._serialized_end=2660
+  _globals['_BATCHCREATEROOMSRESPONSE']._serialized_start=2663
+  _globals['_BATCHCREATEROOMSRESPONSE']._serialized_end=2860
+  _globals['_ROOMSERVICE']._serialized_start=2967
+  _globals['_ROOMSERVICE']._serialized_end=3419
 # @@protoc_insertion_point(module_scope)

@@ -1,6 +1,7 @@
 import datetime
 
 from google.protobuf import empty_pb2 as _empty_pb2
+from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.rpc import status_pb2 as _status_pb2
 from google.protobuf.internal import containers as _containers
@@ -26,6 +27,63 @@ class GetRoomRequest(_message.Message):
     ARN_FIELD_NUMBER: _ClassVar[int]
     arn: str
     def __init__(self, arn: _Optional[str] = ...) -> None: ...
+
+class ListRoomsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token", "name", "message_review_handler_uri", "logging_configuration_identifier")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_REVIEW_HANDLER_URI_FIELD_NUMBER: _ClassVar[int]
+    LOGGING_CONFIGURATION_IDENTIFIER_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    name: str
+    message_review_handler_uri: str
+    logging_configuration_identifier: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., name: _Optional[str] = ..., message_review_handler_uri: _Optional[str] = ..., logging_configuration_identifier: _Optional[str] = ...) -> None: ...
+
+class ListRoomsResponse(_message.Message):
+    __slots__ = ("rooms", "next_page_token")
+    ROOMS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    rooms: _containers.RepeatedCompositeFieldContainer[RoomSummary]
+    next_page_token: str
+    def __init__(self, rooms: _Optional[_Iterable[_Union[RoomSummary, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class RoomSummary(_message.Message):
+    __slots__ = ("arn", "id", "name", "create_time", "update_time", "message_review_handler", "tags", "logging_configuration_identifiers")
+    class TagsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    ARN_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_REVIEW_HANDLER_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    LOGGING_CONFIGURATION_IDENTIFIERS_FIELD_NUMBER: _ClassVar[int]
+    arn: str
+    id: str
+    name: str
+    create_time: _timestamp_pb2.Timestamp
+    update_time: _timestamp_pb2.Timestamp
+    message_review_handler: MessageReviewHandler
+    tags: _containers.ScalarMap[str, str]
+    logging_configuration_identifiers: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, arn: _Optional[str] = ..., id: _Optional[str] = ..., name: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., message_review_handler: _Optional[_Union[MessageReviewHandler, _Mapping]] = ..., tags: _Optional[_Mapping[str, str]] = ..., logging_configuration_identifiers: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class UpdateRoomRequest(_message.Message):
+    __slots__ = ("room", "update_mask")
+    ROOM_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    room: Room
+    update_mask: _field_mask_pb2.FieldMask
+    def __init__(self, room: _Optional[_Union[Room, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
 
 class DeleteRoomRequest(_message.Message):
     __slots__ = ("arn", "allow_missing")

@@ -52,6 +52,16 @@ class RoomServiceStub:
                 request_serializer=ivschat_dot_v1_dot_room__service__pb2.GetRoomRequest.SerializeToString,
                 response_deserializer=ivschat_dot_v1_dot_room__service__pb2.Room.FromString,
                 _registered_method=True)
+        self.ListRooms = channel.unary_unary(
+                '/ivschat.v1.RoomService/ListRooms',
+                request_serializer=ivschat_dot_v1_dot_room__service__pb2.ListRoomsRequest.SerializeToString,
+                response_deserializer=ivschat_dot_v1_dot_room__service__pb2.ListRoomsResponse.FromString,
+                _registered_method=True)
+        self.UpdateRoom = channel.unary_unary(
+                '/ivschat.v1.RoomService/UpdateRoom',
+                request_serializer=ivschat_dot_v1_dot_room__service__pb2.UpdateRoomRequest.SerializeToString,
+                response_deserializer=ivschat_dot_v1_dot_room__service__pb2.Room.FromString,
+                _registered_method=True)
         self.DeleteRoom = channel.unary_unary(
                 '/ivschat.v1.RoomService/DeleteRoom',
                 request_serializer=ivschat_dot_v1_dot_room__service__pb2.DeleteRoomRequest.SerializeToString,
@@ -95,6 +105,24 @@ class RoomServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListRooms(self, request, context):
+        """ListRooms pages through the account's rooms, newest update first, with
+        AWS's ListRooms (AIP-132). ListRooms is paced to AWS's ListRooms quota
+        and resent after any failure that may pass, since it changes nothing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateRoom(self, request, context):
+        """UpdateRoom changes the fields of one room that update_mask names, with
+        AWS's UpdateRoom (AIP-134). UpdateRoom sets the same values however often
+        it runs, so a call AWS may have run is resent within the deadline.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def DeleteRoom(self, request, context):
         """DeleteRoom deletes one room, named by its ARN, with AWS's DeleteRoom
         (AIP-135). DeleteRoom of a room that does not exist is NOT_FOUND, or OK
@@ -121,6 +149,16 @@ def add_RoomServiceServicer_to_server(servicer, server):
             'GetRoom': grpc.unary_unary_rpc_method_handler(
                     servicer.GetRoom,
                     request_deserializer=ivschat_dot_v1_dot_room__service__pb2.GetRoomRequest.FromString,
+                    response_serializer=ivschat_dot_v1_dot_room__service__pb2.Room.SerializeToString,
+            ),
+            'ListRooms': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRooms,
+                    request_deserializer=ivschat_dot_v1_dot_room__service__pb2.ListRoomsRequest.FromString,
+                    response_serializer=ivschat_dot_v1_dot_room__service__pb2.ListRoomsResponse.SerializeToString,
+            ),
+            'UpdateRoom': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateRoom,
+                    request_deserializer=ivschat_dot_v1_dot_room__service__pb2.UpdateRoomRequest.FromString,
                     response_serializer=ivschat_dot_v1_dot_room__service__pb2.Room.SerializeToString,
             ),
             'DeleteRoom': grpc.unary_unary_rpc_method_handler(
@@ -211,6 +249,60 @@ class RoomService:
             target,
             '/ivschat.v1.RoomService/GetRoom',
             ivschat_dot_v1_dot_room__service__pb2.GetRoomRequest.SerializeToString,
+            ivschat_dot_v1_dot_room__service__pb2.Room.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRooms(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ivschat.v1.RoomService/ListRooms',
+            ivschat_dot_v1_dot_room__service__pb2.ListRoomsRequest.SerializeToString,
+            ivschat_dot_v1_dot_room__service__pb2.ListRoomsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateRoom(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ivschat.v1.RoomService/UpdateRoom',
+            ivschat_dot_v1_dot_room__service__pb2.UpdateRoomRequest.SerializeToString,
             ivschat_dot_v1_dot_room__service__pb2.Room.FromString,
             options,
             channel_credentials,

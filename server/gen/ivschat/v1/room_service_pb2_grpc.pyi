@@ -55,6 +55,16 @@ class RoomServiceStub:
     changes nothing, so the service resends it after any failure that may
     pass, within the caller's deadline; it is paced to AWS's GetRoom quota.
     """
+    ListRooms: _grpc.UnaryUnaryMultiCallable[_room_service_pb2.ListRoomsRequest, _room_service_pb2.ListRoomsResponse]
+    """ListRooms pages through the account's rooms, newest update first, with
+    AWS's ListRooms (AIP-132). ListRooms is paced to AWS's ListRooms quota
+    and resent after any failure that may pass, since it changes nothing.
+    """
+    UpdateRoom: _grpc.UnaryUnaryMultiCallable[_room_service_pb2.UpdateRoomRequest, _room_service_pb2.Room]
+    """UpdateRoom changes the fields of one room that update_mask names, with
+    AWS's UpdateRoom (AIP-134). UpdateRoom sets the same values however often
+    it runs, so a call AWS may have run is resent within the deadline.
+    """
     DeleteRoom: _grpc.UnaryUnaryMultiCallable[_room_service_pb2.DeleteRoomRequest, _empty_pb2.Empty]
     """DeleteRoom deletes one room, named by its ARN, with AWS's DeleteRoom
     (AIP-135). DeleteRoom of a room that does not exist is NOT_FOUND, or OK
@@ -87,6 +97,16 @@ class RoomServiceAsyncStub(RoomServiceStub):
     """GetRoom returns one room, named by its ARN, with AWS's GetRoom. GetRoom
     changes nothing, so the service resends it after any failure that may
     pass, within the caller's deadline; it is paced to AWS's GetRoom quota.
+    """
+    ListRooms: _aio.UnaryUnaryMultiCallable[_room_service_pb2.ListRoomsRequest, _room_service_pb2.ListRoomsResponse]  # type: ignore[assignment]
+    """ListRooms pages through the account's rooms, newest update first, with
+    AWS's ListRooms (AIP-132). ListRooms is paced to AWS's ListRooms quota
+    and resent after any failure that may pass, since it changes nothing.
+    """
+    UpdateRoom: _aio.UnaryUnaryMultiCallable[_room_service_pb2.UpdateRoomRequest, _room_service_pb2.Room]  # type: ignore[assignment]
+    """UpdateRoom changes the fields of one room that update_mask names, with
+    AWS's UpdateRoom (AIP-134). UpdateRoom sets the same values however often
+    it runs, so a call AWS may have run is resent within the deadline.
     """
     DeleteRoom: _aio.UnaryUnaryMultiCallable[_room_service_pb2.DeleteRoomRequest, _empty_pb2.Empty]  # type: ignore[assignment]
     """DeleteRoom deletes one room, named by its ARN, with AWS's DeleteRoom
@@ -135,6 +155,28 @@ class RoomServiceServicer(metaclass=_abc_1.ABCMeta):
         """GetRoom returns one room, named by its ARN, with AWS's GetRoom. GetRoom
         changes nothing, so the service resends it after any failure that may
         pass, within the caller's deadline; it is paced to AWS's GetRoom quota.
+        """
+
+    @_abc_1.abstractmethod
+    def ListRooms(
+        self,
+        request: _room_service_pb2.ListRoomsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_room_service_pb2.ListRoomsResponse, _abc.Awaitable[_room_service_pb2.ListRoomsResponse]]:
+        """ListRooms pages through the account's rooms, newest update first, with
+        AWS's ListRooms (AIP-132). ListRooms is paced to AWS's ListRooms quota
+        and resent after any failure that may pass, since it changes nothing.
+        """
+
+    @_abc_1.abstractmethod
+    def UpdateRoom(
+        self,
+        request: _room_service_pb2.UpdateRoomRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_room_service_pb2.Room, _abc.Awaitable[_room_service_pb2.Room]]:
+        """UpdateRoom changes the fields of one room that update_mask names, with
+        AWS's UpdateRoom (AIP-134). UpdateRoom sets the same values however often
+        it runs, so a call AWS may have run is resent within the deadline.
         """
 
     @_abc_1.abstractmethod

@@ -4,8 +4,8 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { EmptySchema, Timestamp } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_empty, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { EmptySchema, FieldMask, Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_empty, file_google_protobuf_field_mask, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Status } from "../../google/rpc/status_pb.js";
 import { file_google_rpc_status } from "../../google/rpc/status_pb.js";
 import type { Message } from "@bufbuild/protobuf";
@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file ivschat/v1/room_service.proto.
  */
 export const file_ivschat_v1_room_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch1pdnNjaGF0L3YxL3Jvb21fc2VydmljZS5wcm90bxIKaXZzY2hhdC52MSIdCg5HZXRSb29tUmVxdWVzdBILCgNhcm4YASABKAkiNwoRRGVsZXRlUm9vbVJlcXVlc3QSCwoDYXJuGAEgASgJEhUKDWFsbG93X21pc3NpbmcYAiABKAgiWAoUTWVzc2FnZVJldmlld0hhbmRsZXISCwoDdXJpGAEgASgJEjMKD2ZhbGxiYWNrX3Jlc3VsdBgCIAEoDjIaLml2c2NoYXQudjEuRmFsbGJhY2tSZXN1bHQiugMKEUNyZWF0ZVJvb21SZXF1ZXN0EhEKBG5hbWUYASABKAlIAIgBARIjChZtYXhpbXVtX21lc3NhZ2VfbGVuZ3RoGAIgASgFSAGIAQESLAofbWF4aW11bV9tZXNzYWdlX3JhdGVfcGVyX3NlY29uZBgDIAEoBUgCiAEBEkAKFm1lc3NhZ2VfcmV2aWV3X2hhbmRsZXIYBCABKAsyIC5pdnNjaGF0LnYxLk1lc3NhZ2VSZXZpZXdIYW5kbGVyEjUKBHRhZ3MYBSADKAsyJy5pdnNjaGF0LnYxLkNyZWF0ZVJvb21SZXF1ZXN0LlRhZ3NFbnRyeRIpCiFsb2dnaW5nX2NvbmZpZ3VyYXRpb25faWRlbnRpZmllcnMYBiADKAkSFwoKcmVxdWVzdF9pZBgHIAEoCUgDiAEBGisKCVRhZ3NFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQgcKBV9uYW1lQhkKF19tYXhpbXVtX21lc3NhZ2VfbGVuZ3RoQiIKIF9tYXhpbXVtX21lc3NhZ2VfcmF0ZV9wZXJfc2Vjb25kQg0KC19yZXF1ZXN0X2lkIjQKEkNyZWF0ZVJvb21SZXNwb25zZRIeCgRyb29tGAEgASgLMhAuaXZzY2hhdC52MS5Sb29tIpwDCgRSb29tEgsKA2FybhgBIAEoCRIKCgJpZBgCIAEoCRIMCgRuYW1lGAMgASgJEi8KC2NyZWF0ZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASHgoWbWF4aW11bV9tZXNzYWdlX2xlbmd0aBgGIAEoBRInCh9tYXhpbXVtX21lc3NhZ2VfcmF0ZV9wZXJfc2Vjb25kGAcgASgFEkAKFm1lc3NhZ2VfcmV2aWV3X2hhbmRsZXIYCCABKAsyIC5pdnNjaGF0LnYxLk1lc3NhZ2VSZXZpZXdIYW5kbGVyEigKBHRhZ3MYCSADKAsyGi5pdnNjaGF0LnYxLlJvb20uVGFnc0VudHJ5EikKIWxvZ2dpbmdfY29uZmlndXJhdGlvbl9pZGVudGlmaWVycxgKIAMoCRorCglUYWdzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJeChdCYXRjaENyZWF0ZVJvb21zUmVxdWVzdBIWCg5jb3JyZWxhdGlvbl9pZBgBIAEoCRIrCgRyb29tGAIgASgLMh0uaXZzY2hhdC52MS5DcmVhdGVSb29tUmVxdWVzdCKbAQoYQmF0Y2hDcmVhdGVSb29tc1Jlc3BvbnNlEhYKDmNvcnJlbGF0aW9uX2lkGAEgASgJEiAKBHJvb20YAiABKAsyEC5pdnNjaGF0LnYxLlJvb21IABIjCgVlcnJvchgDIAEoCzISLmdvb2dsZS5ycGMuU3RhdHVzSAASFgoOYXdzX3JlcXVlc3RfaWQYBCABKAlCCAoGcmVzdWx0KmYKDkZhbGxiYWNrUmVzdWx0Eh8KG0ZBTExCQUNLX1JFU1VMVF9VTlNQRUNJRklFRBAAEhkKFUZBTExCQUNLX1JFU1VMVF9BTExPVxABEhgKFEZBTExCQUNLX1JFU1VMVF9ERU5ZEAIyuwIKC1Jvb21TZXJ2aWNlEksKCkNyZWF0ZVJvb20SHS5pdnNjaGF0LnYxLkNyZWF0ZVJvb21SZXF1ZXN0Gh4uaXZzY2hhdC52MS5DcmVhdGVSb29tUmVzcG9uc2USYQoQQmF0Y2hDcmVhdGVSb29tcxIjLml2c2NoYXQudjEuQmF0Y2hDcmVhdGVSb29tc1JlcXVlc3QaJC5pdnNjaGF0LnYxLkJhdGNoQ3JlYXRlUm9vbXNSZXNwb25zZSgBMAESNwoHR2V0Um9vbRIaLml2c2NoYXQudjEuR2V0Um9vbVJlcXVlc3QaEC5pdnNjaGF0LnYxLlJvb20SQwoKRGVsZXRlUm9vbRIdLml2c2NoYXQudjEuRGVsZXRlUm9vbVJlcXVlc3QaFi5nb29nbGUucHJvdG9idWYuRW1wdHliBnByb3RvMw", [file_google_protobuf_empty, file_google_protobuf_timestamp, file_google_rpc_status]);
+  fileDesc("Ch1pdnNjaGF0L3YxL3Jvb21fc2VydmljZS5wcm90bxIKaXZzY2hhdC52MSIdCg5HZXRSb29tUmVxdWVzdBILCgNhcm4YASABKAkilQEKEExpc3RSb29tc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSDAoEbmFtZRgDIAEoCRIiChptZXNzYWdlX3Jldmlld19oYW5kbGVyX3VyaRgEIAEoCRIoCiBsb2dnaW5nX2NvbmZpZ3VyYXRpb25faWRlbnRpZmllchgFIAEoCSJUChFMaXN0Um9vbXNSZXNwb25zZRImCgVyb29tcxgBIAMoCzIXLml2c2NoYXQudjEuUm9vbVN1bW1hcnkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIuECCgtSb29tU3VtbWFyeRILCgNhcm4YASABKAkSCgoCaWQYAiABKAkSDAoEbmFtZRgDIAEoCRIvCgtjcmVhdGVfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEkAKFm1lc3NhZ2VfcmV2aWV3X2hhbmRsZXIYBiABKAsyIC5pdnNjaGF0LnYxLk1lc3NhZ2VSZXZpZXdIYW5kbGVyEi8KBHRhZ3MYByADKAsyIS5pdnNjaGF0LnYxLlJvb21TdW1tYXJ5LlRhZ3NFbnRyeRIpCiFsb2dnaW5nX2NvbmZpZ3VyYXRpb25faWRlbnRpZmllcnMYCCADKAkaKwoJVGFnc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiZAoRVXBkYXRlUm9vbVJlcXVlc3QSHgoEcm9vbRgBIAEoCzIQLml2c2NoYXQudjEuUm9vbRIvCgt1cGRhdGVfbWFzaxgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2siNwoRRGVsZXRlUm9vbVJlcXVlc3QSCwoDYXJuGAEgASgJEhUKDWFsbG93X21pc3NpbmcYAiABKAgiWAoUTWVzc2FnZVJldmlld0hhbmRsZXISCwoDdXJpGAEgASgJEjMKD2ZhbGxiYWNrX3Jlc3VsdBgCIAEoDjIaLml2c2NoYXQudjEuRmFsbGJhY2tSZXN1bHQiugMKEUNyZWF0ZVJvb21SZXF1ZXN0EhEKBG5hbWUYASABKAlIAIgBARIjChZtYXhpbXVtX21lc3NhZ2VfbGVuZ3RoGAIgASgFSAGIAQESLAofbWF4aW11bV9tZXNzYWdlX3JhdGVfcGVyX3NlY29uZBgDIAEoBUgCiAEBEkAKFm1lc3NhZ2VfcmV2aWV3X2hhbmRsZXIYBCABKAsyIC5pdnNjaGF0LnYxLk1lc3NhZ2VSZXZpZXdIYW5kbGVyEjUKBHRhZ3MYBSADKAsyJy5pdnNjaGF0LnYxLkNyZWF0ZVJvb21SZXF1ZXN0LlRhZ3NFbnRyeRIpCiFsb2dnaW5nX2NvbmZpZ3VyYXRpb25faWRlbnRpZmllcnMYBiADKAkSFwoKcmVxdWVzdF9pZBgHIAEoCUgDiAEBGisKCVRhZ3NFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQgcKBV9uYW1lQhkKF19tYXhpbXVtX21lc3NhZ2VfbGVuZ3RoQiIKIF9tYXhpbXVtX21lc3NhZ2VfcmF0ZV9wZXJfc2Vjb25kQg0KC19yZXF1ZXN0X2lkIjQKEkNyZWF0ZVJvb21SZXNwb25zZRIeCgRyb29tGAEgASgLMhAuaXZzY2hhdC52MS5Sb29tIpwDCgRSb29tEgsKA2FybhgBIAEoCRIKCgJpZBgCIAEoCRIMCgRuYW1lGAMgASgJEi8KC2NyZWF0ZV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASHgoWbWF4aW11bV9tZXNzYWdlX2xlbmd0aBgGIAEoBRInCh9tYXhpbXVtX21lc3NhZ2VfcmF0ZV9wZXJfc2Vjb25kGAcgASgFEkAKFm1lc3NhZ2VfcmV2aWV3X2hhbmRsZXIYCCABKAsyIC5pdnNjaGF0LnYxLk1lc3NhZ2VSZXZpZXdIYW5kbGVyEigKBHRhZ3MYCSADKAsyGi5pdnNjaGF0LnYxLlJvb20uVGFnc0VudHJ5EikKIWxvZ2dpbmdfY29uZmlndXJhdGlvbl9pZGVudGlmaWVycxgKIAMoCRorCglUYWdzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJeChdCYXRjaENyZWF0ZVJvb21zUmVxdWVzdBIWCg5jb3JyZWxhdGlvbl9pZBgBIAEoCRIrCgRyb29tGAIgASgLMh0uaXZzY2hhdC52MS5DcmVhdGVSb29tUmVxdWVzdCKbAQoYQmF0Y2hDcmVhdGVSb29tc1Jlc3BvbnNlEhYKDmNvcnJlbGF0aW9uX2lkGAEgASgJEiAKBHJvb20YAiABKAsyEC5pdnNjaGF0LnYxLlJvb21IABIjCgVlcnJvchgDIAEoCzISLmdvb2dsZS5ycGMuU3RhdHVzSAASFgoOYXdzX3JlcXVlc3RfaWQYBCABKAlCCAoGcmVzdWx0KmYKDkZhbGxiYWNrUmVzdWx0Eh8KG0ZBTExCQUNLX1JFU1VMVF9VTlNQRUNJRklFRBAAEhkKFUZBTExCQUNLX1JFU1VMVF9BTExPVxABEhgKFEZBTExCQUNLX1JFU1VMVF9ERU5ZEAIyxAMKC1Jvb21TZXJ2aWNlEksKCkNyZWF0ZVJvb20SHS5pdnNjaGF0LnYxLkNyZWF0ZVJvb21SZXF1ZXN0Gh4uaXZzY2hhdC52MS5DcmVhdGVSb29tUmVzcG9uc2USYQoQQmF0Y2hDcmVhdGVSb29tcxIjLml2c2NoYXQudjEuQmF0Y2hDcmVhdGVSb29tc1JlcXVlc3QaJC5pdnNjaGF0LnYxLkJhdGNoQ3JlYXRlUm9vbXNSZXNwb25zZSgBMAESNwoHR2V0Um9vbRIaLml2c2NoYXQudjEuR2V0Um9vbVJlcXVlc3QaEC5pdnNjaGF0LnYxLlJvb20SSAoJTGlzdFJvb21zEhwuaXZzY2hhdC52MS5MaXN0Um9vbXNSZXF1ZXN0Gh0uaXZzY2hhdC52MS5MaXN0Um9vbXNSZXNwb25zZRI9CgpVcGRhdGVSb29tEh0uaXZzY2hhdC52MS5VcGRhdGVSb29tUmVxdWVzdBoQLml2c2NoYXQudjEuUm9vbRJDCgpEZWxldGVSb29tEh0uaXZzY2hhdC52MS5EZWxldGVSb29tUmVxdWVzdBoWLmdvb2dsZS5wcm90b2J1Zi5FbXB0eWIGcHJvdG8z", [file_google_protobuf_empty, file_google_protobuf_field_mask, file_google_protobuf_timestamp, file_google_rpc_status]);
 
 /**
  * GetRoomRequest names the room to read.
@@ -37,6 +37,197 @@ export type GetRoomRequest = Message<"ivschat.v1.GetRoomRequest"> & {
  */
 export const GetRoomRequestSchema: GenMessage<GetRoomRequest> = /*@__PURE__*/
   messageDesc(file_ivschat_v1_room_service, 0);
+
+/**
+ * ListRoomsRequest asks for one page of rooms. An empty filter means no
+ * filter; filters combine as AWS combines them.
+ *
+ * @generated from message ivschat.v1.ListRoomsRequest
+ */
+export type ListRoomsRequest = Message<"ivschat.v1.ListRoomsRequest"> & {
+  /**
+   * page_size is the most rooms in the page: 0 means 50, a size above 50 is
+   * taken as 50, and a negative size is INVALID_ARGUMENT.
+   *
+   * @generated from field: int32 page_size = 1;
+   */
+  pageSize: number;
+
+  /**
+   * page_token is a previous response's next_page_token, or empty for the
+   * first page. page_token is opaque and bound to the filters it was issued
+   * with: with other filters it is INVALID_ARGUMENT. Any replica accepts it.
+   *
+   * @generated from field: string page_token = 2;
+   */
+  pageToken: string;
+
+  /**
+   * name keeps only the rooms with exactly this name.
+   *
+   * @generated from field: string name = 3;
+   */
+  name: string;
+
+  /**
+   * message_review_handler_uri keeps only the rooms whose review handler is
+   * this Lambda function ARN.
+   *
+   * @generated from field: string message_review_handler_uri = 4;
+   */
+  messageReviewHandlerUri: string;
+
+  /**
+   * logging_configuration_identifier keeps only the rooms attached to this
+   * logging configuration ARN.
+   *
+   * @generated from field: string logging_configuration_identifier = 5;
+   */
+  loggingConfigurationIdentifier: string;
+};
+
+/**
+ * Describes the message ivschat.v1.ListRoomsRequest.
+ * Use `create(ListRoomsRequestSchema)` to create a new message.
+ */
+export const ListRoomsRequestSchema: GenMessage<ListRoomsRequest> = /*@__PURE__*/
+  messageDesc(file_ivschat_v1_room_service, 1);
+
+/**
+ * ListRoomsResponse is one page of rooms.
+ *
+ * @generated from message ivschat.v1.ListRoomsResponse
+ */
+export type ListRoomsResponse = Message<"ivschat.v1.ListRoomsResponse"> & {
+  /**
+   * rooms are the page's rooms, newest update first.
+   *
+   * @generated from field: repeated ivschat.v1.RoomSummary rooms = 1;
+   */
+  rooms: RoomSummary[];
+
+  /**
+   * next_page_token fetches the next page; it is empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message ivschat.v1.ListRoomsResponse.
+ * Use `create(ListRoomsResponseSchema)` to create a new message.
+ */
+export const ListRoomsResponseSchema: GenMessage<ListRoomsResponse> = /*@__PURE__*/
+  messageDesc(file_ivschat_v1_room_service, 2);
+
+/**
+ * RoomSummary is a room as ListRooms returns it: every field of AWS's
+ * RoomSummary, which carries no message limits.
+ *
+ * @generated from message ivschat.v1.RoomSummary
+ */
+export type RoomSummary = Message<"ivschat.v1.RoomSummary"> & {
+  /**
+   * arn is the room's ARN.
+   *
+   * @generated from field: string arn = 1;
+   */
+  arn: string;
+
+  /**
+   * id is the 12-character room id, the last part of the ARN.
+   *
+   * @generated from field: string id = 2;
+   */
+  id: string;
+
+  /**
+   * name is the room's name.
+   *
+   * @generated from field: string name = 3;
+   */
+  name: string;
+
+  /**
+   * create_time is when AWS created the room.
+   *
+   * @generated from field: google.protobuf.Timestamp create_time = 4;
+   */
+  createTime?: Timestamp | undefined;
+
+  /**
+   * update_time is when the room last changed.
+   *
+   * @generated from field: google.protobuf.Timestamp update_time = 5;
+   */
+  updateTime?: Timestamp | undefined;
+
+  /**
+   * message_review_handler is the room's review handler, if any.
+   *
+   * @generated from field: ivschat.v1.MessageReviewHandler message_review_handler = 6;
+   */
+  messageReviewHandler?: MessageReviewHandler | undefined;
+
+  /**
+   * tags are the tags attached to the room.
+   *
+   * @generated from field: map<string, string> tags = 7;
+   */
+  tags: { [key: string]: string };
+
+  /**
+   * logging_configuration_identifiers are the logging configurations
+   * attached to the room.
+   *
+   * @generated from field: repeated string logging_configuration_identifiers = 8;
+   */
+  loggingConfigurationIdentifiers: string[];
+};
+
+/**
+ * Describes the message ivschat.v1.RoomSummary.
+ * Use `create(RoomSummarySchema)` to create a new message.
+ */
+export const RoomSummarySchema: GenMessage<RoomSummary> = /*@__PURE__*/
+  messageDesc(file_ivschat_v1_room_service, 3);
+
+/**
+ * UpdateRoomRequest changes one room (AIP-134).
+ *
+ * @generated from message ivschat.v1.UpdateRoomRequest
+ */
+export type UpdateRoomRequest = Message<"ivschat.v1.UpdateRoomRequest"> & {
+  /**
+   * room carries the new values; room.arn names the room to change, and its
+   * other output fields are ignored.
+   *
+   * @generated from field: ivschat.v1.Room room = 1;
+   */
+  room?: Room | undefined;
+
+  /**
+   * update_mask names the fields to change: name, maximum_message_length,
+   * maximum_message_rate_per_second, message_review_handler (or its uri and
+   * fallback_result) and logging_configuration_identifiers. update_mask
+   * empty means every field set in room; "*" means every updatable field.
+   * A masked field at its zero value is sent as such and validated as
+   * CreateRoom validates it, so a masked empty message_review_handler.uri
+   * detaches the handler and a masked maximum_message_length of 0 is
+   * INVALID_ARGUMENT.
+   *
+   * @generated from field: google.protobuf.FieldMask update_mask = 2;
+   */
+  updateMask?: FieldMask | undefined;
+};
+
+/**
+ * Describes the message ivschat.v1.UpdateRoomRequest.
+ * Use `create(UpdateRoomRequestSchema)` to create a new message.
+ */
+export const UpdateRoomRequestSchema: GenMessage<UpdateRoomRequest> = /*@__PURE__*/
+  messageDesc(file_ivschat_v1_room_service, 4);
 
 /**
  * DeleteRoomRequest names the room to delete.
@@ -64,7 +255,7 @@ export type DeleteRoomRequest = Message<"ivschat.v1.DeleteRoomRequest"> & {
  * Use `create(DeleteRoomRequestSchema)` to create a new message.
  */
 export const DeleteRoomRequestSchema: GenMessage<DeleteRoomRequest> = /*@__PURE__*/
-  messageDesc(file_ivschat_v1_room_service, 1);
+  messageDesc(file_ivschat_v1_room_service, 5);
 
 /**
  * MessageReviewHandler configures optional review of every message by a
@@ -95,7 +286,7 @@ export type MessageReviewHandler = Message<"ivschat.v1.MessageReviewHandler"> & 
  * Use `create(MessageReviewHandlerSchema)` to create a new message.
  */
 export const MessageReviewHandlerSchema: GenMessage<MessageReviewHandler> = /*@__PURE__*/
-  messageDesc(file_ivschat_v1_room_service, 2);
+  messageDesc(file_ivschat_v1_room_service, 6);
 
 /**
  * CreateRoomRequest mirrors AWS's CreateRoom input. A field left unset is
@@ -171,7 +362,7 @@ export type CreateRoomRequest = Message<"ivschat.v1.CreateRoomRequest"> & {
  * Use `create(CreateRoomRequestSchema)` to create a new message.
  */
 export const CreateRoomRequestSchema: GenMessage<CreateRoomRequest> = /*@__PURE__*/
-  messageDesc(file_ivschat_v1_room_service, 3);
+  messageDesc(file_ivschat_v1_room_service, 7);
 
 /**
  * CreateRoomResponse carries the room that AWS created.
@@ -192,7 +383,7 @@ export type CreateRoomResponse = Message<"ivschat.v1.CreateRoomResponse"> & {
  * Use `create(CreateRoomResponseSchema)` to create a new message.
  */
 export const CreateRoomResponseSchema: GenMessage<CreateRoomResponse> = /*@__PURE__*/
-  messageDesc(file_ivschat_v1_room_service, 4);
+  messageDesc(file_ivschat_v1_room_service, 8);
 
 /**
  * Room is an IVS Chat room, with every field AWS returns.
@@ -278,7 +469,7 @@ export type Room = Message<"ivschat.v1.Room"> & {
  * Use `create(RoomSchema)` to create a new message.
  */
 export const RoomSchema: GenMessage<Room> = /*@__PURE__*/
-  messageDesc(file_ivschat_v1_room_service, 5);
+  messageDesc(file_ivschat_v1_room_service, 9);
 
 /**
  * BatchCreateRoomsRequest is one item of a batch.
@@ -308,7 +499,7 @@ export type BatchCreateRoomsRequest = Message<"ivschat.v1.BatchCreateRoomsReques
  * Use `create(BatchCreateRoomsRequestSchema)` to create a new message.
  */
 export const BatchCreateRoomsRequestSchema: GenMessage<BatchCreateRoomsRequest> = /*@__PURE__*/
-  messageDesc(file_ivschat_v1_room_service, 6);
+  messageDesc(file_ivschat_v1_room_service, 10);
 
 /**
  * BatchCreateRoomsResponse is the result of one item.
@@ -363,7 +554,7 @@ export type BatchCreateRoomsResponse = Message<"ivschat.v1.BatchCreateRoomsRespo
  * Use `create(BatchCreateRoomsResponseSchema)` to create a new message.
  */
 export const BatchCreateRoomsResponseSchema: GenMessage<BatchCreateRoomsResponse> = /*@__PURE__*/
-  messageDesc(file_ivschat_v1_room_service, 7);
+  messageDesc(file_ivschat_v1_room_service, 11);
 
 /**
  * FallbackResult says what happens to a message when the review handler
@@ -445,6 +636,30 @@ export const RoomService: GenService<{
   getRoom: {
     methodKind: "unary";
     input: typeof GetRoomRequestSchema;
+    output: typeof RoomSchema;
+  },
+  /**
+   * ListRooms pages through the account's rooms, newest update first, with
+   * AWS's ListRooms (AIP-132). ListRooms is paced to AWS's ListRooms quota
+   * and resent after any failure that may pass, since it changes nothing.
+   *
+   * @generated from rpc ivschat.v1.RoomService.ListRooms
+   */
+  listRooms: {
+    methodKind: "unary";
+    input: typeof ListRoomsRequestSchema;
+    output: typeof ListRoomsResponseSchema;
+  },
+  /**
+   * UpdateRoom changes the fields of one room that update_mask names, with
+   * AWS's UpdateRoom (AIP-134). UpdateRoom sets the same values however often
+   * it runs, so a call AWS may have run is resent within the deadline.
+   *
+   * @generated from rpc ivschat.v1.RoomService.UpdateRoom
+   */
+  updateRoom: {
+    methodKind: "unary";
+    input: typeof UpdateRoomRequestSchema;
     output: typeof RoomSchema;
   },
   /**
