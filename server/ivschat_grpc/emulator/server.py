@@ -1,8 +1,12 @@
 """The local IVS Chat endpoint: AWS's REST-JSON wire protocol on loopback.
 
-It speaks CreateRoom, GetRoom, ListRooms and DeleteRoom the way AWS does
-(SigV4, modeled errors with x-amzn-ErrorType, ISO 8601 times), keeps the rooms
-in memory, records every request it receives, enforces per-operation quotas and
+It speaks the room operations (CreateRoom, GetRoom, ListRooms, UpdateRoom,
+DeleteRoom) and the chat operations (CreateChatToken, SendEvent,
+DisconnectUser, DeleteMessage) the way AWS does (SigV4, modeled errors with
+x-amzn-ErrorType, ISO 8601 times), keeps the rooms in memory, keeps what the
+chat operations did (events sent, users disconnected, messages deleted, tokens
+made, without the tokens themselves) in `EmulatorState.chat`, records every
+request it receives, enforces per-operation quotas and
 misbehaves on demand through fault rules. Admin routes under /_emulator/ are
 unsigned: the endpoint binds to loopback and holds nothing real.
 """
@@ -19,7 +23,7 @@ import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Self
 
 from aiohttp import web
@@ -46,6 +50,7 @@ _POSITION: Final = re.compile(r"[0-9]{1,9}")
 _INVALID_INPUT: Final[Mapping[str, str]] = {
     "GetRoom": "identifier is invalid",
     "DeleteRoom": "identifier is invalid",
+    "UpdateRoom": "identifier is invalid",
     "ListRooms": "invalid ListRooms input",
 }
 
@@ -123,8 +128,36 @@ def _refuse_invalid(operation: str, params: Json, extra: list[Violation] | None 
         )
 
 
+def _iso(when: datetime) -> str:
+    return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def _now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return _iso(datetime.now(UTC))
+
+
+def _new_id() -> str:
+    """A 12-character id of letters and digits, as AWS's room and event ids are."""
+    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(12))
+
+
+# AWS's default session length, when CreateChatToken names none.
+DEFAULT_SESSION_MINUTES: Final = 60
+
+
+@dataclass(frozen=True, slots=True)
+class ChatAction:
+    """ChatAction is one thing a chat operation did: what a test asks the endpoint it saw."""
+
+    operation: str
+    room_arn: str
+    # The operation's own members, as sent, less roomIdentifier; a token's
+    # record holds its expiry times, never the token.
+    fields: Json
+
+    def to_json(self) -> Json:
+        """The action's JSON form."""
+        return {"operation": self.operation, "roomArn": self.room_arn, **self.fields}
 
 
 class EmulatorState:
@@ -133,6 +166,7 @@ class EmulatorState:
     def __init__(self, settings: EmulatorSettings) -> None:
         self.settings = settings
         self.rooms: dict[str, Json] = {}
+        self.chat: deque[ChatAction] = deque(maxlen=settings.record_limit)
         self.requests: deque[RecordedRequest] = deque(maxlen=settings.record_limit)
         self.faults = FaultPlan(settings.faults)
         self.logging_configurations: set[str] = set(settings.logging_configurations)
@@ -150,6 +184,7 @@ class EmulatorState:
     def reset(self) -> None:
         """Forget rooms, requests and faults; keep the settings."""
         self.rooms.clear()
+        self.chat.clear()
         self.requests.clear()
         self.faults.clear()
 
@@ -166,15 +201,8 @@ class EmulatorState:
     def create_room(self, params: Json) -> Json:
         """Validate and store a room, as AWS's CreateRoom does."""
         _refuse_invalid("CreateRoom", params)
-        for arn in params.get("loggingConfigurationIdentifiers", []):
-            if arn not in self.logging_configurations:
-                raise AwsError(
-                    Outcome.NOT_FOUND,
-                    f"Logging configuration {arn} not found",
-                    resourceId=arn.rsplit("/", 1)[-1],
-                    resourceType="LOGGING_CONFIGURATION",
-                )
-        room_id = "".join(secrets.choice(_ID_ALPHABET) for _ in range(12))
+        self._logging_configurations_exist(params)
+        room_id = _new_id()
         now = _now_iso()
         handler = params.get("messageReviewHandler")
         room: Json = {
@@ -198,9 +226,19 @@ class EmulatorState:
         self.rooms[room_id] = room
         return room
 
-    def _room_for(self, operation: str, params: Json) -> Json:
+    def _logging_configurations_exist(self, params: Json) -> None:
+        for arn in params.get("loggingConfigurationIdentifiers", []):
+            if arn not in self.logging_configurations:
+                raise AwsError(
+                    Outcome.NOT_FOUND,
+                    f"Logging configuration {arn} not found",
+                    resourceId=arn.rsplit("/", 1)[-1],
+                    resourceType="LOGGING_CONFIGURATION",
+                )
+
+    def _room_for(self, operation: str, params: Json, member: str = "identifier") -> Json:
         _refuse_invalid(operation, params)
-        identifier = str(params["identifier"])
+        identifier = str(params[member])
         room_id = identifier.rsplit("/", 1)[-1]
         room = self.rooms.get(room_id)
         if room is None or room["arn"] != identifier:
@@ -215,6 +253,90 @@ class EmulatorState:
     def get_room(self, params: Json) -> Json:
         """Return one room by ARN."""
         return self._room_for("GetRoom", params)
+
+    def update_room(self, params: Json) -> Json:
+        """Change the members present, as AWS's UpdateRoom does: it has no mask.
+
+        An empty handler uri detaches the handler, and the identifier list,
+        when present, replaces the room's.
+        """
+        room = self._room_for("UpdateRoom", params)
+        self._logging_configurations_exist(params)
+        for member in ("name", "maximumMessageLength", "maximumMessageRatePerSecond"):
+            if member in params:
+                room[member] = params[member]
+        if "loggingConfigurationIdentifiers" in params:
+            identifiers = params["loggingConfigurationIdentifiers"]
+            room["loggingConfigurationIdentifiers"] = list(identifiers)
+        handler = params.get("messageReviewHandler")
+        if handler is not None:
+            if handler.get("uri", ""):
+                room["messageReviewHandler"] = {
+                    "uri": handler["uri"],
+                    "fallbackResult": handler.get("fallbackResult", "ALLOW"),
+                }
+            else:
+                room.pop("messageReviewHandler", None)
+        room["updateTime"] = _now_iso()
+        return room
+
+    def _chat_room(self, operation: str, params: Json) -> str:
+        """The ARN of the room a chat operation names, once the request is valid."""
+        return str(self._room_for(operation, params, member="roomIdentifier")["arn"])
+
+    def create_chat_token(self, params: Json) -> Json:
+        """Make a token; its expiry times follow sessionDurationInMinutes.
+
+        AWS does not document how long a token is accepted for a new
+        connection; this endpoint accepts it for as long as the session lasts.
+        """
+        arn = self._chat_room("CreateChatToken", params)
+        minutes = int(params.get("sessionDurationInMinutes", DEFAULT_SESSION_MINUTES))
+        now = datetime.now(UTC)
+        expires = _iso(now + timedelta(minutes=minutes))
+        times = {"tokenExpirationTime": expires, "sessionExpirationTime": expires}
+        capabilities = list(params.get("capabilities", []))
+        self.chat.append(
+            ChatAction(
+                "CreateChatToken",
+                arn,
+                {"capabilities": capabilities, "sessionDurationInMinutes": minutes, **times},
+            )
+        )
+        return {"token": "AQICAH" + secrets.token_urlsafe(96), **times}
+
+    def send_event(self, params: Json) -> Json:
+        """Send an event to the room's users: here, keep it."""
+        arn = self._chat_room("SendEvent", params)
+        event_id = _new_id()
+        fields = {
+            "id": event_id,
+            "eventName": params["eventName"],
+            "attributes": dict(params.get("attributes", {})),
+        }
+        self.chat.append(ChatAction("SendEvent", arn, fields))
+        return {"id": event_id}
+
+    def disconnect_user(self, params: Json) -> Json:
+        """Disconnect a user: here, keep that it was asked."""
+        arn = self._chat_room("DisconnectUser", params)
+        fields = {k: params[k] for k in ("userId", "reason") if k in params}
+        self.chat.append(ChatAction("DisconnectUser", arn, fields))
+        return {}
+
+    def delete_message(self, params: Json) -> Json:
+        """Delete a message: here, keep the deletion event."""
+        arn = self._chat_room("DeleteMessage", params)
+        event_id = _new_id()
+        fields = {"id": event_id, "messageId": params["id"]}
+        if "reason" in params:
+            fields["reason"] = params["reason"]
+        self.chat.append(ChatAction("DeleteMessage", arn, fields))
+        return {"id": event_id}
+
+    def chat_actions(self, operation: str | None = None) -> list[ChatAction]:
+        """What the chat operations did, optionally one operation's."""
+        return [a for a in self.chat if operation is None or a.operation == operation]
 
     def delete_room(self, params: Json) -> None:
         """Delete one room by ARN."""
@@ -268,7 +390,12 @@ OPERATIONS: Final[Mapping[str, tuple[Operation, int]]] = {
     "CreateRoom": (EmulatorState.create_room, 200),
     "GetRoom": (EmulatorState.get_room, 200),
     "ListRooms": (EmulatorState.list_rooms, 200),
+    "UpdateRoom": (EmulatorState.update_room, 200),
     "DeleteRoom": (EmulatorState.delete_room, 204),
+    "CreateChatToken": (EmulatorState.create_chat_token, 200),
+    "SendEvent": (EmulatorState.send_event, 200),
+    "DisconnectUser": (EmulatorState.disconnect_user, 200),
+    "DeleteMessage": (EmulatorState.delete_message, 200),
 }
 
 
@@ -445,6 +572,11 @@ def _admin_routes(state: EmulatorState) -> web.RouteTableDef:
     async def clear_requests(_: web.Request) -> web.Response:
         state.requests.clear()
         return web.json_response({"ok": True})
+
+    @routes.get(f"{ADMIN}/chat")
+    async def chat(request: web.Request) -> web.Response:
+        op = request.query.get("operation")
+        return web.json_response([a.to_json() for a in state.chat_actions(op)])
 
     @routes.get(f"{ADMIN}/faults")
     async def faults(_: web.Request) -> web.Response:
