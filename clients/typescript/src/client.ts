@@ -1,26 +1,40 @@
-// client.ts shows how a TypeScript service calls ivschat.v1.RoomService over
-// gRPC with stubs that buf generated from the repository's protos, and how it
+// client.ts shows how a TypeScript service calls ivschat.v1.RoomService and
+// ivschat.v1.ChatService over gRPC with stubs that buf generated from the repository's protos, and how it
 // reads the google.rpc details the service puts on every error.
 import { Code, ConnectError, createClient, type Client, type Interceptor } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { BadRequestSchema, ErrorInfoSchema } from "./gen/google/rpc/error_details_pb.js";
+import { ChatService } from "./gen/ivschat/v1/chat_service_pb.js";
 import { RoomService } from "./gen/ivschat/v1/room_service_pb.js";
 
 export { Code, ConnectError };
+export * from "./gen/ivschat/v1/chat_service_pb.js";
 export * from "./gen/ivschat/v1/room_service_pb.js";
 
 export type RoomClient = Client<typeof RoomService>;
+export type ChatClient = Client<typeof ChatService>;
 
-/** connect opens a plaintext HTTP/2 gRPC client; token, if given, is sent as a bearer token. */
-export function connect(address: string, token?: string): RoomClient {
+// One transport per address and token: both services share its HTTP/2
+// connection, as the Python client's channel is shared.
+function transport(address: string, token?: string): ReturnType<typeof createGrpcTransport> {
   const bearer: Interceptor = (next) => async (req) => {
     if (token !== undefined) {
       req.header.set("authorization", `Bearer ${token}`);
     }
     return next(req);
   };
-  const transport = createGrpcTransport({ baseUrl: `http://${address}`, interceptors: [bearer] });
-  return createClient(RoomService, transport);
+  return createGrpcTransport({ baseUrl: `http://${address}`, interceptors: [bearer] });
+}
+
+/** connect opens a plaintext HTTP/2 gRPC client; token, if given, is sent as a bearer token. */
+export function connect(address: string, token?: string): RoomClient {
+  return createClient(RoomService, transport(address, token));
+}
+
+/** connectBoth opens RoomService and ChatService clients over one connection. */
+export function connectBoth(address: string, token?: string): { rooms: RoomClient; chat: ChatClient } {
+  const shared = transport(address, token);
+  return { rooms: createClient(RoomService, shared), chat: createClient(ChatService, shared) };
 }
 
 /** FieldViolation is one entry of google.rpc.BadRequest. */

@@ -11,14 +11,16 @@ import { fileURLToPath } from "node:url";
 import { create } from "@bufbuild/protobuf";
 import {
   BatchCreateRoomsRequestSchema,
+  ChatTokenCapability,
   Code,
   ConnectError,
   CreateRoomRequestSchema,
   FallbackResult,
-  connect,
+  connectBoth,
   errorReason,
   fieldViolations,
   type BatchCreateRoomsRequest,
+  type ChatClient,
   type RoomClient,
 } from "../src/client.js";
 
@@ -27,6 +29,7 @@ const LOGGING = "arn:aws:ivschat:us-east-1:123456789012:logging-configuration/Ts
 const LAMBDA = "arn:aws:lambda:us-east-1:123456789012:function:review";
 let server: ChildProcess;
 let client: RoomClient;
+let chat: ChatClient;
 
 function cleanEnv(): NodeJS.ProcessEnv {
   // No AWS settings leak in; AWS's config files are empty ones made here.
@@ -60,7 +63,7 @@ before(async () => {
       }
     });
   });
-  client = connect(address);
+  ({ rooms: client, chat } = connectBoth(address));
 });
 
 after(async () => {
@@ -147,4 +150,110 @@ test("a bad ARN is INVALID_ARGUMENT naming arn", async () => {
     assert.deepEqual(fieldViolations(error).map((v) => v.field), ["arn"]);
     return true;
   });
+});
+
+test("ListRooms pages through three pages, and a token with other filters is refused", async () => {
+  const name = `ts-page-${Date.now()}`;
+  for (let i = 0; i < 5; i++) {
+    await client.createRoom(create(CreateRoomRequestSchema, { name }), { timeoutMs: 10_000 });
+  }
+  const seen: string[] = [];
+  let pageToken = "";
+  let pages = 0;
+  do {
+    const page = await client.listRooms({ name, pageSize: 2, pageToken }, { timeoutMs: 10_000 });
+    pages += 1;
+    assert.ok(page.rooms.length <= 2);
+    for (const room of page.rooms) {
+      assert.equal(room.name, name);
+      seen.push(room.id);
+    }
+    pageToken = page.nextPageToken;
+    if (pages === 1) {
+      await assert.rejects(
+        client.listRooms({ name: "another-name", pageSize: 2, pageToken }, { timeoutMs: 10_000 }),
+        (error: unknown) => {
+          assert.equal(ConnectError.from(error).code, Code.InvalidArgument);
+          assert.deepEqual(fieldViolations(error).map((v) => v.field), ["page_token"]);
+          return true;
+        },
+      );
+    }
+  } while (pageToken !== "");
+  assert.equal(pages, 3);
+  assert.equal(new Set(seen).size, 5);
+});
+
+test("UpdateRoom changes only the masked fields and detaches the review handler", async () => {
+  const { room } = await client.createRoom(
+    create(CreateRoomRequestSchema, {
+      name: "ts-update",
+      maximumMessageLength: 300,
+      messageReviewHandler: { uri: LAMBDA, fallbackResult: FallbackResult.DENY },
+    }),
+    { timeoutMs: 10_000 },
+  );
+  assert.ok(room);
+  const updated = await client.updateRoom(
+    {
+      room: { arn: room.arn, name: "ts-updated", maximumMessageLength: 42 },
+      updateMask: { paths: ["name", "message_review_handler"] },
+    },
+    { timeoutMs: 10_000 },
+  );
+  assert.equal(updated.name, "ts-updated");
+  assert.equal(updated.maximumMessageLength, 300, "a field outside the mask stays");
+  assert.equal(updated.messageReviewHandler?.uri ?? "", "");
+  await assert.rejects(
+    client.updateRoom(
+      { room: { arn: room.arn, maximumMessageLength: 0 }, updateMask: { paths: ["maximum_message_length"] } },
+      { timeoutMs: 10_000 },
+    ),
+    (error: unknown) => {
+      assert.equal(ConnectError.from(error).code, Code.InvalidArgument);
+      assert.deepEqual(fieldViolations(error).map((v) => v.field), ["room.maximum_message_length"]);
+      return true;
+    },
+  );
+});
+
+test("ChatService: a token, an event sent once per request_id, a disconnect and a deletion", async () => {
+  const { room } = await client.createRoom(create(CreateRoomRequestSchema, { name: "ts-chat" }), { timeoutMs: 10_000 });
+  assert.ok(room);
+  const before = Date.now();
+  const token = await chat.createChatToken(
+    {
+      roomArn: room.arn,
+      userId: "ts-user",
+      capabilities: [ChatTokenCapability.SEND_MESSAGE, ChatTokenCapability.DELETE_MESSAGE],
+      sessionDurationMinutes: 5,
+      attributes: { colour: "teal" },
+    },
+    { timeoutMs: 10_000 },
+  );
+  assert.ok(token.token.length > 0);
+  const session = Number(token.sessionExpirationTime?.seconds ?? 0n) * 1000;
+  assert.ok(session >= before + 5 * 60_000 - 2_000 && session <= Date.now() + 5 * 60_000 + 2_000);
+  const requestId = "6f1c2a9e-4b7d-4e3a-8c5f-0d9b1e2a3c4d";
+  const event = { roomArn: room.arn, eventName: "app:ts", attributes: { k: "v" }, requestId };
+  const first = await chat.sendEvent(event, { timeoutMs: 10_000 });
+  const again = await chat.sendEvent(event, { timeoutMs: 10_000 });
+  assert.match(first.id, /^[a-zA-Z0-9]{12}$/);
+  assert.equal(again.id, first.id, "a repeated request_id returns the first event's id");
+  await chat.disconnectUser({ roomArn: room.arn, userId: "ts-user", reason: "bye" }, { timeoutMs: 10_000 });
+  const deleted = await chat.deleteMessage({ roomArn: room.arn, id: "AbCdEf123456" }, { timeoutMs: 10_000 });
+  assert.match(deleted.id, /^[a-zA-Z0-9]{12}$/);
+});
+
+test("ChatService refuses a bare room id, naming room_arn", async () => {
+  await assert.rejects(
+    chat.createChatToken({ roomArn: "AbCdEfGhIjKl", userId: "u" }, { timeoutMs: 10_000 }),
+    (error: unknown) => {
+      assert.equal(ConnectError.from(error).code, Code.InvalidArgument);
+      const violations = fieldViolations(error);
+      assert.deepEqual(violations.map((v) => v.field), ["room_arn"]);
+      assert.match(violations[0]?.description ?? "", /arn:aws:ivschat:/);
+      return true;
+    },
+  );
 });
