@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import grpc
 import pytest
 from ivschat.v1 import room_service_pb2 as pb
@@ -254,3 +256,16 @@ async def test_access_denied_on_list_rooms_names_the_operation(facade: Facade) -
     assert caught.value.code() is grpc.StatusCode.PERMISSION_DENIED
     assert "ListRooms" in (caught.value.details() or "")
     assert error_info(caught.value).reason == "AccessDeniedException"
+
+
+async def test_replicas_that_found_redis_down_at_start_keep_keys_of_their_own(
+    make_facade: MakeFacade, tmp_path: Path
+) -> None:
+    gone = f"unix://{tmp_path / 'no-redis.sock'}"
+    async with make_facade(redis_url=gone) as one, make_facade(redis_url=gone) as two:
+        await make_rooms(one, ["a", "b"])
+        token = await second_page_token(one)
+        page = await one.stub.ListRooms(pb.ListRoomsRequest(page_token=token), timeout=10)
+        assert [s.name for s in page.rooms] == ["a"]
+        violations = await list_invalid(two, pb.ListRoomsRequest(page_token=token))
+        assert "another service instance" in violations["page_token"]
