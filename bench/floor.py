@@ -45,6 +45,14 @@ class Floor(pb_grpc.RoomServiceServicer):
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, "the floor serves CreateRoom only")
         raise AssertionError("abort raises")
 
+    async def ListRooms(self, request: Any, context: Any) -> pb.ListRoomsResponse:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "the floor serves CreateRoom only")
+        raise AssertionError("abort raises")
+
+    async def UpdateRoom(self, request: Any, context: Any) -> pb.Room:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "the floor serves CreateRoom only")
+        raise AssertionError("abort raises")
+
     async def DeleteRoom(self, request: Any, context: Any) -> Any:
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, "the floor serves CreateRoom only")
         raise AssertionError("abort raises")

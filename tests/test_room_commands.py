@@ -40,3 +40,64 @@ async def test_a_bad_arn_exits_3_naming_the_field(facade: Facade) -> None:
     code, _, err = await run_command("get-room", "not-an-arn", *at(facade))
     assert code == 3
     assert "  arn: " in err
+
+
+async def test_list_rooms_pages_by_token_and_all_follows_every_page(facade: Facade) -> None:
+    for name in ("a", "b", "c", "other"):
+        await facade.stub.CreateRoom(pb.CreateRoomRequest(name=name), timeout=10)
+    seen: list[str] = []
+    token = ""
+    for _ in range(3):
+        flags = ("--page-token", token) if token else ()
+        code, out, err = await run_command("list-rooms", "--page-size", "1", *flags, *at(facade))
+        assert code == 0, err
+        printed = json.loads(out)
+        seen += [room["name"] for room in printed["rooms"]]
+        token = printed["next_page_token"]
+    assert seen == ["other", "c", "b"]
+    assert token
+    code, out, err = await run_command("list-rooms", "--all", "--page-size", "1", *at(facade))
+    assert code == 0, err
+    printed = json.loads(out)
+    assert [room["name"] for room in printed["rooms"]] == ["other", "c", "b", "a"]
+    assert printed["next_page_token"] == ""
+    code, out, err = await run_command("list-rooms", "--name", "b", *at(facade))
+    assert code == 0, err
+    assert [room["name"] for room in json.loads(out)["rooms"]] == ["b"]
+
+
+async def test_list_rooms_with_a_foreign_token_exits_3_naming_it(facade: Facade) -> None:
+    code, _, err = await run_command("list-rooms", "--page-token", "forged", *at(facade))
+    assert code == 3
+    assert "  page_token: " in err
+
+
+async def test_update_room_changes_only_the_flags_given(facade: Facade) -> None:
+    handler = pb.MessageReviewHandler(uri="arn:aws:lambda:us-east-1:123456789012:function:f")
+    request = pb.CreateRoomRequest(name="cli", message_review_handler=handler)
+    room = (await facade.stub.CreateRoom(request, timeout=10)).room
+    code, out, err = await run_command(
+        "update-room", room.arn, "--max-message-length", "42", "--detach-review-handler",
+        *at(facade),
+    )  # fmt: skip
+    assert code == 0, err
+    printed = json.loads(out)
+    assert (printed["name"], printed["maximum_message_length"]) == ("cli", 42)
+    assert "message_review_handler" not in printed
+    body = facade.emulator.state.recorded("UpdateRoom")[-1].body
+    assert body == {
+        "identifier": room.arn,
+        "maximumMessageLength": 42,
+        "messageReviewHandler": {"uri": ""},
+    }
+
+
+async def test_update_room_exits_3_on_a_bad_value_and_6_on_a_missing_room(
+    facade: Facade,
+) -> None:
+    code, _, err = await run_command("update-room", MISSING, "--max-message-rate", "0", *at(facade))
+    assert code == 3
+    assert "  room.maximum_message_rate_per_second: " in err
+    code, _, err = await run_command("update-room", MISSING, "--name", "x", *at(facade))
+    assert code == 6
+    assert "error: NOT_FOUND" in err

@@ -21,6 +21,7 @@ from ivschat_grpc.core.creator import Creator, Result
 from ivschat_grpc.core.lifecycle import Lifecycle
 from ivschat_grpc.core.operations import OPERATIONS
 from ivschat_grpc.core.outcomes import Outcome
+from ivschat_grpc.core.page_tokens import PageTokens
 from ivschat_grpc.core.violations import Violation
 from ivschat_grpc.runtime.telemetry import Metrics, rpc_fields
 
@@ -79,7 +80,7 @@ def guarded(handler: Handler[S, Req, Resp]) -> Handler[S, Req, Resp]:
 
 
 class RoomService(pb_grpc.RoomServiceServicer):
-    """RoomService exposes IVS Chat's rooms over gRPC: create (one or a batch), get, delete."""
+    """RoomService exposes IVS Chat's rooms over gRPC: create, batch, get, list, update, delete."""
 
     def __init__(
         self,
@@ -90,8 +91,10 @@ class RoomService(pb_grpc.RoomServiceServicer):
         max_streams: int,
         metrics: Metrics,
         lifecycle: Lifecycle,
+        page_tokens: PageTokens,
     ) -> None:
         self._creator = creator
+        self._page_tokens = page_tokens
         self._aws = aws
         self._lifecycle = lifecycle
         self._default_timeout_s = default_timeout_s
@@ -160,6 +163,39 @@ class RoomService(pb_grpc.RoomServiceServicer):
         """Read one room, or end with the error table's status."""
         params, violations = request_checks.get_room(request)
         answer = await self._at_aws(context, "GetRoom", violations, self._send("GetRoom", params))
+        assert answer is not None  # noqa: S101 - nothing is tolerated: a failure aborted
+        _answered(context, answer.request_id, answer.attempts)
+        return convert.to_room(answer.result)
+
+    @guarded
+    async def ListRooms(
+        self,
+        request: pb.ListRoomsRequest,
+        context: grpc.aio.ServicerContext[pb.ListRoomsRequest, pb.ListRoomsResponse],
+    ) -> pb.ListRoomsResponse:
+        """One page of rooms; AWS's nextToken goes back sealed, bound to the filters."""
+        params, violations = request_checks.list_rooms(request, self._page_tokens)
+        send = self._send("ListRooms", params)
+        answer = await self._at_aws(context, "ListRooms", violations, send)
+        assert answer is not None  # noqa: S101 - nothing is tolerated: a failure aborted
+        _answered(context, answer.request_id, answer.attempts)
+        aws_token = answer.result.get("nextToken")
+        filters = request_checks.list_filters(request)
+        return pb.ListRoomsResponse(
+            rooms=[convert.to_room_summary(r) for r in answer.result.get("rooms", ())],
+            next_page_token=self._page_tokens.issue(aws_token, filters) if aws_token else "",
+        )
+
+    @guarded
+    async def UpdateRoom(
+        self,
+        request: pb.UpdateRoomRequest,
+        context: grpc.aio.ServicerContext[pb.UpdateRoomRequest, pb.Room],
+    ) -> pb.Room:
+        """Change the masked fields of one room, or end with the error table's status."""
+        params, violations = request_checks.update_room(request)
+        send = self._send("UpdateRoom", params)
+        answer = await self._at_aws(context, "UpdateRoom", violations, send)
         assert answer is not None  # noqa: S101 - nothing is tolerated: a failure aborted
         _answered(context, answer.request_id, answer.attempts)
         return convert.to_room(answer.result)

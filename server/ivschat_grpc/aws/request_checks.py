@@ -7,13 +7,26 @@ call, so that a request is judged the same way however it arrives.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Final
 
 from ivschat.v1 import room_service_pb2 as pb
 
 from ivschat_grpc.aws import convert, validation
 from ivschat_grpc.core.creator import RESERVED_TAG
+from ivschat_grpc.core.page_tokens import BadPageToken, PageTokens
 from ivschat_grpc.core.violations import MapKey, Violation
+
+# ListRooms' filters: each request field with its AWS member. Empty is no filter.
+LIST_FILTERS: Final[Mapping[str, str]] = {
+    "name": "name",
+    "message_review_handler_uri": "messageReviewHandlerUri",
+    "logging_configuration_identifier": "loggingConfigurationIdentifier",
+}
+_HANDLER: Final = "message_review_handler"
+_HANDLER_PARTS: Final = frozenset({f"{_HANDLER}.uri", f"{_HANDLER}.fallback_result"})
+# Every path update_mask may name; "*" names them all.
+MASK_PATHS: Final = (*convert.UPDATABLE, *sorted(_HANDLER_PARTS))
 
 
 def get_room(request: pb.GetRoomRequest) -> tuple[dict[str, Any], list[Violation]]:
@@ -26,6 +39,90 @@ def delete_room(request: pb.DeleteRoomRequest) -> tuple[dict[str, Any], list[Vio
     """DeleteRoom's AWS members for request, and every rule it breaks, named as the proto does."""
     params = {"identifier": request.arn}
     return params, _renamed(validation.check("DeleteRoom", params), {"identifier": "arn"})
+
+
+def list_rooms(
+    request: pb.ListRoomsRequest, tokens: PageTokens
+) -> tuple[dict[str, Any], list[Violation]]:
+    """ListRooms' AWS members for request, and every rule it breaks, named as the proto does.
+
+    page_size 0 is 50 and above 50 is 50 (AIP-158); page_token must be one this
+    service issued for the same filters, and AWS's token inside it is what is sent.
+    """
+    out: list[Violation] = []
+    most = validation.bounds("MaxRoomResults").max
+    if request.page_size < 0:
+        out.append(
+            Violation(
+                ("page_size",),
+                f"must not be negative: 0 means {most}, and a size above {most} is taken as {most}",
+            )
+        )
+    params: dict[str, Any] = {
+        "maxResults": most if request.page_size <= 0 else min(request.page_size, most)
+    }
+    filters = list_filters(request)
+    for field, value in filters.items():
+        params[LIST_FILTERS[field]] = value
+    if request.page_token:
+        try:
+            params["nextToken"] = tokens.open(request.page_token, filters)
+        except BadPageToken as e:
+            out.append(Violation(("page_token",), str(e)))
+    checked = validation.check("ListRooms", params)
+    return params, out + _renamed(checked, {"nextToken": "page_token", "maxResults": "page_size"})
+
+
+def list_filters(request: pb.ListRoomsRequest) -> dict[str, str]:
+    """The filters request sets, by field name, as a page token is bound to them."""
+    return {field: value for field in LIST_FILTERS if (value := getattr(request, field))}
+
+
+def update_room(request: pb.UpdateRoomRequest) -> tuple[dict[str, Any], list[Violation]]:
+    """UpdateRoom's AWS members for request, and every rule it breaks, named as the proto does.
+
+    Only the masked fields are sent, each as it is in room, zero or not. AWS
+    replaces a room's review handler whole, so its uri and fallback_result are
+    masked together (or as message_review_handler); a lone
+    message_review_handler.uri is taken only empty, which detaches the handler.
+    """
+    out: list[Violation] = []
+    room = request.room
+    paths = list(request.update_mask.paths)
+    allowed = ", ".join(MASK_PATHS)
+    for path in paths:
+        if path != "*" and path not in MASK_PATHS:
+            out.append(
+                Violation(
+                    ("update_mask",),
+                    f"names {path!r}, which UpdateRoom cannot change; it may name {allowed}, "
+                    'or "*" for all of them',
+                )
+            )
+    fields: list[str]
+    if not paths:
+        fields = convert.set_fields(room)
+    elif "*" in paths:
+        fields = list(convert.UPDATABLE)
+    else:
+        masked = set(paths)
+        parts = masked & _HANDLER_PARTS
+        detach = parts == {f"{_HANDLER}.uri"} and not room.message_review_handler.uri
+        if _HANDLER not in masked and parts and parts != _HANDLER_PARTS and not detach:
+            out.append(
+                Violation(
+                    ("update_mask",),
+                    f"names {' '.join(sorted(parts))} alone: AWS replaces a room's review "
+                    f"handler whole, so mask {_HANDLER}, or both {_HANDLER}.uri and "
+                    f"{_HANDLER}.fallback_result (an empty {_HANDLER}.uri alone detaches it)",
+                )
+            )
+        if parts:
+            masked.add(_HANDLER)
+        fields = [field for field in convert.UPDATABLE if field in masked]
+    params = convert.to_update_params(room, fields)
+    checked = _renamed(validation.check("UpdateRoom", params), {"identifier": "arn"})
+    return params, out + [Violation(("room", *v.path), v.message) for v in checked]
 
 
 def _renamed(violations: list[Violation], names: dict[str, str]) -> list[Violation]:

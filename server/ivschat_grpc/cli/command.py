@@ -100,6 +100,18 @@ def _parser() -> argparse.ArgumentParser:
             partial(room_commands.add_arguments, delete=False),
         ),
         (
+            "list-rooms",
+            "print a page of rooms (or, with --all, every room) as JSON",
+            room_commands.__doc__,
+            room_commands.add_list_arguments,
+        ),
+        (
+            "update-room",
+            "change the fields of one room that the flags name, and print it as JSON",
+            room_commands.__doc__,
+            room_commands.add_update_arguments,
+        ),
+        (
             "delete-room",
             "delete one room",
             room_commands.__doc__,
@@ -246,7 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return create_room.main(args)
         if args.command == "batch-create":
             return batch_create.main(args)
-        if args.command in ("get-room", "delete-room"):
+        if args.command in ("get-room", "list-rooms", "update-room", "delete-room"):
             return room_commands.main(args)
         if args.command == "emulator":
             emu_settings = _emulator_settings(args)

@@ -26,8 +26,8 @@ from ivschat_grpc.cli import connection_flags
 from ivschat_grpc.cli.exit_codes import ROOM_COMMAND_BY_CODE, ExitCode, RoomCommand, run_client
 from ivschat_grpc.client import RoomClient, RoomServiceError
 
-# Exit codes, one per class of failure, so scripts can react without parsing text.
-_FALLBACK: Final = {"allow": pb.FALLBACK_RESULT_ALLOW, "deny": pb.FALLBACK_RESULT_DENY}
+# The --fallback-result choices.
+FALLBACK: Final = {"allow": pb.FALLBACK_RESULT_ALLOW, "deny": pb.FALLBACK_RESULT_DENY}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-message-length", type=int, help="1-500 (AWS default 500)")
     parser.add_argument("--max-message-rate", type=int, help="1-100 a second (AWS default 10)")
     parser.add_argument("--review-handler-uri", metavar="LAMBDA_ARN")
-    parser.add_argument("--fallback-result", choices=sorted(_FALLBACK))
+    parser.add_argument("--fallback-result", choices=sorted(FALLBACK))
     parser.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--logging-configuration", action="append", default=[], metavar="ARN")
     once = parser.add_mutually_exclusive_group()
@@ -69,7 +69,7 @@ def request_from(args: argparse.Namespace) -> pb.CreateRoomRequest:
     if args.review_handler_uri is not None or args.fallback_result is not None:
         request.message_review_handler.uri = args.review_handler_uri or ""
         if args.fallback_result:
-            request.message_review_handler.fallback_result = _FALLBACK[args.fallback_result]
+            request.message_review_handler.fallback_result = FALLBACK[args.fallback_result]
     for pair in args.tag:
         key, sep, value = pair.partition("=")
         if not sep:

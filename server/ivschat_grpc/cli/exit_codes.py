@@ -35,9 +35,16 @@ class Serve(ExitCode):
 
 
 class RoomCommand(ExitCode):
-    """RoomCommand is how `ivschat-grpc create-room`, `get-room` and `delete-room` end."""
+    """RoomCommand is how `ivschat-grpc create-room`, `get-room`, `list-rooms`, `update-room`
+    and `delete-room` end."""
 
-    DONE = 0, "done: the room is printed (create-room, get-room), or deleted (delete-room)"
+    DONE = (
+        0,
+        (
+            "done: the room is printed (create-room, get-room, update-room), the rooms are "
+            "(list-rooms), or the room is deleted (delete-room)"
+        ),
+    )
     USAGE = 2, "bad flags or files"
     INVALID = 3, "invalid input"
     DENIED = 4, "not allowed"
@@ -82,6 +89,8 @@ COMMANDS: Final[Mapping[str, type[ExitCode]]] = {
     "serve": Serve,
     "create-room": RoomCommand,
     "get-room": RoomCommand,
+    "list-rooms": RoomCommand,
+    "update-room": RoomCommand,
     "delete-room": RoomCommand,
     "batch-create": BatchCreate,
     "healthcheck": Healthcheck,
@@ -91,6 +100,8 @@ COMMANDS: Final[Mapping[str, type[ExitCode]]] = {
 _BY_CODE: Final[Mapping[str, Mapping[grpc.StatusCode, ExitCode]]] = {
     "create-room": ROOM_COMMAND_BY_CODE,
     "get-room": ROOM_COMMAND_BY_CODE,
+    "list-rooms": ROOM_COMMAND_BY_CODE,
+    "update-room": ROOM_COMMAND_BY_CODE,
     "delete-room": ROOM_COMMAND_BY_CODE,
 }
 

@@ -8,12 +8,13 @@ Errors come back as RoomServiceError, with the google.rpc details decoded.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
 
 import grpc
+from google.protobuf import field_mask_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 from ivschat.v1 import room_service_pb2 as pb
@@ -133,6 +134,72 @@ class RoomClient:
             return await self._stub.GetRoom(
                 pb.GetRoomRequest(arn=arn), timeout=deadline_s, metadata=self._metadata
             )
+        except grpc.aio.AioRpcError as e:
+            raise RoomServiceError.from_rpc_error(e) from e
+
+    async def list_rooms(
+        self,
+        *,
+        deadline_s: float,
+        page_size: int = 0,
+        page_token: str = "",
+        name: str = "",
+        message_review_handler_uri: str = "",
+        logging_configuration_identifier: str = "",
+    ) -> pb.ListRoomsResponse:
+        """One page of rooms within deadline_s, or raise RoomServiceError.
+
+        Pass the page's next_page_token, with the same filters, for the next
+        page; it is empty on the last. An empty filter is no filter.
+        """
+        request = pb.ListRoomsRequest(
+            page_size=page_size,
+            page_token=page_token,
+            name=name,
+            message_review_handler_uri=message_review_handler_uri,
+            logging_configuration_identifier=logging_configuration_identifier,
+        )
+        try:
+            return await self._stub.ListRooms(request, timeout=deadline_s, metadata=self._metadata)
+        except grpc.aio.AioRpcError as e:
+            raise RoomServiceError.from_rpc_error(e) from e
+
+    async def all_rooms(
+        self,
+        *,
+        deadline_s: float,
+        page_size: int = 0,
+        name: str = "",
+        message_review_handler_uri: str = "",
+        logging_configuration_identifier: str = "",
+    ) -> AsyncIterator[pb.RoomSummary]:
+        """Every room the filters keep, page after page; deadline_s is each page's."""
+        token = ""
+        while True:
+            page = await self.list_rooms(
+                deadline_s=deadline_s,
+                page_size=page_size,
+                page_token=token,
+                name=name,
+                message_review_handler_uri=message_review_handler_uri,
+                logging_configuration_identifier=logging_configuration_identifier,
+            )
+            for room in page.rooms:
+                yield room
+            token = page.next_page_token
+            if not token:
+                return
+
+    async def update_room(
+        self, room: pb.Room, update_mask: Sequence[str] = (), *, deadline_s: float
+    ) -> pb.Room:
+        """Change room's fields that update_mask names (empty: those room sets) within
+        deadline_s; room.arn names the room. Returns the room, or raises RoomServiceError."""
+        request = pb.UpdateRoomRequest(
+            room=room, update_mask=field_mask_pb2.FieldMask(paths=list(update_mask))
+        )
+        try:
+            return await self._stub.UpdateRoom(request, timeout=deadline_s, metadata=self._metadata)
         except grpc.aio.AioRpcError as e:
             raise RoomServiceError.from_rpc_error(e) from e
 

@@ -360,7 +360,9 @@ class EmulatorState:
                 bad_token.append(Violation(("nextToken",), "is not a valid token"))
         _refuse_invalid("ListRooms", params, bad_token)
         limit = int(params.get("maxResults", validation.bounds("MaxRoomResults").max))
-        rooms = sorted(self.rooms.values(), key=lambda r: r["updateTime"], reverse=True)
+        # Rooms updated in the same millisecond come newest made first, as a stable order.
+        newest_made_first = reversed(list(self.rooms.values()))
+        rooms = sorted(newest_made_first, key=lambda r: r["updateTime"], reverse=True)
         if "name" in params:
             rooms = [r for r in rooms if r["name"] == params["name"]]
         if "messageReviewHandlerUri" in params:

@@ -30,8 +30,10 @@ from ivschat_grpc.core.idempotency import MemoryStore, Store
 from ivschat_grpc.core.lifecycle import Lifecycle
 from ivschat_grpc.core.operations import OPERATIONS
 from ivschat_grpc.core.pacing import Pacer
+from ivschat_grpc.core.page_tokens import PageTokens
 from ivschat_grpc.core.sqlite_store import SqliteStore, StateDirError
 from ivschat_grpc.replicas import shared_state
+from ivschat_grpc.replicas.page_token_key import shared_page_tokens
 from ivschat_grpc.replicas.redis_store import RedisStore
 from ivschat_grpc.replicas.shared_state import (
     PROBE_INTERVAL_S,
@@ -148,8 +150,9 @@ async def _share(
     stack: AsyncExitStack,
     metrics: Metrics,
     health_servicer: health.aio.HealthServicer,
-) -> tuple[FallbackStore, Mapping[str, SharedSlots]]:
-    """Connect to Redis: the shared store and buckets, with their fallbacks, and the probe."""
+) -> tuple[FallbackStore, Mapping[str, SharedSlots], PageTokens]:
+    """Connect to Redis: the shared store, buckets and page token key, with their fallbacks,
+    and the probe."""
     assert settings.redis.url is not None  # noqa: S101 - the caller checked
     client = shared_state.connect(settings.redis.url)
     stack.push_async_callback(client.aclose)
@@ -190,6 +193,7 @@ async def _share(
         state.failed(e)  # which reports the change itself
     else:
         await changed(True)
+    page_tokens = await shared_page_tokens(client, region)
     probe = asyncio.get_running_loop().create_task(state.probe())
 
     async def stop_probe() -> None:
@@ -199,7 +203,7 @@ async def _share(
         await asyncio.wait({probe}, timeout=2 * PROBE_INTERVAL_S)
 
     stack.push_async_callback(stop_probe)
-    return store, slots
+    return store, slots, page_tokens
 
 
 async def build_server(
@@ -223,8 +227,12 @@ async def build_server(
     ids, limits, listen = settings.idempotency, settings.limits, settings.listen
     store: Store
     slots: Mapping[str, SharedSlots] = {}
+    # Without Redis, a key of this process's own: its page tokens work here only.
+    page_tokens = PageTokens.random()
     if settings.store == "redis":
-        store, slots = await _share(settings, connection.region, stack, metrics, health_servicer)
+        store, slots, page_tokens = await _share(
+            settings, connection.region, stack, metrics, health_servicer
+        )
     elif settings.store == "sqlite":
         try:
             sqlite = SqliteStore.open(ids.state_dir, ids.retention_s, ids.claim_timeout_s)
@@ -292,6 +300,7 @@ async def build_server(
         batch.max_streams,
         metrics,
         lifecycle,
+        page_tokens,
     )
     pb_grpc.add_RoomServiceServicer_to_server(rooms, registrar)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, registrar)

@@ -56,7 +56,9 @@ export type ListRoomsRequest = Message<"ivschat.v1.ListRoomsRequest"> & {
   /**
    * page_token is a previous response's next_page_token, or empty for the
    * first page. page_token is opaque and bound to the filters it was issued
-   * with: with other filters it is INVALID_ARGUMENT. Any replica accepts it.
+   * with: with other filters it is INVALID_ARGUMENT, and so is a token this
+   * service did not issue. Every replica sharing a Redis accepts it; without
+   * Redis, only the process that issued it. page_size may change between pages.
    *
    * @generated from field: string page_token = 2;
    */
@@ -210,8 +212,10 @@ export type UpdateRoomRequest = Message<"ivschat.v1.UpdateRoomRequest"> & {
   /**
    * update_mask names the fields to change: name, maximum_message_length,
    * maximum_message_rate_per_second, message_review_handler (or its uri and
-   * fallback_result) and logging_configuration_identifiers. update_mask
-   * empty means every field set in room; "*" means every updatable field.
+   * fallback_result together: AWS replaces the handler whole, so one alone is
+   * INVALID_ARGUMENT, but for an empty uri) and
+   * logging_configuration_identifiers. update_mask empty means every
+   * updatable field set in room; "*" means every updatable field.
    * A masked field at its zero value is sent as such and validated as
    * CreateRoom validates it, so a masked empty message_review_handler.uri
    * detaches the handler and a masked maximum_message_length of 0 is
