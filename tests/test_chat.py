@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -259,7 +259,7 @@ async def test_a_value_at_a_boundary_reaches_aws(
     assert [r.status for r in facade.emulator.state.recorded(method)] == [200]
 
 
-REQUESTS = {
+REQUESTS: dict[str, Callable[[str], Any]] = {
     "CreateChatToken": lambda arn: token_request(room_arn=arn),
     "SendEvent": lambda arn: pb.SendEventRequest(room_arn=arn, event_name="e"),
     "DisconnectUser": lambda arn: pb.DisconnectUserRequest(room_arn=arn, user_id="u"),
