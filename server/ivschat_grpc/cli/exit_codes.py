@@ -74,9 +74,12 @@ class ChatCommand(ExitCode):
     DENIED = 4, "not allowed"
     RETRY_LATER = 5, "retry later"
     MISSING = 6, "the room is missing, or the account is not ready"
-    MAY_HAVE_RUN = 7, (
-        "the outcome is unknown: send-event's event may have been sent, so retry only with "
-        "the same --request-id (this takes precedence)"
+    MAY_HAVE_RUN = (
+        7,
+        (
+            "the outcome is unknown: send-event's event may have been sent, so retry only with "
+            "the same --request-id (this takes precedence)"
+        ),
     )
     FAILED = 8, "any other failure"
 
