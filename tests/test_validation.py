@@ -375,8 +375,9 @@ async def test_endpoint_checks_room_identifiers(unchecked: Any, operation: str) 
     assert response["fieldList"] == [
         {
             "name": "identifier",
-            "message": "must be a match of the pattern "
-            "arn:aws:ivschat:[a-z0-9-]+:[0-9]+:room/[a-zA-Z0-9-]+",
+            # RoomIdentifier's hint, which shows the ARN form a bare id lacks.
+            "message": "must be a room ARN, arn:aws:ivschat:<region>:<account>:room/<id>; "
+            "a bare room id is not accepted",
         }
     ]
 

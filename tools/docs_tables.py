@@ -74,6 +74,7 @@ def module_map() -> str:
 SECTIONS: dict[str, tuple[Path, Callable[[], str]]] = {
     "errors": (ROOT / "docs" / "errors.md", errors_table),
     "room command exit codes": (ROOT / "docs" / "calling.md", exit_codes("create-room")),
+    "chat command exit codes": (ROOT / "docs" / "calling.md", exit_codes("send-event")),
     "batch-create exit codes": (ROOT / "docs" / "batches.md", exit_codes("batch-create")),
     "serve exit codes": (ROOT / "docs" / "operations.md", exit_codes("serve")),
     "healthcheck exit codes": (ROOT / "docs" / "operations.md", exit_codes("healthcheck")),

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from functools import wraps
-from typing import Any, Final, TypeVar
+from collections.abc import AsyncIterator, Awaitable
+from typing import Final
 
 import grpc
 from google.protobuf import empty_pb2
@@ -15,15 +13,14 @@ from ivschat.v1 import room_service_pb2_grpc as pb_grpc
 
 from ivschat_grpc import errors
 from ivschat_grpc.api.batch_stream import Batch, BatchLimits
+from ivschat_grpc.api.unary import AwsServicer, answered, guarded
 from ivschat_grpc.aws import convert, request_checks
-from ivschat_grpc.core.calls import Answer, CallControl, CallFailed, Operations
+from ivschat_grpc.core.calls import CallControl, CallFailed, Operations
 from ivschat_grpc.core.creator import Creator, Result
 from ivschat_grpc.core.lifecycle import Lifecycle
-from ivschat_grpc.core.operations import OPERATIONS
 from ivschat_grpc.core.outcomes import Outcome
 from ivschat_grpc.core.page_tokens import PageTokens
-from ivschat_grpc.core.violations import Violation
-from ivschat_grpc.runtime.telemetry import Metrics, rpc_fields
+from ivschat_grpc.runtime.telemetry import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -31,55 +28,7 @@ log = logging.getLogger(__name__)
 _CREATE_ROOM: Final = "CreateRoom"
 
 
-# The share of a caller's remaining time kept back for the answer's way home,
-# so a DEADLINE_EXCEEDED with details reaches the caller before its own timer
-# fires and leaves it with a bare status.
-ANSWER_MARGIN: Final = 0.1
-ANSWER_MARGIN_MAX_S: Final = 0.1
-
-
-def aws_timeout(remaining_s: float | None, default_s: float) -> float:
-    """The time an AWS call may take inside a call with remaining_s left."""
-    if remaining_s is None:
-        return default_s
-    return max(0.0, remaining_s - min(remaining_s * ANSWER_MARGIN, ANSWER_MARGIN_MAX_S))
-
-
-def _answered(
-    context: grpc.aio.ServicerContext[Any, Any], request_id: str | None, attempts: int
-) -> None:
-    """Log an answered call's AWS request id and attempts, and put the id in the trailers."""
-    rpc_fields().update(aws_request_id=request_id, attempts=attempts)
-    if request_id:
-        context.set_trailing_metadata(((errors.REQUEST_ID_KEY, request_id),))
-
-
-S = TypeVar("S")
-T = TypeVar("T")
-Req = TypeVar("Req")
-Resp = TypeVar("Resp")
-Handler = Callable[[S, Req, grpc.aio.ServicerContext[Req, Resp]], Awaitable[Resp]]
-
-
-def guarded(handler: Handler[S, Req, Resp]) -> Handler[S, Req, Resp]:
-    """Turn a bug into INTERNAL with ErrorInfo, never UNKNOWN with its text."""
-
-    @wraps(handler)
-    async def run(self: S, request: Req, context: grpc.aio.ServicerContext[Req, Resp]) -> Resp:
-        try:
-            return await handler(self, request, context)
-        except grpc.aio.AbortError:
-            raise
-        except Exception:
-            if context.done():
-                raise asyncio.CancelledError from None  # the call ended under us
-            log.exception("%s failed unexpectedly", handler.__name__)
-            await errors.abort(context, errors.unexpected())
-
-    return run
-
-
-class RoomService(pb_grpc.RoomServiceServicer):
+class RoomService(AwsServicer, pb_grpc.RoomServiceServicer):
     """RoomService exposes IVS Chat's rooms over gRPC: create, batch, get, list, update, delete."""
 
     def __init__(
@@ -93,19 +42,14 @@ class RoomService(pb_grpc.RoomServiceServicer):
         lifecycle: Lifecycle,
         page_tokens: PageTokens,
     ) -> None:
+        super().__init__(aws, default_timeout_s)
         self._creator = creator
         self._page_tokens = page_tokens
-        self._aws = aws
         self._lifecycle = lifecycle
-        self._default_timeout_s = default_timeout_s
         self._batch_limits = batch_limits
         self._max_streams = max_streams
         self._metrics = metrics
         self._batches: set[Batch] = set()
-        # Unary calls at work, by the task that runs them; and, once the drain
-        # must answer them, the answer each is owed.
-        self._calls: dict[asyncio.Task[Any], tuple[CallControl, bool, str]] = {}
-        self._interruptions = errors.Interruptions()
 
     def begin_drain(self) -> None:
         """Make every open batch stop reading and finish what it has read."""
@@ -120,16 +64,7 @@ class RoomService(pb_grpc.RoomServiceServicer):
         """
         for batch in self._batches:
             batch.answer_in_flight()
-        for task, (control, with_request_id, operation) in self._calls.items():
-            control.stopped = True  # nothing more is sent for it
-            # A read changed nothing, so "retry" is true of it whatever happened.
-            may_have_run = control.may_have_created(with_request_id) or control.maybe_ran
-            self._interruptions.interrupt(
-                task,
-                errors.build(Outcome.SHUT_DOWN_IN_FLIGHT, operation=operation)
-                if may_have_run and OPERATIONS[operation].changes
-                else errors.shutting_down(),
-            )
+        super().answer_now()
 
     @guarded
     async def CreateRoom(
@@ -151,7 +86,7 @@ class RoomService(pb_grpc.RoomServiceServicer):
             with_request_id=request.HasField("request_id"),
         )
         assert created is not None  # noqa: S101 - nothing is tolerated: a failure aborted
-        _answered(context, created.aws_request_id, created.attempts)
+        answered(context, created.aws_request_id, created.attempts)
         return pb.CreateRoomResponse(room=created.room)
 
     @guarded
@@ -164,7 +99,7 @@ class RoomService(pb_grpc.RoomServiceServicer):
         params, violations = request_checks.get_room(request)
         answer = await self._at_aws(context, "GetRoom", violations, self._send("GetRoom", params))
         assert answer is not None  # noqa: S101 - nothing is tolerated: a failure aborted
-        _answered(context, answer.request_id, answer.attempts)
+        answered(context, answer.request_id, answer.attempts)
         return convert.to_room(answer.result)
 
     @guarded
@@ -178,7 +113,7 @@ class RoomService(pb_grpc.RoomServiceServicer):
         send = self._send("ListRooms", params)
         answer = await self._at_aws(context, "ListRooms", violations, send)
         assert answer is not None  # noqa: S101 - nothing is tolerated: a failure aborted
-        _answered(context, answer.request_id, answer.attempts)
+        answered(context, answer.request_id, answer.attempts)
         aws_token = answer.result.get("nextToken")
         filters = request_checks.list_filters(request)
         return pb.ListRoomsResponse(
@@ -197,7 +132,7 @@ class RoomService(pb_grpc.RoomServiceServicer):
         send = self._send("UpdateRoom", params)
         answer = await self._at_aws(context, "UpdateRoom", violations, send)
         assert answer is not None  # noqa: S101 - nothing is tolerated: a failure aborted
-        _answered(context, answer.request_id, answer.attempts)
+        answered(context, answer.request_id, answer.attempts)
         return convert.to_room(answer.result)
 
     @guarded
@@ -220,58 +155,8 @@ class RoomService(pb_grpc.RoomServiceServicer):
         send = self._send("DeleteRoom", params)
         answer = await self._at_aws(context, "DeleteRoom", violations, send, tolerate=gone)
         if answer is not None:
-            _answered(context, answer.request_id, answer.attempts)
+            answered(context, answer.request_id, answer.attempts)
         return empty_pb2.Empty()
-
-    def _send(
-        self, operation: str, params: dict[str, Any]
-    ) -> Callable[[float, CallControl], Awaitable[Answer]]:
-        """A send of operation with params through the adapter, for _at_aws."""
-
-        def send(timeout: float, control: CallControl) -> Awaitable[Answer]:
-            return self._aws.call(operation, params, timeout, control=control)
-
-        return send
-
-    async def _at_aws(
-        self,
-        context: grpc.aio.ServicerContext[Any, Any],
-        operation: str,
-        violations: list[Violation],
-        send: Callable[[float, CallControl], Awaitable[T]],
-        *,
-        with_request_id: bool = False,
-        tolerate: Callable[[CallFailed, CallControl], bool] | None = None,
-    ) -> T | None:
-        """Refuse violations, or send within the caller's deadline; a failure ends the call.
-
-        The call is registered for the drain, which may end it with the answer
-        it is owed. A failure tolerate accepts ends nothing: the answer is None,
-        and AWS's request id goes in the trailers.
-        """
-        if violations:
-            await errors.abort(context, errors.invalid_request(violations))
-        timeout = aws_timeout(context.time_remaining(), self._default_timeout_s)
-        control = CallControl()
-        task = asyncio.current_task()
-        assert task is not None  # noqa: S101 - grpc runs every call in a task
-        self._calls[task] = (control, with_request_id, operation)
-        try:
-            return await send(timeout, control)
-        except CallFailed as e:
-            if tolerate is not None and tolerate(e, control):
-                _answered(context, e.request_id, e.attempts)
-                return None
-            rpc_fields().update(aws_request_id=e.request_id, attempts=e.attempts)
-            await errors.abort(context, errors.from_failed(e, operation))
-        except asyncio.CancelledError:
-            owed = self._interruptions.take(task)
-            if owed is None:
-                raise
-            await errors.abort(context, owed)
-        finally:
-            del self._calls[task]
-            self._interruptions.forget(task)
 
     async def BatchCreateRooms(
         self,

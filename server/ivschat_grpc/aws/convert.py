@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, Final
 
+from ivschat.v1 import chat_service_pb2 as chat_pb
 from ivschat.v1 import room_service_pb2 as pb
 
 # The proto enum and AWS's strings, both ways; UNSPECIFIED is never sent.
@@ -135,4 +136,65 @@ def to_room(room: Mapping[str, Any]) -> pb.Room:
     handler = room.get("messageReviewHandler")
     if handler is not None:
         _set_handler(out.message_review_handler, handler)
+    return out
+
+
+# The proto's capabilities and AWS's strings; UNSPECIFIED is never sent.
+TO_AWS_CAPABILITY: Final[Mapping[int, str]] = {
+    chat_pb.CHAT_TOKEN_CAPABILITY_SEND_MESSAGE: "SEND_MESSAGE",
+    chat_pb.CHAT_TOKEN_CAPABILITY_DISCONNECT_USER: "DISCONNECT_USER",
+    chat_pb.CHAT_TOKEN_CAPABILITY_DELETE_MESSAGE: "DELETE_MESSAGE",
+}
+
+
+def to_chat_token_params(request: chat_pb.CreateChatTokenRequest) -> dict[str, Any]:
+    """CreateChatToken's input with exactly the fields the caller set.
+
+    A capability that is no known number is passed through as an int, so the
+    contract check reports it at its index instead of this function guessing.
+    """
+    params: dict[str, Any] = {"roomIdentifier": request.room_arn, "userId": request.user_id}
+    if request.capabilities:
+        params["capabilities"] = [TO_AWS_CAPABILITY.get(c, c) for c in request.capabilities]
+    if request.HasField("session_duration_minutes"):
+        params["sessionDurationInMinutes"] = request.session_duration_minutes
+    if request.attributes:
+        params["attributes"] = dict(request.attributes)
+    return params
+
+
+def to_send_event_params(request: chat_pb.SendEventRequest) -> dict[str, Any]:
+    """SendEvent's input; request_id is the facade's own and never sent."""
+    params: dict[str, Any] = {"roomIdentifier": request.room_arn, "eventName": request.event_name}
+    if request.attributes:
+        params["attributes"] = dict(request.attributes)
+    return params
+
+
+def to_disconnect_user_params(request: chat_pb.DisconnectUserRequest) -> dict[str, Any]:
+    """DisconnectUser's input with exactly the fields the caller set."""
+    params: dict[str, Any] = {"roomIdentifier": request.room_arn, "userId": request.user_id}
+    if request.HasField("reason"):
+        params["reason"] = request.reason
+    return params
+
+
+def to_delete_message_params(request: chat_pb.DeleteMessageRequest) -> dict[str, Any]:
+    """DeleteMessage's input with exactly the fields the caller set."""
+    params: dict[str, Any] = {"roomIdentifier": request.room_arn, "id": request.id}
+    if request.HasField("reason"):
+        params["reason"] = request.reason
+    return params
+
+
+def to_chat_token(result: Mapping[str, Any]) -> chat_pb.CreateChatTokenResponse:
+    """A CreateChatTokenResponse from AWS's CreateChatToken output."""
+    out = chat_pb.CreateChatTokenResponse(token=result.get("token", ""))
+    for member, target in (
+        ("tokenExpirationTime", out.token_expiration_time),
+        ("sessionExpirationTime", out.session_expiration_time),
+    ):
+        value = result.get(member)
+        if isinstance(value, datetime):
+            target.FromDatetime(value)
     return out

@@ -10,12 +10,13 @@ import uuid
 from collections.abc import Mapping
 from typing import Any, Final
 
+from ivschat.v1 import chat_service_pb2 as chat_pb
 from ivschat.v1 import room_service_pb2 as pb
 
 from ivschat_grpc.aws import convert, validation
 from ivschat_grpc.core.creator import RESERVED_TAG
 from ivschat_grpc.core.page_tokens import BadPageToken, PageTokens
-from ivschat_grpc.core.violations import MapKey, Violation
+from ivschat_grpc.core.violations import MapKey, Path, Violation
 
 # ListRooms' filters: each request field with its AWS member. Empty is no filter.
 LIST_FILTERS: Final[Mapping[str, str]] = {
@@ -125,6 +126,89 @@ def update_room(request: pb.UpdateRoomRequest) -> tuple[dict[str, Any], list[Vio
     return params, out + [Violation(("room", *v.path), v.message) for v in checked]
 
 
+# The AWS members that the chat protos name otherwise.
+_CHAT_NAMES: Final[Mapping[str, str]] = {
+    "roomIdentifier": "room_arn",
+    "userId": "user_id",
+    "sessionDurationInMinutes": "session_duration_minutes",
+    "eventName": "event_name",
+}
+_CAPABILITY_NAMES: Final = ", ".join(
+    chat_pb.ChatTokenCapability.Name(n) for n in convert.TO_AWS_CAPABILITY
+)
+# Secret maps: a violation inside one names the map, never the entry, whose
+# path would hold its key (keys are treated as secret as values are).
+_SECRET_MAPS: Final = frozenset({"attributes"})
+
+
+def create_chat_token(
+    request: chat_pb.CreateChatTokenRequest,
+) -> tuple[dict[str, Any], list[Violation]]:
+    """CreateChatToken's AWS members for request, and every rule it breaks, named as the proto does.
+
+    A capability is refused when UNSPECIFIED, and when it repeats one given
+    earlier in the list: the proto asks for each at most once, so a repeat is a
+    caller's mistake worth hearing about rather than something to drop quietly.
+    """
+    params = convert.to_chat_token_params(request)
+    own: dict[Path, Violation] = {}
+    seen: dict[int, int] = {}
+    for i, capability in enumerate(request.capabilities):
+        if capability == chat_pb.CHAT_TOKEN_CAPABILITY_UNSPECIFIED:
+            own[("capabilities", i)] = Violation(
+                ("capabilities", i),
+                "must not be CHAT_TOKEN_CAPABILITY_UNSPECIFIED; name a capability, "
+                "or leave the list empty for a token that only views",
+            )
+        elif capability not in convert.TO_AWS_CAPABILITY:
+            own[("capabilities", i)] = Violation(
+                ("capabilities", i), f"must be one of {_CAPABILITY_NAMES}, not {capability}"
+            )
+        elif capability in seen:
+            own[("capabilities", i)] = Violation(
+                ("capabilities", i), f"repeats capabilities[{seen[capability]}]"
+            )
+        else:
+            seen[capability] = i
+    model = [v for v in validation.check("CreateChatToken", params) if v.path not in own]
+    return params, _chat_named(model + list(own.values()))
+
+
+def send_event(request: chat_pb.SendEventRequest) -> tuple[dict[str, Any], list[Violation]]:
+    """SendEvent's AWS members for request, and every rule it breaks, named as the proto does."""
+    params = convert.to_send_event_params(request)
+    violations = validation.check("SendEvent", params)
+    if request.HasField("request_id"):
+        violations += _uuid_rule(request.request_id)
+    return params, _chat_named(violations)
+
+
+def disconnect_user(
+    request: chat_pb.DisconnectUserRequest,
+) -> tuple[dict[str, Any], list[Violation]]:
+    """DisconnectUser's AWS members for request, and every rule it breaks, proto-named."""
+    params = convert.to_disconnect_user_params(request)
+    return params, _chat_named(validation.check("DisconnectUser", params))
+
+
+def delete_message(
+    request: chat_pb.DeleteMessageRequest,
+) -> tuple[dict[str, Any], list[Violation]]:
+    """DeleteMessage's AWS members for request, and every rule it breaks, proto-named."""
+    params = convert.to_delete_message_params(request)
+    return params, _chat_named(validation.check("DeleteMessage", params))
+
+
+def _chat_named(violations: list[Violation]) -> list[Violation]:
+    """violations renamed as the chat protos name them, with secret maps' entries unnamed."""
+    out: list[Violation] = []
+    for v in _renamed(violations, dict(_CHAT_NAMES)):
+        if len(v.path) > 1 and v.path[0] in _SECRET_MAPS:
+            v = Violation(v.path[:1], "has an entry that " + v.message.removeprefix("must "))
+        out.append(v)
+    return out
+
+
 def _renamed(violations: list[Violation], names: dict[str, str]) -> list[Violation]:
     """violations with the AWS members that the proto names otherwise renamed."""
     return [
@@ -145,16 +229,7 @@ def _facade_rules(request: pb.CreateRoomRequest) -> list[Violation]:
     if RESERVED_TAG in request.tags:
         out.append(Violation(("tags", MapKey(RESERVED_TAG)), "is reserved for request_id"))
     if request.HasField("request_id"):
-        try:
-            canonical = str(uuid.UUID(request.request_id))
-        except ValueError:
-            canonical = ""
-        if not canonical or canonical != request.request_id.lower():
-            out.append(
-                Violation(
-                    ("requestId",), "must be a UUID like 3f2b9a4e-6c1d-4e8a-9b7f-2d5c8e1a0b3c"
-                )
-            )
+        out += _uuid_rule(request.request_id)
         tags_max = validation.bounds("Tags").max
         if len(request.tags) >= tags_max:
             out.append(
@@ -164,3 +239,14 @@ def _facade_rules(request: pb.CreateRoomRequest) -> list[Violation]:
                 )
             )
     return out
+
+
+def _uuid_rule(request_id: str) -> list[Violation]:
+    """A violation unless request_id is a UUID in its canonical form (any case)."""
+    try:
+        canonical = str(uuid.UUID(request_id))
+    except ValueError:
+        canonical = ""
+    if canonical and canonical == request_id.lower():
+        return []
+    return [Violation(("requestId",), "must be a UUID like 3f2b9a4e-6c1d-4e8a-9b7f-2d5c8e1a0b3c")]

@@ -9,7 +9,8 @@ of that model; it knows shape *types*, never operations.
 What the model does not carry is data beside it: :data:`HINTS` (how a shape's
 values look, what a list or map holds, for messages) and :data:`ADDITIONS`
 (AWS's "Tag naming limits and requirements", which the tag members' reference
-points to). An addition hangs on a shape, so it applies wherever that shape
+points to) and :data:`MAP_BYTES` (the 1 KB that AWS documents for chat
+attributes). An addition hangs on a shape, so it applies wherever that shape
 appears: CreateRoom's tags, UpdateRoom's, TagResource's, UntagResource's keys.
 
 Members the model does not know are ignored, as AWS's REST-JSON services
@@ -88,6 +89,12 @@ HINTS: Final[Mapping[str, Hint]] = {
         looks_like="empty, or a Lambda function ARN: "
         "arn:aws:lambda:<region>:<12-digit account>:function:<name>"
     ),
+    # A bare room id is the commonest mistake; it is refused, not resolved
+    # (docs/calling.md), and the message shows the form that works.
+    "RoomIdentifier": Hint(
+        looks_like="a room ARN, arn:aws:ivschat:<region>:<account>:room/<id>; "
+        "a bare room id is not accepted"
+    ),
     "Tags": Hint(noun="tags"),
     "TagKeyList": Hint(noun="tag keys"),
     "LoggingConfigurationIdentifierList": Hint(noun="identifiers"),
@@ -102,6 +109,15 @@ ADDITIONS: Final[Mapping[str, tuple[Addition, ...]]] = {
         ),
     ),
     "TagValue": (Addition(_tag_chars_ok, f"value may hold only {_TAG_CHARS}"),),
+}
+
+# AWS's documented limit on a map's total size, in UTF-8 bytes of its keys and
+# values together, that the model does not encode ("at most 1 KB"). A
+# violation names the map itself, never an entry: these maps are secret, and
+# an entry's path would hold its key.
+MAP_BYTES: Final[Mapping[str, int]] = {
+    "ChatTokenAttributes": 1024,
+    "EventAttributes": 1024,
 }
 
 # What a value of each type is called in a "must be a list of ..." message.
@@ -303,6 +319,20 @@ def _map(shape_name: str, shape: Shape, value: object, path: Path, out: list[Vio
     # The entries of a map of the wrong size are not worth the work of checking.
     if not _size_ok(shape_name, shape, len(value), path, out):
         return
+    limit = MAP_BYTES.get(shape_name)
+    if limit is not None:
+        total = sum(
+            len(k.encode("utf-8", "surrogatepass")) + len(v.encode("utf-8", "surrogatepass"))
+            for k, v in value.items()
+            if isinstance(k, str) and isinstance(v, str)
+        )
+        if total > limit:
+            out.append(
+                Violation(
+                    path,
+                    f"must total at most {limit} bytes of UTF-8 in keys and values, not {total}",
+                )
+            )
     for key, entry in value.items():
         if not isinstance(key, str):
             out.append(Violation(path, "keys must be strings"))

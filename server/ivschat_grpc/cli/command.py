@@ -20,7 +20,7 @@ import uvloop
 
 from ivschat_grpc.aws.adapter import credentials_available
 from ivschat_grpc.aws.connection import StaticCredentials
-from ivschat_grpc.cli import batch_create, create_room, room_commands
+from ivschat_grpc.cli import batch_create, chat_commands, create_room, room_commands
 from ivschat_grpc.cli.exit_codes import Serve
 from ivschat_grpc.emulator import (
     DEFAULT_ACCESS_KEY_ID,
@@ -116,6 +116,15 @@ def _parser() -> argparse.ArgumentParser:
             "delete one room",
             room_commands.__doc__,
             partial(room_commands.add_arguments, delete=True),
+        ),
+        *(
+            (name, what, chat_commands.__doc__, partial(chat_commands.add_arguments, command=name))
+            for name, what in (
+                ("create-chat-token", "make one user's chat token and print it as JSON"),
+                ("send-event", "send one event to a room"),
+                ("disconnect-user", "disconnect one user from a room"),
+                ("delete-message", "delete one message of a room"),
+            )
         ),
         (
             "batch-create",
@@ -260,6 +269,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return batch_create.main(args)
         if args.command in ("get-room", "list-rooms", "update-room", "delete-room"):
             return room_commands.main(args)
+        if args.command in chat_commands.COMMANDS:
+            return chat_commands.main(args)
         if args.command == "emulator":
             emu_settings = _emulator_settings(args)
             _configure_logging(logging.INFO, json_lines=False)

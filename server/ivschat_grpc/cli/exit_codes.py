@@ -69,6 +69,34 @@ ROOM_COMMAND_BY_CODE: Final[Mapping[grpc.StatusCode, RoomCommand]] = {
 }
 
 
+class ChatCommand(ExitCode):
+    """ChatCommand is how the chat commands (create-chat-token, send-event, ...) end.
+
+    Numbered as the room commands are, so a script can treat them alike.
+    """
+
+    DONE = 0, "done: the answer is printed as JSON"
+    USAGE = 2, "bad flags or files"
+    INVALID = 3, "invalid input"
+    DENIED = 4, "not allowed"
+    RETRY_LATER = 5, "retry later"
+    MISSING = 6, "the room is missing, or the account is not ready"
+    MAY_HAVE_RUN = (
+        7,
+        (
+            "the outcome is unknown: send-event's event may have been sent, so retry only with "
+            "the same --request-id (this takes precedence)"
+        ),
+    )
+    FAILED = 8, "any other failure"
+
+
+# The status codes behind each of the chat commands' failure exits: the room commands'.
+CHAT_COMMAND_BY_CODE: Final[Mapping[grpc.StatusCode, ChatCommand]] = {
+    code: ChatCommand[exit.name] for code, exit in ROOM_COMMAND_BY_CODE.items()
+}
+
+
 class BatchCreate(ExitCode):
     """BatchCreate is how `ivschat-grpc batch-create` ends."""
 
@@ -92,6 +120,10 @@ COMMANDS: Final[Mapping[str, type[ExitCode]]] = {
     "list-rooms": RoomCommand,
     "update-room": RoomCommand,
     "delete-room": RoomCommand,
+    "create-chat-token": ChatCommand,
+    "send-event": ChatCommand,
+    "disconnect-user": ChatCommand,
+    "delete-message": ChatCommand,
     "batch-create": BatchCreate,
     "healthcheck": Healthcheck,
 }
@@ -103,6 +135,10 @@ _BY_CODE: Final[Mapping[str, Mapping[grpc.StatusCode, ExitCode]]] = {
     "list-rooms": ROOM_COMMAND_BY_CODE,
     "update-room": ROOM_COMMAND_BY_CODE,
     "delete-room": ROOM_COMMAND_BY_CODE,
+    **dict.fromkeys(
+        ("create-chat-token", "send-event", "disconnect-user", "delete-message"),
+        CHAT_COMMAND_BY_CODE,
+    ),
 }
 
 

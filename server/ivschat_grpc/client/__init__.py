@@ -1,5 +1,6 @@
-"""The public Python client for ivschat.v1.RoomService: what other services import."""
+"""The public Python clients for ivschat.v1.RoomService and ChatService, for other services."""
 
+from ivschat_grpc.client._chat_client import ChatClient, ChatServiceError
 from ivschat_grpc.client._room_client import Connection, RoomClient, RoomServiceError
 
-__all__ = ["Connection", "RoomClient", "RoomServiceError"]
+__all__ = ["ChatClient", "ChatServiceError", "Connection", "RoomClient", "RoomServiceError"]

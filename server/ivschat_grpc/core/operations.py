@@ -27,6 +27,8 @@ class Operation:
     # What a caller must assume after an ambiguous outcome, for messages; a
     # read's (None) is that nothing changed.
     effect: str | None = "it may have taken effect"
+    # The ErrorInfo metadata key, set to "true", that says so to programs.
+    may_exist_key: str = "room_may_exist"
 
     @property
     def changes(self) -> bool:
@@ -47,11 +49,35 @@ OPERATIONS: Final[Mapping[str, Operation]] = _rows(
     Operation("UpdateRoom", 5, resend_ambiguous=True, effect="the room may be updated"),
     Operation("DeleteRoom", 5, resend_ambiguous=True, effect="the room may be deleted"),
     # A spare token harms nothing, and expires.
-    Operation("CreateChatToken", 200, resend_ambiguous=True),
+    Operation(
+        "CreateChatToken",
+        200,
+        resend_ambiguous=True,
+        effect="a token may have been made",
+        may_exist_key="token_may_exist",
+    ),
     # A duplicate event reaches every user in the room.
-    Operation("SendEvent", 100, resend_ambiguous=False, effect="the event may have been sent"),
-    Operation("DisconnectUser", 100, resend_ambiguous=True, effect="the user may be disconnected"),
-    Operation("DeleteMessage", 100, resend_ambiguous=True, effect="the message may be deleted"),
+    Operation(
+        "SendEvent",
+        100,
+        resend_ambiguous=False,
+        effect="the event may have been sent",
+        may_exist_key="event_may_have_been_sent",
+    ),
+    Operation(
+        "DisconnectUser",
+        100,
+        resend_ambiguous=True,
+        effect="the user may be disconnected",
+        may_exist_key="user_may_be_disconnected",
+    ),
+    Operation(
+        "DeleteMessage",
+        100,
+        resend_ambiguous=True,
+        effect="the message may be deleted",
+        may_exist_key="message_may_be_deleted",
+    ),
     # Not idempotent either: a resend can make a second configuration.
     Operation(
         "CreateLoggingConfiguration",

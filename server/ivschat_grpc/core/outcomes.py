@@ -88,6 +88,10 @@ class Outcome(enum.StrEnum):
     REQUEST_ID_REUSED = "RequestIdReused", Ran.NO, False
     # A call with the same request_id is still at work; this one gave up waiting.
     REQUEST_IN_PROGRESS = "RequestInProgress", Ran.NO, False
+    # An earlier call with the same request_id, of an operation that is never
+    # resent (SendEvent), ended without knowing whether AWS ran it, or its
+    # process died mid-call; this one is not sent.
+    OUTCOME_UNKNOWN = "EarlierOutcomeUnknown", Ran.MAYBE, False
     # The idempotency store could not record a claim (a full disk, say).
     STATE_UNAVAILABLE = "StateUnavailable", Ran.NO, False
 

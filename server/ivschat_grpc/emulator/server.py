@@ -320,7 +320,7 @@ class EmulatorState:
     def disconnect_user(self, params: Json) -> Json:
         """Disconnect a user: here, keep that it was asked."""
         arn = self._chat_room("DisconnectUser", params)
-        fields = {k: params[k] for k in ("userId", "reason") if k in params}
+        fields: Json = {k: params[k] for k in ("userId", "reason") if k in params}
         self.chat.append(ChatAction("DisconnectUser", arn, fields))
         return {}
 

@@ -207,7 +207,9 @@ def build(
     info = dict(metadata or {})
     known = OPERATIONS.get(operation)
     if row.may_exist and (known is None or known.changes):
-        info["room_may_exist"] = "true"
+        # Each operation names what may exist after it: room_may_exist,
+        # event_may_have_been_sent (core/operations.py).
+        info[known.may_exist_key if known is not None else "room_may_exist"] = "true"
     if request_id:
         info["aws_request_id"] = request_id
     details: list[ProtoMessage] = [

@@ -215,6 +215,14 @@ CONTRACT: Final[Mapping[Key, Row]] = {
         "REQUEST_IN_PROGRESS",
         retry_after_s=1.0,
     ),
+    Outcome.OUTCOME_UNKNOWN: Row(
+        _C.INTERNAL,
+        Detail.NONE,
+        "an earlier call with this request_id may have run {operation}; {effect}, "
+        "and it is not sent again",
+        "EARLIER_OUTCOME_UNKNOWN",
+        may_exist=True,
+    ),
     Outcome.STATE_UNAVAILABLE: Row(
         _C.UNAVAILABLE,
         Detail.RETRY,

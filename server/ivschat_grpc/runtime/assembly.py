@@ -12,12 +12,15 @@ from typing import Any, Final
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
+from ivschat.v1 import chat_service_pb2 as chat_pb
+from ivschat.v1 import chat_service_pb2_grpc as chat_pb_grpc
 from ivschat.v1 import room_service_pb2 as pb
 from ivschat.v1 import room_service_pb2_grpc as pb_grpc
 from opentelemetry.sdk.trace import TracerProvider
 
 from ivschat_grpc.api.admission import ConcurrencyLimit
 from ivschat_grpc.api.batch_stream import BatchLimits
+from ivschat_grpc.api.chat import ChatService
 from ivschat_grpc.api.drain_gate import DrainGate
 from ivschat_grpc.api.malformed import MalformedRequestInterceptor, UnaryReader
 from ivschat_grpc.api.rooms import RoomService
@@ -28,6 +31,7 @@ from ivschat_grpc.aws.connection import StaticCredentials
 from ivschat_grpc.core.creator import Creator
 from ivschat_grpc.core.idempotency import MemoryStore, Store
 from ivschat_grpc.core.lifecycle import Lifecycle
+from ivschat_grpc.core.once import Once
 from ivschat_grpc.core.operations import OPERATIONS
 from ivschat_grpc.core.pacing import Pacer
 from ivschat_grpc.core.page_tokens import PageTokens
@@ -48,6 +52,9 @@ from ivschat_grpc.runtime.telemetry import Metrics, RpcInterceptor, serve_metric
 log = logging.getLogger(__name__)
 
 SERVICE_NAME: Final = pb.DESCRIPTOR.services_by_name["RoomService"].full_name
+CHAT_SERVICE_NAME: Final = chat_pb.DESCRIPTOR.services_by_name["ChatService"].full_name
+# The names health reports on: the server's own ("") and each service's.
+HEALTH_NAMES: Final = ("", SERVICE_NAME, CHAT_SERVICE_NAME)
 SERVING: Final = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING: Final = health_pb2.HealthCheckResponse.NOT_SERVING
 
@@ -66,6 +73,8 @@ class Service:
     pacers: Mapping[str, Pacer]
     creator: Creator
     reader: UnaryReader
+    chat: ChatService
+    once: Once
     metrics_port: int | None = None
     health_server: grpc.aio.Server | None = None
     health_port: int | None = None
@@ -77,7 +86,8 @@ class Service:
         probes see the drain. Batch streams stop reading, answer what they
         read, and end UNAVAILABLE. Shortly before the grace ends
         (`answer_margin`), every call and item still out to AWS is answered
-        INTERNAL with room_may_exist, and one not yet sent UNAVAILABLE. Requests
+        INTERNAL with its operation's may-exist key (room_may_exist,
+        event_may_have_been_sent), and one not yet sent UNAVAILABLE. Requests
         still out to AWS are then awaited for what is left of the grace, so the
         AWS client is not closed under them.
         """
@@ -93,6 +103,7 @@ class Service:
         except TimeoutError:
             log.warning("grace period nearly over with calls at work; answering them now")
             self.rooms.answer_now()
+            self.chat.answer_now()
             try:
                 await asyncio.wait_for(
                     self.lifecycle.calls_done(), max(0.0, deadline - loop.time())
@@ -102,6 +113,7 @@ class Service:
         await self.server.stop(max(0.0, deadline - loop.time()))
         await self.lifecycle.work_done(max(0.0, deadline - loop.time()))
         await self.creator.close()
+        await self.once.close()
 
 
 def answer_margin(grace_s: float) -> float:
@@ -219,7 +231,7 @@ async def build_server(
     settings.limits.grace_s), then the metrics endpoint stops, then the AWS client closes.
     """
     health_servicer = health.aio.HealthServicer()
-    for name in ("", SERVICE_NAME):
+    for name in HEALTH_NAMES:
         await health_servicer.set(name, NOT_SERVING)
 
     metrics = Metrics()
@@ -303,11 +315,14 @@ async def build_server(
         page_tokens,
     )
     pb_grpc.add_RoomServiceServicer_to_server(rooms, registrar)
+    once = Once(aws, store, ids.claim_timeout_s, lifecycle)
+    chat = ChatService(aws, once, limits.default_timeout_s)
+    chat_pb_grpc.add_ChatServiceServicer_to_server(chat, registrar)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, registrar)
     # Not enable_server_reflection: it registers on the server itself, past the wrappers.
     reflection_pb2_grpc.add_ServerReflectionServicer_to_server(  # type: ignore[no-untyped-call]  # generated, untyped
         reflection.aio.ReflectionServicer(
-            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME)
+            (SERVICE_NAME, CHAT_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME)
         ),
         registrar,
     )
@@ -370,13 +385,17 @@ async def build_server(
         pacers,
         creator,
         reader,
+        chat,
+        once,
         metrics_port=metrics_port,
         health_server=health_server,
         health_port=health_port,
     )
     stack.push_async_callback(service.drain, limits.grace_s)
 
-    for name in ("", SERVICE_NAME):
+    for name in HEALTH_NAMES:
         await health_servicer.set(name, SERVING)
-    log.info("serving %s on %s", SERVICE_NAME, _address(listen.host, port))
+    log.info(
+        "serving %s and %s on %s", SERVICE_NAME, CHAT_SERVICE_NAME, _address(listen.host, port)
+    )
     return service

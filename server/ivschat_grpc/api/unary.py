@@ -1,0 +1,155 @@
+"""The body every unary call to AWS shares: deadline, drain, the table's status, trailers.
+
+RoomService and ChatService each check a request and say what to send; the
+rest of a unary call is the same for both, and lives here once: the refusal of
+violations, the AWS timeout within the caller's deadline, the registration the
+drain answers from, the error table's status, and the AWS request id in the
+trailers and the log line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from functools import wraps
+from typing import Any, Final, TypeVar
+
+import grpc
+
+from ivschat_grpc import errors
+from ivschat_grpc.core.calls import Answer, CallControl, CallFailed, Operations
+from ivschat_grpc.core.operations import OPERATIONS
+from ivschat_grpc.core.outcomes import Outcome
+from ivschat_grpc.core.violations import Violation
+from ivschat_grpc.runtime.telemetry import rpc_fields
+
+log = logging.getLogger(__name__)
+
+# The share of a caller's remaining time kept back for the answer's way home,
+# so a DEADLINE_EXCEEDED with details reaches the caller before its own timer
+# fires and leaves it with a bare status.
+ANSWER_MARGIN: Final = 0.1
+ANSWER_MARGIN_MAX_S: Final = 0.1
+
+
+def aws_timeout(remaining_s: float | None, default_s: float) -> float:
+    """The time an AWS call may take inside a call with remaining_s left."""
+    if remaining_s is None:
+        return default_s
+    return max(0.0, remaining_s - min(remaining_s * ANSWER_MARGIN, ANSWER_MARGIN_MAX_S))
+
+
+def answered(
+    context: grpc.aio.ServicerContext[Any, Any], request_id: str | None, attempts: int
+) -> None:
+    """Log an answered call's AWS request id and attempts, and put the id in the trailers."""
+    rpc_fields().update(aws_request_id=request_id, attempts=attempts)
+    if request_id:
+        context.set_trailing_metadata(((errors.REQUEST_ID_KEY, request_id),))
+
+
+S = TypeVar("S")
+T = TypeVar("T")
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
+Handler = Callable[[S, Req, grpc.aio.ServicerContext[Req, Resp]], Awaitable[Resp]]
+Send = Callable[[float, CallControl], Awaitable[T]]
+
+
+def guarded(handler: Handler[S, Req, Resp]) -> Handler[S, Req, Resp]:
+    """Turn a bug into INTERNAL with ErrorInfo, never UNKNOWN with its text."""
+
+    @wraps(handler)
+    async def run(self: S, request: Req, context: grpc.aio.ServicerContext[Req, Resp]) -> Resp:
+        try:
+            return await handler(self, request, context)
+        except grpc.aio.AbortError:
+            raise
+        except Exception:
+            if context.done():
+                raise asyncio.CancelledError from None  # the call ended under us
+            # The name of the method only: a request's fields may be secret.
+            log.exception("%s failed unexpectedly", handler.__name__)
+            await errors.abort(context, errors.unexpected())
+
+    return run
+
+
+class AwsServicer:
+    """AwsServicer runs unary calls to AWS for a servicer, and answers them when the drain must."""
+
+    def __init__(self, aws: Operations, default_timeout_s: float) -> None:
+        self._aws = aws
+        self._default_timeout_s = default_timeout_s
+        # Unary calls at work, by the task that runs them; and, once the drain
+        # must answer them, the answer each is owed.
+        self._calls: dict[asyncio.Task[Any], tuple[CallControl, bool, str]] = {}
+        self._interruptions = errors.Interruptions()
+
+    def answer_now(self) -> None:
+        """Answer every unary call still at work, as the grace period ends.
+
+        A call out to AWS (or, with a request_id, one that sent an attempt)
+        whose operation changes something is answered INTERNAL with its
+        operation's may-exist key; one not yet sent, or a read, is stopped
+        and answered UNAVAILABLE, since nothing it did needs minding.
+        """
+        for task, (control, with_request_id, operation) in self._calls.items():
+            control.stopped = True  # nothing more is sent for it
+            # A read changed nothing, so "retry" is true of it whatever happened.
+            may_have_run = control.may_have_created(with_request_id) or control.maybe_ran
+            self._interruptions.interrupt(
+                task,
+                errors.build(Outcome.SHUT_DOWN_IN_FLIGHT, operation=operation)
+                if may_have_run and OPERATIONS[operation].changes
+                else errors.shutting_down(),
+            )
+
+    def _send(self, operation: str, params: Mapping[str, Any]) -> Send[Answer]:
+        """A send of operation with params through the adapter, for _at_aws."""
+
+        def send(timeout: float, control: CallControl) -> Awaitable[Answer]:
+            return self._aws.call(operation, params, timeout, control=control)
+
+        return send
+
+    async def _at_aws(
+        self,
+        context: grpc.aio.ServicerContext[Any, Any],
+        operation: str,
+        violations: list[Violation],
+        send: Send[T],
+        *,
+        with_request_id: bool = False,
+        tolerate: Callable[[CallFailed, CallControl], bool] | None = None,
+    ) -> T | None:
+        """Refuse violations, or send within the caller's deadline; a failure ends the call.
+
+        The call is registered for the drain, which may end it with the answer
+        it is owed. A failure tolerate accepts ends nothing: the answer is None,
+        and AWS's request id goes in the trailers.
+        """
+        if violations:
+            await errors.abort(context, errors.invalid_request(violations))
+        timeout = aws_timeout(context.time_remaining(), self._default_timeout_s)
+        control = CallControl()
+        task = asyncio.current_task()
+        assert task is not None  # noqa: S101 - grpc runs every call in a task
+        self._calls[task] = (control, with_request_id, operation)
+        try:
+            return await send(timeout, control)
+        except CallFailed as e:
+            if tolerate is not None and tolerate(e, control):
+                answered(context, e.request_id, e.attempts)
+                return None
+            rpc_fields().update(aws_request_id=e.request_id, attempts=e.attempts)
+            await errors.abort(context, errors.from_failed(e, operation))
+        except asyncio.CancelledError:
+            owed = self._interruptions.take(task)
+            if owed is None:
+                raise
+            await errors.abort(context, owed)
+        finally:
+            del self._calls[task]
+            self._interruptions.forget(task)

@@ -1,0 +1,133 @@
+"""A thin typed async client for ivschat.v1.ChatService, for other Python services.
+
+    async with ChatClient.connect("chat.internal:50051", tls_ca=ca, token=token) as chat:
+        token = await chat.create_chat_token(room_arn, user_id, deadline_s=5)
+
+Errors come back as ChatServiceError, with the google.rpc details decoded.
+The token, user ids and attributes are never put in an error or a repr here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Self
+
+import grpc
+from ivschat.v1 import chat_service_pb2 as pb
+from ivschat.v1 import chat_service_pb2_grpc as pb_grpc
+
+from ivschat_grpc.client._room_client import Connection, RoomServiceError
+
+
+@dataclass(frozen=True, slots=True)
+class ChatServiceError(RoomServiceError):
+    """ChatServiceError is a failed ChatService call, with its rich details decoded."""
+
+    @property
+    def event_may_have_been_sent(self) -> bool:
+        """Whether SendEvent's event may have reached the room despite the error."""
+        return self.metadata.get("event_may_have_been_sent") == "true"
+
+
+class ChatClient:
+    """ChatClient calls ChatService; use it as an async context manager."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._channel = connection.channel()
+        self._stub = pb_grpc.ChatServiceStub(self._channel)
+        self._metadata = connection.metadata()
+
+    @classmethod
+    def connect(cls, target: str, **options: object) -> ChatClient:
+        """A client for target; options are Connection's (tls_ca, token, ...)."""
+        return cls(Connection(target, **options))  # type: ignore[arg-type]  # Connection checks its own fields
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self._channel.close()
+
+    async def create_chat_token(
+        self,
+        room_arn: str,
+        user_id: str,
+        *,
+        deadline_s: float,
+        capabilities: Iterable[pb.ChatTokenCapability] = (),
+        session_duration_minutes: int | None = None,
+        attributes: Mapping[str, str] | None = None,
+    ) -> pb.CreateChatTokenResponse:
+        """Make user_id's token to room_arn within deadline_s, or raise ChatServiceError."""
+        request = pb.CreateChatTokenRequest(
+            room_arn=room_arn,
+            user_id=user_id,
+            capabilities=list(capabilities),
+            attributes=dict(attributes or {}),
+        )
+        if session_duration_minutes is not None:
+            request.session_duration_minutes = session_duration_minutes
+        try:
+            return await self._stub.CreateChatToken(
+                request, timeout=deadline_s, metadata=self._metadata
+            )
+        except grpc.aio.AioRpcError as e:
+            raise ChatServiceError.from_rpc_error(e) from None
+
+    async def send_event(
+        self,
+        room_arn: str,
+        event_name: str,
+        *,
+        deadline_s: float,
+        attributes: Mapping[str, str] | None = None,
+        request_id: str | None = None,
+    ) -> str:
+        """Send one event within deadline_s; its id, or ChatServiceError.
+
+        With request_id (a UUID), a retry after any failure sends at most once:
+        a first call that completed gives its id back.
+        """
+        request = pb.SendEventRequest(
+            room_arn=room_arn, event_name=event_name, attributes=dict(attributes or {})
+        )
+        if request_id is not None:
+            request.request_id = request_id
+        try:
+            response = await self._stub.SendEvent(
+                request, timeout=deadline_s, metadata=self._metadata
+            )
+        except grpc.aio.AioRpcError as e:
+            raise ChatServiceError.from_rpc_error(e) from None
+        return response.id
+
+    async def disconnect_user(
+        self, room_arn: str, user_id: str, *, deadline_s: float, reason: str | None = None
+    ) -> None:
+        """Disconnect user_id from room_arn within deadline_s, or raise ChatServiceError."""
+        request = pb.DisconnectUserRequest(room_arn=room_arn, user_id=user_id)
+        if reason is not None:
+            request.reason = reason
+        try:
+            await self._stub.DisconnectUser(request, timeout=deadline_s, metadata=self._metadata)
+        except grpc.aio.AioRpcError as e:
+            raise ChatServiceError.from_rpc_error(e) from None
+
+    async def delete_message(
+        self, room_arn: str, message_id: str, *, deadline_s: float, reason: str | None = None
+    ) -> str:
+        """Delete one message within deadline_s; the deletion event's id, or ChatServiceError."""
+        request = pb.DeleteMessageRequest(room_arn=room_arn, id=message_id)
+        if reason is not None:
+            request.reason = reason
+        try:
+            response = await self._stub.DeleteMessage(
+                request, timeout=deadline_s, metadata=self._metadata
+            )
+        except grpc.aio.AioRpcError as e:
+            raise ChatServiceError.from_rpc_error(e) from None
+        return response.id
