@@ -37,6 +37,26 @@ def errors_table() -> str:
     return contract_markdown(statuses)
 
 
+def operations_table() -> str:
+    """Each operation's quota and retry safety, from core/operations.py."""
+    _code()
+    from ivschat_grpc.core.operations import OPERATIONS
+
+    rows = [
+        "| operation | AWS quota, calls a second | resent after an ambiguous outcome "
+        "| what a caller must assume then | ErrorInfo metadata |",
+        "|---|---|---|---|---|",
+    ]
+    for op in OPERATIONS.values():
+        effect = op.effect or "nothing changed: it is a read"
+        key = f"`{op.may_exist_key}=true`" if op.changes else "-"
+        rows.append(
+            f"| {op.name} | {op.rate:g} | {'yes' if op.resend_ambiguous else '**no**'} "
+            f"| {effect} | {key} |"
+        )
+    return "\n".join(rows) + "\n"
+
+
 def exit_codes(command: str) -> Callable[[], str]:
     """command's exit codes, from cli/exit_codes.py."""
 
@@ -73,6 +93,7 @@ def module_map() -> str:
 
 SECTIONS: dict[str, tuple[Path, Callable[[], str]]] = {
     "errors": (ROOT / "docs" / "errors.md", errors_table),
+    "operations": (ROOT / "docs" / "errors.md", operations_table),
     "room command exit codes": (ROOT / "docs" / "calling.md", exit_codes("create-room")),
     "chat command exit codes": (ROOT / "docs" / "calling.md", exit_codes("send-event")),
     "batch-create exit codes": (ROOT / "docs" / "batches.md", exit_codes("batch-create")),

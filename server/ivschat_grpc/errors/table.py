@@ -359,4 +359,6 @@ class _Shown(dict[str, str]):
     """Shows a message's placeholders as they read in the docs."""
 
     def __missing__(self, name: str) -> str:
-        return "the room may exist" if name == "effect" else f"*{name}*"
+        # The effect is the operation's own (core/operations.py): "the room may
+        # exist" for CreateRoom, "the event may have been sent" for SendEvent.
+        return "*its effect may have happened*" if name == "effect" else f"*{name}*"
