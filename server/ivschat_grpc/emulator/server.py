@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Self
 
-from aiohttp import web
+from aiohttp import web, web_protocol, web_server
+from aiohttp.http_exceptions import HttpProcessingError
 
 from ivschat_grpc.aws import validation
 from ivschat_grpc.core.outcomes import Outcome
@@ -320,7 +321,7 @@ class EmulatorState:
     def disconnect_user(self, params: Json) -> Json:
         """Disconnect a user: here, keep that it was asked."""
         arn = self._chat_room("DisconnectUser", params)
-        fields = {k: params[k] for k in ("userId", "reason") if k in params}
+        fields: Json = {k: params[k] for k in ("userId", "reason") if k in params}
         self.chat.append(ChatAction("DisconnectUser", arn, fields))
         return {}
 
@@ -527,6 +528,65 @@ async def _aws_shaped_http_errors(
         return _error_response(str(uuid.uuid4()), e.status, code, {"message": message})
 
 
+# What the endpoint answers for a request that is not well-formed HTTP (a bad
+# request line, header, chunk or Content-Length), which aiohttp refuses before
+# any route or middleware sees it. AWS's front end does not document its answer;
+# the guess is the one it gives a body it cannot read: a JSON 400 naming
+# SerializationException, so an SDK parses it like any other error.
+MALFORMED_HTTP: Final = "SerializationException"
+# An exception no handler expected: AWS's own name for its 500s.
+INTERNAL: Final = "InternalServerException"
+
+
+class _AwsRequestHandler(web_protocol.RequestHandler):
+    """A connection whose last-resort answers are AWS-shaped JSON, not aiohttp's text.
+
+    aiohttp answers its parser's refusals and a handler's unexpected exception
+    through handle_error, past every middleware, and offers no hook for it
+    (aio-libs/aiohttp#3287): overriding it is the one place to shape them.
+    """
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        # aiohttp's own answer logs the error and refuses when a response has begun.
+        super().handle_error(request, status, exc, message)
+        if isinstance(exc, HttpProcessingError) or status == 400:
+            # A bad chunk arriving after the headers fails request.read() in
+            # the handler: still the client's malformed HTTP, not our 500.
+            status, code = 400, MALFORMED_HTTP
+            text = f"The request is not well-formed HTTP ({type(exc).__name__})"
+        elif status == 504:
+            code, text = INTERNAL, "The request timed out"
+        else:
+            status, code, text = 500, INTERNAL, "An internal error occurred"
+        response = _error_response(str(uuid.uuid4()), status, code, {"message": text})
+        response.force_close()
+        return response
+
+
+class _AwsServer(web_server.Server):
+    """The protocol factory that makes _AwsRequestHandler connections."""
+
+    def __call__(self) -> web_protocol.RequestHandler:
+        return _AwsRequestHandler(self, loop=self._loop, **self._kwargs)
+
+
+class _AwsRunner(web.AppRunner):
+    """An AppRunner whose connections answer even malformed HTTP in JSON."""
+
+    async def _make_server(self) -> web_server.Server:
+        server = await super()._make_server()
+        # The application builds its Server with arguments of its own choosing;
+        # taking that object and changing only its class keeps them all.
+        server.__class__ = _AwsServer
+        return server
+
+
 def _fault_fields(rule: FaultRule) -> Json:
     """The modeled fields an injected error carries, unless the rule overrides them."""
     defaults: Mapping[str, Json] = {
@@ -635,7 +695,7 @@ class Emulator:
     def __init__(self, settings: EmulatorSettings | None = None) -> None:
         self.settings = settings or EmulatorSettings()
         self.state = EmulatorState(self.settings)
-        self._runner: web.AppRunner | None = None
+        self._runner: _AwsRunner | None = None
         self.port = 0
 
     @property
@@ -645,7 +705,7 @@ class Emulator:
 
     async def start(self) -> None:
         """Bind and start serving; port 0 picks a free port."""
-        self._runner = web.AppRunner(build_app(self.state), access_log=None)
+        self._runner = _AwsRunner(build_app(self.state), access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
         await site.start()
