@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 from aiobotocore.config import AioConfig
 from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutError
+from ivschat_grpc.core.operations import OPERATIONS as AWS_OPERATIONS
 from ivschat_grpc.emulator import (
     DEFAULT_ACCESS_KEY_ID,
     DEFAULT_SECRET_ACCESS_KEY,
@@ -20,6 +21,7 @@ from ivschat_grpc.emulator import (
     EmulatorSettings,
     FaultRule,
 )
+from ivschat_grpc.emulator.server import OPERATIONS as EMULATED
 
 from tests.support.facade import LOGGING_ARNS
 
@@ -479,3 +481,24 @@ async def test_list_rooms_validates_its_filters(ivschat: Any) -> None:
         )
     names = {f["name"] for f in caught.value.response["fieldList"]}
     assert names == {"messageReviewHandlerUri", "loggingConfigurationIdentifier"}
+
+
+async def test_every_operation_has_its_aws_quota_by_default() -> None:
+    async with Emulator() as emu, aiohttp.ClientSession() as http:
+        resp = await http.get(f"{emu.url}/_emulator/operations")
+        listed = {row["operation"]: row["quota"] for row in await resp.json()}
+    assert listed == {op: AWS_OPERATIONS[op].rate for op in EMULATED}
+
+
+async def test_the_default_quota_throttles_a_read_burst() -> None:
+    # 30 GetRooms at once against 5 a second: most are throttled, and say so as AWS does.
+    async with Emulator() as emu, client_for(emu) as client:
+        arn = emu.state.arn("AbCdEfGhIjKl")
+        outcomes = await asyncio.gather(
+            *(client.get_room(identifier=arn) for _ in range(30)), return_exceptions=True
+        )
+    throttled = [e for e in outcomes if isinstance(e, client.exceptions.ThrottlingException)]
+    assert throttled
+    assert throttled[0].response["limit"] == 5
+    assert throttled[0].response["resourceId"] == "GetRoom"
+    assert all(isinstance(e, ClientError) for e in outcomes)

@@ -6,7 +6,8 @@ DisconnectUser, DeleteMessage) the way AWS does (SigV4, modeled errors with
 x-amzn-ErrorType, ISO 8601 times), keeps the rooms in memory, keeps what the
 chat operations did (events sent, users disconnected, messages deleted, tokens
 made, without the tokens themselves) in `EmulatorState.chat`, records every
-request it receives, enforces per-operation quotas and
+request it receives, enforces every operation's AWS quota (each can be
+changed or turned off) and
 misbehaves on demand through fault rules. Admin routes under /_emulator/ are
 unsigned: the endpoint binds to loopback and holds nothing real.
 """
@@ -30,6 +31,7 @@ from aiohttp import web, web_protocol, web_server
 from aiohttp.http_exceptions import HttpProcessingError
 
 from ivschat_grpc.aws import validation
+from ivschat_grpc.core.operations import OPERATIONS as AWS_OPERATIONS
 from ivschat_grpc.core.outcomes import Outcome
 from ivschat_grpc.core.violations import Violation
 from ivschat_grpc.emulator import sigv4
@@ -69,9 +71,11 @@ class EmulatorSettings:
     credentials: Mapping[str, str] = field(
         default_factory=lambda: {DEFAULT_ACCESS_KEY_ID: DEFAULT_SECRET_ACCESS_KEY}
     )
+    # CreateRoom's quota, calls a second, or None for none.
     create_room_rate: float | None = DEFAULT_CREATE_ROOM_RATE
-    # Other operations' quotas, calls a second; an operation not named has none.
-    quotas: Mapping[str, float] = field(default_factory=dict)
+    # The other operations' quotas, calls a second: by default AWS's, as AWS
+    # enforces them all; an operation not named has none.
+    quotas: Mapping[str, float] = field(default_factory=lambda: aws_quotas())
     logging_configurations: frozenset[str] = frozenset()
     faults: tuple[FaultRule, ...] = ()
     record_limit: int = 100_000
@@ -181,6 +185,11 @@ class EmulatorState:
         """Set the CreateRoom rate a second, or None for no quota."""
         # A burst of one second's worth, then a steady rate, as AWS allows.
         self.quota = None if rate is None else TokenBucket(rate, max(1.0, rate))
+
+    def rate(self, operation: str) -> float | None:
+        """The operation's quota in calls a second, or None for none."""
+        bucket = self.quota if operation == "CreateRoom" else self.quotas.get(operation)
+        return None if bucket is None else bucket.rate
 
     def reset(self) -> None:
         """Forget rooms, requests and faults; keep the settings."""
@@ -384,6 +393,11 @@ class EmulatorState:
         if start + limit < len(rooms):
             out["nextToken"] = base64.urlsafe_b64encode(str(start + limit).encode()).decode()
         return out
+
+
+def aws_quotas() -> dict[str, float]:
+    """AWS's quota for each operation the endpoint serves but CreateRoom (create_room_rate)."""
+    return {op: AWS_OPERATIONS[op].rate for op in OPERATIONS if op != "CreateRoom"}
 
 
 Operation = Callable[[EmulatorState, Json], Json | None]
@@ -637,6 +651,11 @@ def _admin_routes(state: EmulatorState) -> web.RouteTableDef:
     async def chat(request: web.Request) -> web.Response:
         op = request.query.get("operation")
         return web.json_response([a.to_json() for a in state.chat_actions(op)])
+
+    @routes.get(f"{ADMIN}/operations")
+    async def operations(_: web.Request) -> web.Response:
+        # What a client's test suite reads to know it calls every operation.
+        return web.json_response([{"operation": op, "quota": state.rate(op)} for op in OPERATIONS])
 
     @routes.get(f"{ADMIN}/faults")
     async def faults(_: web.Request) -> web.Response:
