@@ -549,7 +549,7 @@ async def _aws_shaped_http_errors(
 # SerializationException, so an SDK parses it like any other error.
 MALFORMED_HTTP: Final = "SerializationException"
 # An exception no handler expected: AWS's own name for its 500s.
-INTERNAL: Final = "InternalServerException"
+INTERNAL: Final = Outcome.INTERNAL_SERVER
 
 
 class _AwsRequestHandler(web_protocol.RequestHandler):
