@@ -569,10 +569,10 @@ class _AwsRequestHandler(web_protocol.RequestHandler):
     ) -> web.StreamResponse:
         # aiohttp's own answer logs the error and refuses when a response has begun.
         super().handle_error(request, status, exc, message)
-        if isinstance(exc, HttpProcessingError) or status == 400:
+        if isinstance(exc, HttpProcessingError) or 400 <= status < 500:
             # A bad chunk arriving after the headers fails request.read() in
             # the handler: still the client's malformed HTTP, not our 500.
-            status, code = 400, MALFORMED_HTTP
+            status, code = status if 400 <= status < 500 else 400, MALFORMED_HTTP
             text = f"The request is not well-formed HTTP ({type(exc).__name__})"
         elif status == 504:
             code, text = INTERNAL, "The request timed out"
