@@ -7,12 +7,14 @@ import re
 import sys
 from pathlib import Path
 
+import aiohttp
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2
 from ivschat.v1 import room_service_pb2 as pb
 from ivschat.v1 import room_service_pb2_grpc as pb_grpc
 from ivschat_grpc.cli import healthcheck
+from ivschat_grpc.core.operations import OPERATIONS
 from ivschat_grpc.emulator import DEFAULT_SECRET_ACCESS_KEY
 
 from tests.support.env import direct_client, point_env_at
@@ -125,3 +127,41 @@ async def test_emulator_refuses_a_bad_fault_flag() -> None:
     code, output = await run_to_end("emulator", "--fault", '{"error": "NoSuchError"}')
     assert code == 2
     assert "unknown error 'NoSuchError'" in output
+
+
+async def test_emulator_quota_flags_set_each_operation_and_keep_the_old_alias() -> None:
+    args = ("emulator", "--port", "0", "--quota", "GetRoom=off", "--quota", "SendEvent=2.5")
+    async with running(*args, "--create-room-rate", "3") as (emu, lines):
+        url = (await read_until(emu, lines, r"listening on (http://127\.0\.0\.1:\d+)"))[1]
+        async with aiohttp.ClientSession() as http:
+            resp = await http.get(f"{url}/_emulator/operations")
+            quotas = {row["operation"]: row["quota"] for row in await resp.json()}
+        assert await stop(emu) == 0
+    # The ones not named keep AWS's quota.
+    assert quotas == {
+        **{op: OPERATIONS[op].rate for op in quotas},
+        "CreateRoom": 3,
+        "GetRoom": None,
+        "SendEvent": 2.5,
+    }
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (("--quota", "GetRoom=fast"), "--quota GetRoom=fast"),
+        (("--quota", "GetRoom=0"), "--quota GetRoom=0"),
+        (("--quota", "GetRoom=-1"), "--quota GetRoom=-1"),
+        (("--quota", "GetRoom=nan"), "--quota GetRoom=nan"),
+        (("--quota", "GetRoom"), "--quota GetRoom"),
+        (("--quota", "TagResource=1"), "--quota TagResource=1"),
+        (("--quota", "GetRoom=1", "--quota", "GetRoom=2"), "--quota GetRoom=2"),
+        (("--create-room-rate", "0"), "--create-room-rate 0"),
+        (("--create-room-rate", "2", "--quota", "CreateRoom=1"), "--quota CreateRoom=1"),
+    ],
+)
+async def test_emulator_refuses_a_bad_quota_in_one_line(flags: tuple[str, ...], named: str) -> None:
+    code, output = await run_to_end("emulator", "--port", "0", *flags)
+    assert code == 2
+    [line] = output.strip().splitlines()
+    assert line.startswith(f"ivschat-grpc: {named}: ")

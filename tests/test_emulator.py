@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 from aiobotocore.config import AioConfig
 from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutError
+from ivschat_grpc.core.operations import OPERATIONS as AWS_OPERATIONS
 from ivschat_grpc.emulator import (
     DEFAULT_ACCESS_KEY_ID,
     DEFAULT_SECRET_ACCESS_KEY,
@@ -20,6 +21,7 @@ from ivschat_grpc.emulator import (
     EmulatorSettings,
     FaultRule,
 )
+from ivschat_grpc.emulator.server import OPERATIONS as EMULATED
 
 from tests.support.facade import LOGGING_ARNS
 
@@ -278,7 +280,13 @@ async def test_faults_given_at_start_apply() -> None:
         assert (await client.create_room())["id"]
 
 
-def _signed(emulator: Emulator, path: str, body: bytes, service: str = "ivschat") -> dict[str, str]:
+def _signed(
+    emulator: Emulator,
+    path: str,
+    body: bytes,
+    service: str = "ivschat",
+    content_type: str = "application/json",
+) -> dict[str, str]:
     """Headers that sign a POST of body to path for service, as botocore signs."""
     from botocore.auth import SigV4Auth
     from botocore.awsrequest import AWSRequest
@@ -288,7 +296,7 @@ def _signed(emulator: Emulator, path: str, body: bytes, service: str = "ivschat"
         method="POST",
         url=f"{emulator.url}{path}",
         data=body,
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": content_type},
     )
     creds = Credentials(DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY)
     SigV4Auth(creds, service, "us-east-1").add_auth(request)
@@ -370,3 +378,127 @@ async def test_a_quota_body_with_another_key_is_refused_not_taken_as_off(
         assert (await http.put(url, json={"rate": 5})).status == 400
     assert emulator.state.quota is not None  # still the 2/s set first, not turned off
     assert emulator.state.quota.rate == 2
+
+
+async def _raw_exchange(emulator: Emulator, *parts: bytes) -> tuple[bytes, dict[str, str], bytes]:
+    """Send parts over one connection, each once the last is flushed; read the answer."""
+    reader, writer = await asyncio.open_connection(emulator.settings.host, emulator.port)
+    try:
+        for part in parts:
+            writer.write(part)
+            await writer.drain()
+        head, _, body = (await reader.read()).partition(b"\r\n\r\n")
+    finally:
+        writer.close()
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines)}
+    return status_line.encode(), headers, body
+
+
+_POST = b"POST /CreateRoom HTTP/1.1\r\nHost: localhost\r\n"
+
+
+# Requests aiohttp's own parser refuses before any route or middleware runs.
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param(b"GARBAGE\r\n\r\n", id="request-line"),
+        pytest.param(b"POST /CreateRoom HTTP/9\r\n\r\n", id="http-version"),
+        pytest.param(_POST + b"Bad Header: \x01\r\n\r\n", id="header"),
+        pytest.param(
+            _POST + b"Transfer-Encoding: chunked\r\n\r\nZZ\r\nabc\r\n0\r\n\r\n", id="chunk-size"
+        ),
+        pytest.param(_POST + b"Content-Length: abc\r\n\r\n{}", id="content-length"),
+        pytest.param(
+            _POST + b"Content-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+            id="length-and-chunked",
+        ),
+        # A Content-Length shorter than the body: the rest reads as a request line.
+        pytest.param(_POST + b"Content-Length: 2\r\n\r\n{}}{}\r\n\r\n", id="length-short"),
+    ],
+)
+async def test_malformed_http_gets_aws_shaped_json(emulator: Emulator, raw: bytes) -> None:
+    status, headers, body = await _raw_exchange(emulator, raw)
+    assert status.split()[1] == b"400"
+    assert headers["x-amzn-errortype"] == "SerializationException"
+    assert headers["x-amzn-requestid"]
+    assert headers["content-type"].startswith("application/json")
+    assert isinstance(json.loads(body)["message"], str)
+    assert emulator.state.rooms == {}
+
+
+async def test_a_bad_chunk_after_the_headers_is_json_too(emulator: Emulator) -> None:
+    # The headers are read and routed first; the body fails in the handler's read.
+    headers = _POST + b"Transfer-Encoding: chunked\r\n\r\n"
+    status, answer, body = await _raw_exchange(emulator, headers, b"2\r\n{}\r\nZZ\r\n\r\n")
+    assert status.split()[1] == b"400"
+    assert answer["x-amzn-errortype"] == "SerializationException"
+    assert json.loads(body)["message"]
+    assert emulator.state.rooms == {}
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "content_type", "status", "error_type"),
+    [
+        # An empty body is the empty object, as AWS's JSON protocols read it.
+        ("/CreateRoom", b"", "application/json", 200, None),
+        ("/GetRoom", b"", "application/json", 400, "ValidationException"),
+        ("/CreateRoom", b"[1, 2]", "application/json", 400, "ValidationException"),
+        ("/CreateRoom", b'"room"', "application/json", 400, "ValidationException"),
+        ("/CreateRoom", b"null", "application/json", 400, "ValidationException"),
+        ("/CreateRoom", b'{"name": "\xff\xfe"}', "application/json", 400, "ValidationException"),
+        ("/CreateRoom", b"{not json", "application/json", 400, "ValidationException"),
+        # The body decides, not the label: AWS's SDKs all send application/json.
+        ("/CreateRoom", b'{"name": "typed"}', "text/plain", 200, None),
+    ],
+    ids=["empty", "empty-get", "array", "string", "null", "not-utf8", "not-json", "text-plain"],
+)
+async def test_odd_bodies_get_json_answers(
+    emulator: Emulator,
+    path: str,
+    body: bytes,
+    content_type: str,
+    status: int,
+    error_type: str | None,
+) -> None:
+    headers = _signed(emulator, path, body, content_type=content_type)
+    async with aiohttp.ClientSession() as http:
+        resp = await http.post(f"{emulator.url}{path}", data=body, headers=headers)
+        if error_type is not None:
+            await _aws_shaped(resp, status, error_type)
+        else:
+            assert resp.status == status
+            assert resp.headers["x-amzn-RequestId"]
+            assert (await resp.json())["id"]
+    record = emulator.state.requests[-1]
+    assert (record.status, record.error) == (status, error_type)
+
+
+async def test_list_rooms_validates_its_filters(ivschat: Any) -> None:
+    with pytest.raises(ivschat.exceptions.ValidationException) as caught:
+        await ivschat.list_rooms(
+            messageReviewHandlerUri="not-a-lambda", loggingConfigurationIdentifier="not-an-arn"
+        )
+    names = {f["name"] for f in caught.value.response["fieldList"]}
+    assert names == {"messageReviewHandlerUri", "loggingConfigurationIdentifier"}
+
+
+async def test_every_operation_has_its_aws_quota_by_default() -> None:
+    async with Emulator() as emu, aiohttp.ClientSession() as http:
+        resp = await http.get(f"{emu.url}/_emulator/operations")
+        listed = {row["operation"]: row["quota"] for row in await resp.json()}
+    assert listed == {op: AWS_OPERATIONS[op].rate for op in EMULATED}
+
+
+async def test_the_default_quota_throttles_a_read_burst() -> None:
+    # 30 GetRooms at once against 5 a second: most are throttled, and say so as AWS does.
+    async with Emulator() as emu, client_for(emu) as client:
+        arn = emu.state.arn("AbCdEfGhIjKl")
+        outcomes = await asyncio.gather(
+            *(client.get_room(identifier=arn) for _ in range(30)), return_exceptions=True
+        )
+    throttled = [e for e in outcomes if isinstance(e, client.exceptions.ThrottlingException)]
+    assert throttled
+    assert throttled[0].response["limit"] == 5
+    assert throttled[0].response["resourceId"] == "GetRoom"
+    assert all(isinstance(e, ClientError) for e in outcomes)

@@ -69,6 +69,16 @@ def exit_codes(command: str) -> Callable[[], str]:
     return table
 
 
+def endpoint_operations() -> str:
+    """The operations the local endpoint serves, each with its default quota."""
+    _code()
+    from ivschat_grpc.emulator.server import DEFAULT_CREATE_ROOM_RATE, OPERATIONS, aws_quotas
+
+    quotas = {"CreateRoom": DEFAULT_CREATE_ROOM_RATE, **aws_quotas()}
+    rows = [f"| {op} | {quotas[op]:g} |" for op in OPERATIONS]
+    return "\n".join(["| operation | default quota, calls a second |", "|---|---|", *rows]) + "\n"
+
+
 def _first_line(path: Path) -> str:
     doc = ast.get_docstring(ast.parse(path.read_text()))
     return (doc or "").strip().splitlines()[0] if doc else ""
@@ -100,6 +110,7 @@ SECTIONS: dict[str, tuple[Path, Callable[[], str]]] = {
     "serve exit codes": (ROOT / "docs" / "operations.md", exit_codes("serve")),
     "healthcheck exit codes": (ROOT / "docs" / "operations.md", exit_codes("healthcheck")),
     "modules": (ROOT / "docs" / "development.md", module_map),
+    "local endpoint operations": (ROOT / "docs" / "local-endpoint.md", endpoint_operations),
 }
 
 

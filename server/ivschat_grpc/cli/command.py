@@ -30,7 +30,7 @@ from ivschat_grpc.emulator import (
     EmulatorSettings,
     FaultRule,
 )
-from ivschat_grpc.emulator.server import DEFAULT_ACCOUNT, DEFAULT_CREATE_ROOM_RATE
+from ivschat_grpc.emulator.server import DEFAULT_ACCOUNT, DEFAULT_CREATE_ROOM_RATE, aws_quotas
 from ivschat_grpc.runtime import settings as config
 from ivschat_grpc.runtime.assembly import build_server
 from ivschat_grpc.runtime.telemetry import JsonFormatter
@@ -72,9 +72,18 @@ def _parser() -> argparse.ArgumentParser:
     emu.add_argument("--region", default=DEFAULT_REGION)
     emu.add_argument("--account", default=DEFAULT_ACCOUNT)
     emu.add_argument(
+        "--quota",
+        action="append",
+        default=[],
+        metavar="OPERATION=RATE",
+        help='one operation\'s quota, calls a second, or "off" for none (repeatable; '
+        "default: every operation at AWS's quota)",
+    )
+    emu.add_argument(
         "--create-room-rate",
-        default=str(DEFAULT_CREATE_ROOM_RATE),
-        help='CreateRoom quota per second, or "off" (default 5, as at AWS)',
+        default=None,
+        metavar="RATE",
+        help="the same as --quota CreateRoom=RATE (default 5, as at AWS)",
     )
     emu.add_argument(
         "--logging-configuration",
@@ -150,14 +159,11 @@ def _emulator_settings(args: argparse.Namespace) -> EmulatorSettings:
             f"--host {args.host}: the emulator's admin routes (reset, faults) are unsigned, so "
             "it listens on loopback only; pass --insecure to listen there anyway"
         )
-    rate_raw = args.create_room_rate
+    rates = _emulator_quotas(args.quota, args.create_room_rate)
     try:
-        rate = None if rate_raw == "off" else float(rate_raw)
         faults = tuple(FaultRule.from_json(json.loads(f)) for f in args.fault)
     except ValueError as e:
         raise config.ConfigError(f"bad emulator option: {e}") from e
-    if rate is not None and rate <= 0:
-        raise config.ConfigError('--create-room-rate must be positive or "off"')
     # IVSCHAT_EMULATOR_CREDENTIALS="KEY:SECRET[,KEY:SECRET...]" replaces the default pair.
     creds = {DEFAULT_ACCESS_KEY_ID: DEFAULT_SECRET_ACCESS_KEY}
     raw = os.environ.get("IVSCHAT_EMULATOR_CREDENTIALS")
@@ -172,10 +178,47 @@ def _emulator_settings(args: argparse.Namespace) -> EmulatorSettings:
         region=args.region,
         account=args.account,
         credentials=creds,
-        create_room_rate=rate,
+        create_room_rate=rates.pop("CreateRoom", DEFAULT_CREATE_ROOM_RATE),
+        quotas={op: rate for op, rate in rates.items() if rate is not None},
         logging_configurations=frozenset(args.logging_configuration),
         faults=faults,
     )
+
+
+def _quota_rate(flag: str, raw: str) -> float | None:
+    try:
+        rate = None if raw == "off" else float(raw)
+    except ValueError:
+        rate = 0.0
+    if rate is not None and not 0 < rate < float("inf"):
+        raise config.ConfigError(f'{flag}: the rate must be a positive number or "off"')
+    return rate
+
+
+def _emulator_quotas(
+    entries: Sequence[str], create_room_rate: str | None
+) -> dict[str, float | None]:
+    """Every served operation's quota: AWS's, but where --quota (or its alias) says otherwise."""
+    rates: dict[str, float | None] = {"CreateRoom": DEFAULT_CREATE_ROOM_RATE, **aws_quotas()}
+    given: set[str] = set()
+    if create_room_rate is not None:
+        rates["CreateRoom"] = _quota_rate(
+            f"--create-room-rate {create_room_rate}", create_room_rate
+        )
+        given.add("CreateRoom")
+    for entry in entries:
+        flag = f"--quota {entry}"
+        name, eq, raw = entry.partition("=")
+        if not eq:
+            raise config.ConfigError(f"{flag}: must be OPERATION=RATE")
+        if name not in rates:
+            served = ", ".join(rates)
+            raise config.ConfigError(f"{flag}: the endpoint serves no {name!r}; it serves {served}")
+        if name in given:
+            raise config.ConfigError(f"{flag}: {name}'s quota is given twice")
+        given.add(name)
+        rates[name] = _quota_rate(flag, raw.strip())
+    return rates
 
 
 def _on_signal() -> asyncio.Event:

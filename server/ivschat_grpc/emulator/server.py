@@ -6,7 +6,8 @@ DisconnectUser, DeleteMessage) the way AWS does (SigV4, modeled errors with
 x-amzn-ErrorType, ISO 8601 times), keeps the rooms in memory, keeps what the
 chat operations did (events sent, users disconnected, messages deleted, tokens
 made, without the tokens themselves) in `EmulatorState.chat`, records every
-request it receives, enforces per-operation quotas and
+request it receives, enforces every operation's AWS quota (each can be
+changed or turned off) and
 misbehaves on demand through fault rules. Admin routes under /_emulator/ are
 unsigned: the endpoint binds to loopback and holds nothing real.
 """
@@ -26,9 +27,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Self
 
-from aiohttp import web
+from aiohttp import web, web_protocol, web_server
+from aiohttp.http_exceptions import HttpProcessingError
 
 from ivschat_grpc.aws import validation
+from ivschat_grpc.core.operations import OPERATIONS as AWS_OPERATIONS
 from ivschat_grpc.core.outcomes import Outcome
 from ivschat_grpc.core.violations import Violation
 from ivschat_grpc.emulator import sigv4
@@ -68,9 +71,11 @@ class EmulatorSettings:
     credentials: Mapping[str, str] = field(
         default_factory=lambda: {DEFAULT_ACCESS_KEY_ID: DEFAULT_SECRET_ACCESS_KEY}
     )
+    # CreateRoom's quota, calls a second, or None for none.
     create_room_rate: float | None = DEFAULT_CREATE_ROOM_RATE
-    # Other operations' quotas, calls a second; an operation not named has none.
-    quotas: Mapping[str, float] = field(default_factory=dict)
+    # The other operations' quotas, calls a second: by default AWS's, as AWS
+    # enforces them all; an operation not named has none.
+    quotas: Mapping[str, float] = field(default_factory=lambda: aws_quotas())
     logging_configurations: frozenset[str] = frozenset()
     faults: tuple[FaultRule, ...] = ()
     record_limit: int = 100_000
@@ -180,6 +185,11 @@ class EmulatorState:
         """Set the CreateRoom rate a second, or None for no quota."""
         # A burst of one second's worth, then a steady rate, as AWS allows.
         self.quota = None if rate is None else TokenBucket(rate, max(1.0, rate))
+
+    def rate(self, operation: str) -> float | None:
+        """The operation's quota in calls a second, or None for none."""
+        bucket = self.quota if operation == "CreateRoom" else self.quotas.get(operation)
+        return None if bucket is None else bucket.rate
 
     def reset(self) -> None:
         """Forget rooms, requests and faults; keep the settings."""
@@ -387,6 +397,11 @@ class EmulatorState:
         return out
 
 
+def aws_quotas() -> dict[str, float]:
+    """AWS's quota for each operation the endpoint serves but CreateRoom (create_room_rate)."""
+    return {op: AWS_OPERATIONS[op].rate for op in OPERATIONS if op != "CreateRoom"}
+
+
 Operation = Callable[[EmulatorState, Json], Json | None]
 OPERATIONS: Final[Mapping[str, tuple[Operation, int]]] = {
     "CreateRoom": (EmulatorState.create_room, 200),
@@ -529,6 +544,65 @@ async def _aws_shaped_http_errors(
         return _error_response(str(uuid.uuid4()), e.status, code, {"message": message})
 
 
+# What the endpoint answers for a request that is not well-formed HTTP (a bad
+# request line, header, chunk or Content-Length), which aiohttp refuses before
+# any route or middleware sees it. AWS's front end does not document its answer;
+# the guess is the one it gives a body it cannot read: a JSON 400 naming
+# SerializationException, so an SDK parses it like any other error.
+MALFORMED_HTTP: Final = "SerializationException"
+# An exception no handler expected: AWS's own name for its 500s.
+INTERNAL: Final = Outcome.INTERNAL_SERVER
+
+
+class _AwsRequestHandler(web_protocol.RequestHandler):
+    """A connection whose last-resort answers are AWS-shaped JSON, not aiohttp's text.
+
+    aiohttp answers its parser's refusals and a handler's unexpected exception
+    through handle_error, past every middleware, and offers no hook for it
+    (aio-libs/aiohttp#3287): overriding it is the one place to shape them.
+    """
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        # aiohttp's own answer logs the error and refuses when a response has begun.
+        super().handle_error(request, status, exc, message)
+        if isinstance(exc, HttpProcessingError) or 400 <= status < 500:
+            # A bad chunk arriving after the headers fails request.read() in
+            # the handler: still the client's malformed HTTP, not our 500.
+            status, code = status if 400 <= status < 500 else 400, MALFORMED_HTTP
+            text = f"The request is not well-formed HTTP ({type(exc).__name__})"
+        elif status == 504:
+            code, text = INTERNAL, "The request timed out"
+        else:
+            status, code, text = 500, INTERNAL, "An internal error occurred"
+        response = _error_response(str(uuid.uuid4()), status, code, {"message": text})
+        response.force_close()
+        return response
+
+
+class _AwsServer(web_server.Server):
+    """The protocol factory that makes _AwsRequestHandler connections."""
+
+    def __call__(self) -> web_protocol.RequestHandler:
+        return _AwsRequestHandler(self, loop=self._loop, **self._kwargs)
+
+
+class _AwsRunner(web.AppRunner):
+    """An AppRunner whose connections answer even malformed HTTP in JSON."""
+
+    async def _make_server(self) -> web_server.Server:
+        server = await super()._make_server()
+        # The application builds its Server with arguments of its own choosing;
+        # taking that object and changing only its class keeps them all.
+        server.__class__ = _AwsServer
+        return server
+
+
 def _fault_fields(rule: FaultRule) -> Json:
     """The modeled fields an injected error carries, unless the rule overrides them."""
     defaults: Mapping[str, Json] = {
@@ -579,6 +653,11 @@ def _admin_routes(state: EmulatorState) -> web.RouteTableDef:
     async def chat(request: web.Request) -> web.Response:
         op = request.query.get("operation")
         return web.json_response([a.to_json() for a in state.chat_actions(op)])
+
+    @routes.get(f"{ADMIN}/operations")
+    async def operations(_: web.Request) -> web.Response:
+        # What a client's test suite reads to know it calls every operation.
+        return web.json_response([{"operation": op, "quota": state.rate(op)} for op in OPERATIONS])
 
     @routes.get(f"{ADMIN}/faults")
     async def faults(_: web.Request) -> web.Response:
@@ -637,7 +716,7 @@ class Emulator:
     def __init__(self, settings: EmulatorSettings | None = None) -> None:
         self.settings = settings or EmulatorSettings()
         self.state = EmulatorState(self.settings)
-        self._runner: web.AppRunner | None = None
+        self._runner: _AwsRunner | None = None
         self.port = 0
 
     @property
@@ -647,7 +726,7 @@ class Emulator:
 
     async def start(self) -> None:
         """Bind and start serving; port 0 picks a free port."""
-        self._runner = web.AppRunner(build_app(self.state), access_log=None)
+        self._runner = _AwsRunner(build_app(self.state), access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
         await site.start()

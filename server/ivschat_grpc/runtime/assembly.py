@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any, Final
 
 import grpc
+from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from ivschat.v1 import chat_service_pb2 as chat_pb
@@ -55,6 +56,38 @@ SERVICE_NAME: Final = pb.DESCRIPTOR.services_by_name["RoomService"].full_name
 CHAT_SERVICE_NAME: Final = chat_pb.DESCRIPTOR.services_by_name["ChatService"].full_name
 # The names health reports on: the server's own ("") and each service's.
 HEALTH_NAMES: Final = ("", SERVICE_NAME, CHAT_SERVICE_NAME)
+# Reflection serves the files in protobuf's default pool. No service imports
+# these, so a client that resolves a status detail by its type's name (grpcurl
+# decoding google.rpc.BadRequest) needs them in the pool: naming them here puts
+# them there whatever else is imported.
+DETAIL_FILES: Final = (error_details_pb2.DESCRIPTOR.name, status_pb2.DESCRIPTOR.name)
+
+
+class _Registered:
+    """Passes each registration on and keeps the service's name, for reflection."""
+
+    def __init__(self, registrar: Any) -> None:
+        self._registrar = registrar
+        self._services: dict[str, None] = {}
+
+    @property
+    def services(self) -> tuple[str, ...]:
+        """The services registered so far, in order, each once."""
+        return tuple(self._services)
+
+    def add_generic_rpc_handlers(self, handlers: Sequence[grpc.GenericRpcHandler]) -> None:
+        """Register generic handlers; those that serve one service name it."""
+        for handler in handlers:
+            if isinstance(handler, grpc.ServiceRpcHandler):
+                self._services[handler.service_name()] = None
+        self._registrar.add_generic_rpc_handlers(handlers)
+
+    def add_registered_method_handlers(self, service: str, handlers: Mapping[str, Any]) -> None:
+        """Register one service's method handlers."""
+        self._services[service] = None
+        self._registrar.add_registered_method_handlers(service, handlers)
+
+
 SERVING: Final = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING: Final = health_pb2.HealthCheckResponse.NOT_SERVING
 
@@ -314,16 +347,17 @@ async def build_server(
         lifecycle,
         page_tokens,
     )
-    pb_grpc.add_RoomServiceServicer_to_server(rooms, registrar)
+    # Every service registers through `registered`, before reflection: it
+    # names them all to reflection clients.
+    registered: Any = _Registered(registrar)  # as registrar: the add_* functions take any server
+    pb_grpc.add_RoomServiceServicer_to_server(rooms, registered)
     once = Once(aws, store, ids.claim_timeout_s, lifecycle)
     chat = ChatService(aws, once, limits.default_timeout_s)
-    chat_pb_grpc.add_ChatServiceServicer_to_server(chat, registrar)
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, registrar)
+    chat_pb_grpc.add_ChatServiceServicer_to_server(chat, registered)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, registered)
     # Not enable_server_reflection: it registers on the server itself, past the wrappers.
     reflection_pb2_grpc.add_ServerReflectionServicer_to_server(  # type: ignore[no-untyped-call]  # generated, untyped
-        reflection.aio.ReflectionServicer(
-            (SERVICE_NAME, CHAT_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME)
-        ),
+        reflection.aio.ReflectionServicer((*registered.services, reflection.SERVICE_NAME)),
         registrar,
     )
     address = _address(listen.host, listen.port)
