@@ -1,0 +1,179 @@
+"""Attacks on issue 16's RPCs, each a finding: a hostile or careless caller, or AWS echoing input.
+
+Each test here failed before the fix it came with (or pins a behaviour the
+attack found sound, said so in its docstring).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+import pytest
+from google.protobuf import field_mask_pb2
+from ivschat.v1 import chat_service_pb2 as pb
+from ivschat.v1 import chat_service_pb2_grpc as pb_grpc
+from ivschat.v1 import room_service_pb2 as room_pb
+from ivschat_grpc.emulator import FaultRule
+
+from tests.support.facade import Facade
+from tests.support.richstatus import field_violations, status_of
+
+MARKER = "MARKER-5e1f"
+# A default gRPC client refuses response headers past 8 KiB (soft) to 16 KiB.
+HEADER_BUDGET = 4096
+
+
+def chat(facade: Facade) -> pb_grpc.ChatServiceAsyncStub:
+    return pb_grpc.ChatServiceStub(facade.channel)
+
+
+async def room_of(facade: Facade) -> str:
+    made = await facade.stub.CreateRoom(room_pb.CreateRoomRequest(name="attack"), timeout=10)
+    return made.room.arn
+
+
+async def refused(call: Any) -> grpc.aio.AioRpcError:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await call
+    return caught.value
+
+
+def details_bytes(error: grpc.aio.AioRpcError) -> int:
+    trailers = error.trailing_metadata() or ()
+    return sum(len(v) for k, v in trailers if k == "grpc-status-details-bin")
+
+
+def mask(*paths: str) -> field_mask_pb2.FieldMask:
+    return field_mask_pb2.FieldMask(paths=list(paths))
+
+
+# --- AWS's messages can echo the request: never passed through for chat ------------
+
+
+async def test_a_fault_rule_may_set_the_message_aws_answers(facade: Facade) -> None:
+    """The endpoint's rules can carry AWS's message; before, a 'message' field made it 500."""
+    arn = await room_of(facade)
+    facade.emulator.state.faults.add(
+        FaultRule(operation="GetRoom", error="AccessDeniedException", fields={"message": "no"})
+    )
+    failed = await refused(facade.stub.GetRoom(room_pb.GetRoomRequest(arn=arn), timeout=10))
+    assert failed.code() is grpc.StatusCode.PERMISSION_DENIED
+    assert [r.status for r in facade.emulator.state.recorded("GetRoom")] == [403]
+
+
+ECHOING_FIELDS = {
+    "user_id": [{"name": "userId", "message": f"userId {MARKER} is not allowed"}],
+    "attribute_key": [{"name": f"attributes.{MARKER}", "message": f"value of {MARKER} is bad"}],
+    "attributes": [{"name": "attributes", "message": f"{MARKER}={MARKER} is bad"}],
+}
+
+
+@pytest.mark.parametrize("method", ["CreateChatToken", "SendEvent", "DisconnectUser"])
+@pytest.mark.parametrize("echo", sorted(ECHOING_FIELDS))
+async def test_an_aws_validation_message_that_may_echo_a_secret_is_not_passed_through(
+    facade: Facade, method: str, echo: str
+) -> None:
+    arn = await room_of(facade)
+    facade.emulator.state.faults.add(
+        FaultRule(
+            operation=method,
+            error="ValidationException",
+            fields={"message": f"bad {MARKER}", "fieldList": ECHOING_FIELDS[echo]},
+        )
+    )
+    requests: dict[str, Any] = {
+        "CreateChatToken": pb.CreateChatTokenRequest(
+            room_arn=arn, user_id=MARKER, attributes={MARKER: MARKER}
+        ),
+        "SendEvent": pb.SendEventRequest(
+            room_arn=arn, event_name="e", attributes={MARKER: MARKER}
+        ),
+        "DisconnectUser": pb.DisconnectUserRequest(room_arn=arn, user_id=MARKER),
+    }
+    failed = await refused(getattr(chat(facade), method)(requests[method], timeout=10))
+    assert failed.code() is grpc.StatusCode.INVALID_ARGUMENT
+    status = status_of(failed)
+    assert MARKER.lower() not in str(status).lower().replace("_", "-")
+    assert MARKER.lower() not in (failed.details() or "").lower()
+    violations = field_violations(failed)
+    assert violations, "the field AWS named is still named"
+    assert set(violations) <= {"user_id", "attributes"}
+
+
+async def test_a_room_operation_still_passes_aws_field_messages_through(facade: Facade) -> None:
+    """A room's fields are not secret: AWS's own words about them stay useful to the caller."""
+    arn = await room_of(facade)
+    facade.emulator.state.faults.add(
+        FaultRule(
+            operation="UpdateRoom",
+            error="ValidationException",
+            fields={"fieldList": [{"name": "name", "message": "name is taken by policy"}]},
+        )
+    )
+    failed = await refused(
+        facade.stub.UpdateRoom(
+            room_pb.UpdateRoomRequest(room=room_pb.Room(arn=arn, name="x"), update_mask=mask("name")),
+            timeout=10,
+        )
+    )
+    assert field_violations(failed) == {"room.name": "name is taken by policy"}
+
+
+@pytest.mark.parametrize(
+    ("aws_name", "proto"),
+    [("identifier", "room.arn"), ("maximumMessageLength", "room.maximum_message_length")],
+)
+async def test_update_room_names_aws_fields_as_its_proto_does(
+    facade: Facade, aws_name: str, proto: str
+) -> None:
+    """AWS's members sit in UpdateRoomRequest.room; before, they came back as top-level names."""
+    arn = await room_of(facade)
+    facade.emulator.state.faults.add(
+        FaultRule(
+            operation="UpdateRoom",
+            error="ValidationException",
+            fields={"fieldList": [{"name": aws_name, "message": "no"}]},
+        )
+    )
+    failed = await refused(
+        facade.stub.UpdateRoom(
+            room_pb.UpdateRoomRequest(room=room_pb.Room(arn=arn, name="x"), update_mask=mask("name")),
+            timeout=10,
+        )
+    )
+    assert field_violations(failed) == {proto: "no"}
+
+
+@pytest.mark.parametrize(
+    ("aws_name", "proto"),
+    [("roomIdentifier", "room_arn"), ("sessionDurationInMinutes", "session_duration_minutes")],
+)
+async def test_create_chat_token_names_aws_fields_as_its_proto_does(
+    facade: Facade, aws_name: str, proto: str
+) -> None:
+    arn = await room_of(facade)
+    facade.emulator.state.faults.add(
+        FaultRule(
+            operation="CreateChatToken",
+            error="ValidationException",
+            fields={"fieldList": [{"name": aws_name, "message": "no"}]},
+        )
+    )
+    request = pb.CreateChatTokenRequest(room_arn=arn, user_id="u")
+    failed = await refused(chat(facade).CreateChatToken(request, timeout=10))
+    assert list(field_violations(failed)) == [proto]
+
+
+async def test_get_room_names_aws_identifier_as_arn(facade: Facade) -> None:
+    """Old code too: GetRoom's AWS member identifier is the proto's arn."""
+    arn = await room_of(facade)
+    facade.emulator.state.faults.add(
+        FaultRule(
+            operation="GetRoom",
+            error="ValidationException",
+            fields={"fieldList": [{"name": "identifier", "message": "no"}]},
+        )
+    )
+    failed = await refused(facade.stub.GetRoom(room_pb.GetRoomRequest(arn=arn), timeout=10))
+    assert field_violations(failed) == {"arn": "no"}
