@@ -86,9 +86,7 @@ async def test_an_aws_validation_message_that_may_echo_a_secret_is_not_passed_th
         "CreateChatToken": pb.CreateChatTokenRequest(
             room_arn=arn, user_id=MARKER, attributes={MARKER: MARKER}
         ),
-        "SendEvent": pb.SendEventRequest(
-            room_arn=arn, event_name="e", attributes={MARKER: MARKER}
-        ),
+        "SendEvent": pb.SendEventRequest(room_arn=arn, event_name="e", attributes={MARKER: MARKER}),
         "DisconnectUser": pb.DisconnectUserRequest(room_arn=arn, user_id=MARKER),
     }
     failed = await refused(getattr(chat(facade), method)(requests[method], timeout=10))
@@ -113,7 +111,9 @@ async def test_a_room_operation_still_passes_aws_field_messages_through(facade: 
     )
     failed = await refused(
         facade.stub.UpdateRoom(
-            room_pb.UpdateRoomRequest(room=room_pb.Room(arn=arn, name="x"), update_mask=mask("name")),
+            room_pb.UpdateRoomRequest(
+                room=room_pb.Room(arn=arn, name="x"), update_mask=mask("name")
+            ),
             timeout=10,
         )
     )
@@ -138,7 +138,9 @@ async def test_update_room_names_aws_fields_as_its_proto_does(
     )
     failed = await refused(
         facade.stub.UpdateRoom(
-            room_pb.UpdateRoomRequest(room=room_pb.Room(arn=arn, name="x"), update_mask=mask("name")),
+            room_pb.UpdateRoomRequest(
+                room=room_pb.Room(arn=arn, name="x"), update_mask=mask("name")
+            ),
             timeout=10,
         )
     )
@@ -177,3 +179,30 @@ async def test_get_room_names_aws_identifier_as_arn(facade: Facade) -> None:
     )
     failed = await refused(facade.stub.GetRoom(room_pb.GetRoomRequest(arn=arn), timeout=10))
     assert field_violations(failed) == {"arn": "no"}
+
+
+# --- UpdateRoom's mask -----------------------------------------------------------
+
+
+async def test_long_unknown_mask_paths_keep_the_status_within_a_header(facade: Facade) -> None:
+    """Each unknown path was echoed whole: ten of 7000 characters overflowed the 16 KiB header."""
+    arn = await room_of(facade)
+    paths = [f"{MARKER}{i}" * 500 for i in range(10)]  # 6000 characters each
+    request = room_pb.UpdateRoomRequest(room=room_pb.Room(arn=arn), update_mask=mask(*paths))
+    failed = await refused(facade.stub.UpdateRoom(request, timeout=10))
+    assert failed.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert 0 < details_bytes(failed) < HEADER_BUDGET
+    assert list(field_violations(failed)) == ["update_mask"]
+    assert facade.emulator.state.recorded("UpdateRoom") == []
+
+
+async def test_tags_outside_a_mask_that_names_fields_are_ignored(facade: Facade) -> None:
+    """AIP-134: a field the mask does not name is not changed, whatever it holds."""
+    arn = await room_of(facade)
+    room = room_pb.Room(arn=arn, name="renamed")
+    room.tags["team"] = "a"
+    updated = await facade.stub.UpdateRoom(
+        room_pb.UpdateRoomRequest(room=room, update_mask=mask("name")), timeout=10
+    )
+    assert updated.name == "renamed"
+    assert dict(updated.tags) == {}
