@@ -96,8 +96,8 @@ def update_room(request: pb.UpdateRoomRequest) -> tuple[dict[str, Any], list[Vio
             out.append(
                 Violation(
                     ("update_mask",),
-                    f"names {_shown(path)!r}, which UpdateRoom cannot change; it may name {allowed}, "
-                    'or "*" for all of them',
+                    f"names {_shown(path)!r}, which UpdateRoom cannot change; it may name "
+                    f'{allowed}, or "*" for all of them',
                 )
             )
     fields: list[str]
