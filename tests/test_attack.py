@@ -6,6 +6,8 @@ attack found sound, said so in its docstring).
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from typing import Any
 
 import grpc
@@ -16,8 +18,8 @@ from ivschat.v1 import chat_service_pb2_grpc as pb_grpc
 from ivschat.v1 import room_service_pb2 as room_pb
 from ivschat_grpc.emulator import FaultRule
 
-from tests.support.facade import Facade
-from tests.support.richstatus import field_violations, status_of
+from tests.support.facade import Facade, MakeFacade
+from tests.support.richstatus import error_info, field_violations, status_of
 
 MARKER = "MARKER-5e1f"
 # A default gRPC client refuses response headers past 8 KiB (soft) to 16 KiB.
@@ -206,3 +208,85 @@ async def test_tags_outside_a_mask_that_names_fields_are_ignored(facade: Facade)
     )
     assert updated.name == "renamed"
     assert dict(updated.tags) == {}
+
+
+# --- SendEvent's request_id under contention, and page tokens across keys ----------
+
+
+async def _send_twenty(stubs: list[pb_grpc.ChatServiceAsyncStub], request: Any) -> list[Any]:
+    calls = [stubs[i % len(stubs)].SendEvent(request, timeout=20) for i in range(20)]
+    return await asyncio.gather(*calls, return_exceptions=True)
+
+
+def _one_event_for_all(answers: list[Any]) -> None:
+    ids = {a.id for a in answers if not isinstance(a, BaseException)}
+    failures = [a for a in answers if isinstance(a, grpc.aio.AioRpcError)]
+    assert len(ids) == 1, (ids, failures)
+    for failure in failures:  # a caller may be told to wait, never that nothing ran
+        assert failure.code() is not grpc.StatusCode.UNKNOWN
+        assert failure.code() is not grpc.StatusCode.UNAVAILABLE
+        assert error_info(failure).reason == "REQUEST_IN_PROGRESS"
+    assert not [a for a in answers if isinstance(a, BaseException) and a not in failures]
+
+
+async def test_twenty_callers_of_one_request_id_make_one_event(facade: Facade) -> None:
+    """Sound: the first sends, the other nineteen wait for its answer and get its id."""
+    arn = await room_of(facade)
+    facade.emulator.state.faults.add(FaultRule(operation="SendEvent", latency_ms=500, times=1))
+    request = pb.SendEventRequest(room_arn=arn, event_name="e", request_id=str(uuid.uuid4()))
+    _one_event_for_all(await _send_twenty([chat(facade)], request))
+    assert len(facade.emulator.state.chat_actions("SendEvent")) == 1
+
+
+async def test_twenty_callers_across_two_replicas_on_one_redis_make_one_event(
+    make_facade: MakeFacade, redis_url: str
+) -> None:
+    """Sound: the request_id store in Redis is shared, so one replica sends and both answer."""
+    async with make_facade(redis_url=redis_url) as one, make_facade(redis_url=redis_url) as two:
+        arn = await room_of(one)
+        one.emulator.state.faults.add(FaultRule(operation="SendEvent", latency_ms=500, times=1))
+        request = pb.SendEventRequest(room_arn=arn, event_name="e", request_id=str(uuid.uuid4()))
+        _one_event_for_all(await _send_twenty([chat(one), chat(two)], request))
+        assert len(one.emulator.state.chat_actions("SendEvent")) == 1
+
+
+async def test_a_page_token_from_another_regions_key_is_refused(
+    make_facade: MakeFacade, redis_url: str
+) -> None:
+    """Sound: the key in Redis is per region, as AWS's tokens are per account and region."""
+    async with (
+        make_facade(redis_url=redis_url) as here,
+        make_facade(redis_url=redis_url, region="eu-west-1") as there,
+    ):
+        for name in ("a", "b"):
+            await here.stub.CreateRoom(room_pb.CreateRoomRequest(name=name), timeout=10)
+        first = await here.stub.ListRooms(room_pb.ListRoomsRequest(page_size=1), timeout=10)
+        assert first.next_page_token
+        before = len(here.emulator.state.recorded("ListRooms"))
+        request = room_pb.ListRoomsRequest(page_size=1, page_token=first.next_page_token)
+        failed = await refused(there.stub.ListRooms(request, timeout=10))
+        assert failed.code() is grpc.StatusCode.INVALID_ARGUMENT
+        assert "another service instance" in field_violations(failed)["page_token"]
+        assert len(here.emulator.state.recorded("ListRooms")) == before
+
+
+async def test_the_largest_page_size_is_taken_as_50_and_the_last_page_has_no_token(
+    facade: Facade,
+) -> None:
+    await room_of(facade)
+    page = await facade.stub.ListRooms(room_pb.ListRoomsRequest(page_size=2**31 - 1), timeout=10)
+    assert len(page.rooms) == 1
+    assert page.next_page_token == ""
+    (sent,) = facade.emulator.state.recorded("ListRooms")
+    assert sent.body == {"maxResults": 50}
+
+
+async def test_update_room_of_a_deleted_room_is_not_found(facade: Facade) -> None:
+    arn = await room_of(facade)
+    await facade.stub.DeleteRoom(room_pb.DeleteRoomRequest(arn=arn), timeout=10)
+    request = room_pb.UpdateRoomRequest(
+        room=room_pb.Room(arn=arn, name="x"), update_mask=mask("name")
+    )
+    failed = await refused(facade.stub.UpdateRoom(request, timeout=10))
+    assert failed.code() is grpc.StatusCode.NOT_FOUND
+    assert "UpdateRoom" in (failed.details() or "")
