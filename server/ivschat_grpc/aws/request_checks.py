@@ -96,8 +96,8 @@ def update_room(request: pb.UpdateRoomRequest) -> tuple[dict[str, Any], list[Vio
             out.append(
                 Violation(
                     ("update_mask",),
-                    f"names {path!r}, which UpdateRoom cannot change; it may name {allowed}, "
-                    'or "*" for all of them',
+                    f"names {_shown(path)!r}, which UpdateRoom cannot change; it may name "
+                    f'{allowed}, or "*" for all of them',
                 )
             )
     fields: list[str]
@@ -124,6 +124,16 @@ def update_room(request: pb.UpdateRoomRequest) -> tuple[dict[str, Any], list[Vio
     params = convert.to_update_params(room, fields)
     checked = _renamed(validation.check("UpdateRoom", params), {"identifier": "arn"})
     return params, out + [Violation(("room", *v.path), v.message) for v in checked]
+
+
+# An unknown mask path is shown to its caller cut to this many characters: a
+# path is the caller's own text, and ten of them whole could overflow the
+# header the status travels in.
+_MAX_SHOWN_PATH: Final = 64
+
+
+def _shown(path: str) -> str:
+    return path if len(path) <= _MAX_SHOWN_PATH else path[:_MAX_SHOWN_PATH] + "…"
 
 
 # The AWS members that the chat protos name otherwise.

@@ -97,15 +97,33 @@ def add_arguments(parser: argparse.ArgumentParser, *, command: str) -> None:
 def _user_id(args: argparse.Namespace, stdin: TextIO) -> str:
     if args.user_id is not None:
         return str(args.user_id)
-    if args.user_id_file == "-":
-        return stdin.readline().rstrip("\r\n")
-    return Path(args.user_id_file).read_text().rstrip("\r\n")
+    source = "stdin" if args.user_id_file == "-" else repr(args.user_id_file)
+    try:
+        if args.user_id_file == "-":
+            user_id = stdin.readline().rstrip("\r\n")
+        else:
+            user_id = Path(args.user_id_file).read_text().rstrip("\r\n")
+    except OSError as e:
+        # The error's kind only: its text names the file, which is said already.
+        raise ValueError(f"--user-id-file: cannot read {source} ({e.strerror or e})") from None
+    if not user_id:
+        # A user id AWS would refuse anyway; said here, where the fault is.
+        raise ValueError(f"--user-id-file: {source} holds no user id on its first line")
+    return user_id
 
 
 def _attributes(args: argparse.Namespace) -> dict[str, str]:
     out: dict[str, str] = {}
     if args.attributes_file:
-        loaded = json.loads(Path(args.attributes_file).read_text())
+        try:
+            loaded = json.loads(Path(args.attributes_file).read_text())
+        except OSError as e:
+            raise ValueError(
+                f"--attributes-file: cannot read {args.attributes_file!r} ({e.strerror or e})"
+            ) from None
+        except ValueError:
+            # Not the parser's message: it can quote the file, whose values may be secret.
+            raise ValueError("--attributes-file must hold a JSON object of strings") from None
         if not isinstance(loaded, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in loaded.items()
         ):

@@ -11,7 +11,7 @@ is resent for every operation.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 
@@ -29,11 +29,24 @@ class Operation:
     effect: str | None = "it may have taken effect"
     # The ErrorInfo metadata key, set to "true", that says so to programs.
     may_exist_key: str = "room_may_exist"
+    # The request's AWS members that its proto names otherwise, and the proto
+    # path of the message AWS's members sit in, so that a field AWS names in
+    # its fieldList reaches the caller as the proto names it.
+    proto_names: Mapping[str, str] = field(default_factory=dict)
+    proto_prefix: str = ""
+    # Whether the request carries secrets (a user id, chat attributes): AWS's
+    # messages about its fields may repeat their values or keys, so they are
+    # never passed on; only the member AWS named is.
+    secret_input: bool = False
 
     @property
     def changes(self) -> bool:
         """Whether a call changes anything at AWS: False for the reads."""
         return self.effect is not None
+
+
+_ARN: Final[Mapping[str, str]] = {"identifier": "arn"}
+_ROOM_ARN: Final[Mapping[str, str]] = {"roomIdentifier": "room_arn"}
 
 
 def _rows(*rows: Operation) -> Mapping[str, Operation]:
@@ -43,11 +56,26 @@ def _rows(*rows: Operation) -> Mapping[str, Operation]:
 OPERATIONS: Final[Mapping[str, Operation]] = _rows(
     # Not idempotent: AWS takes no token, so a resend can make a second room.
     Operation("CreateRoom", 5, resend_ambiguous=False, effect="the room may exist"),
-    Operation("GetRoom", 5, resend_ambiguous=True, effect=None),
-    Operation("ListRooms", 5, resend_ambiguous=True, effect=None),
+    Operation("GetRoom", 5, resend_ambiguous=True, effect=None, proto_names=_ARN),
+    Operation(
+        "ListRooms",
+        5,
+        resend_ambiguous=True,
+        effect=None,
+        proto_names={"maxResults": "page_size", "nextToken": "page_token"},
+    ),
     # Sets the same fields to the same values again.
-    Operation("UpdateRoom", 5, resend_ambiguous=True, effect="the room may be updated"),
-    Operation("DeleteRoom", 5, resend_ambiguous=True, effect="the room may be deleted"),
+    Operation(
+        "UpdateRoom",
+        5,
+        resend_ambiguous=True,
+        effect="the room may be updated",
+        proto_names=_ARN,
+        proto_prefix="room.",
+    ),
+    Operation(
+        "DeleteRoom", 5, resend_ambiguous=True, effect="the room may be deleted", proto_names=_ARN
+    ),
     # A spare token harms nothing, and expires.
     Operation(
         "CreateChatToken",
@@ -55,6 +83,8 @@ OPERATIONS: Final[Mapping[str, Operation]] = _rows(
         resend_ambiguous=True,
         effect="a token may have been made",
         may_exist_key="token_may_exist",
+        proto_names={**_ROOM_ARN, "sessionDurationInMinutes": "session_duration_minutes"},
+        secret_input=True,
     ),
     # A duplicate event reaches every user in the room.
     Operation(
@@ -63,6 +93,8 @@ OPERATIONS: Final[Mapping[str, Operation]] = _rows(
         resend_ambiguous=False,
         effect="the event may have been sent",
         may_exist_key="event_may_have_been_sent",
+        proto_names=_ROOM_ARN,
+        secret_input=True,
     ),
     Operation(
         "DisconnectUser",
@@ -70,6 +102,8 @@ OPERATIONS: Final[Mapping[str, Operation]] = _rows(
         resend_ambiguous=True,
         effect="the user may be disconnected",
         may_exist_key="user_may_be_disconnected",
+        proto_names=_ROOM_ARN,
+        secret_input=True,
     ),
     Operation(
         "DeleteMessage",
@@ -77,6 +111,7 @@ OPERATIONS: Final[Mapping[str, Operation]] = _rows(
         resend_ambiguous=True,
         effect="the message may be deleted",
         may_exist_key="message_may_be_deleted",
+        proto_names=_ROOM_ARN,
     ),
     # Not idempotent either: a resend can make a second configuration.
     Operation(

@@ -502,7 +502,11 @@ def build_app(state: EmulatorState) -> web.Application:
             if rule.drop:
                 _drop(request)
             if rule.error is not None:
-                raise AwsError(rule.error, f"Injected {rule.error}", **_fault_fields(rule))
+                # A rule's fields may carry a message of its own (one that
+                # echoes the request, as AWS's messages can).
+                fields = _fault_fields(rule)
+                message = str(fields.pop("message", f"Injected {rule.error}"))
+                raise AwsError(rule.error, message, **fields)
         if not ran:
             result = handler(state, params)
         if operation == "CreateRoom" and result is not None:

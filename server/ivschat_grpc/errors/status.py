@@ -258,13 +258,8 @@ def from_aws(
     answered_by_aws = outcome is None or outcome.from_aws
     metadata = {"aws_error_code": code} if row.reason and answered_by_aws else {}
     entries = [e for e in fields.get("fieldList") or [] if isinstance(e, Mapping)]
-    violations = [
-        (
-            proto_path_from_aws_name(str(e.get("name", "")))[:_MAX_TEXT],
-            str(e.get("message", ""))[:_MAX_TEXT],
-        )
-        for e in entries[:MAX_FIELD_VIOLATIONS]
-    ]
+    known = OPERATIONS.get(operation)
+    violations = [_aws_violation(e, known) for e in entries[:MAX_FIELD_VIOLATIONS]]
     kind, name = str(fields.get("resourceType", "")), str(fields.get("resourceId", ""))
     limit = fields.get("limit")
     quota = (
@@ -281,6 +276,35 @@ def from_aws(
         resource=(kind, name),
         request_id=request_id,
     )
+
+
+_AWS_MEMBER = re.compile(r"^(?P<member>[A-Za-z]*)(?P<rest>.*)$", re.DOTALL)
+_INDEX = re.compile(r"^\[\d+\]$")
+WITHHELD: Final = (
+    "was refused by AWS, whose own words about it are withheld here: they may repeat "
+    "the value; check it against the limits in ChatService's documentation"
+)
+
+
+def _aws_violation(entry: Mapping[str, Any], known: Operation | None) -> tuple[str, str]:
+    """One fieldList entry from AWS as a proto path and description, its secrets left out."""
+    name, message = str(entry.get("name", "")), str(entry.get("message", ""))
+    path = proto_path_from_aws_name(name)
+    if known is not None:
+        m = _AWS_MEMBER.match(name)
+        assert m is not None  # noqa: S101 - the pattern matches any string
+        member, rest = m["member"], m["rest"]
+        if known.secret_input:
+            # Past the member, a name can hold a map key (a secret); past an
+            # index, nothing the caller needs.
+            rest = rest if _INDEX.match(rest) else ""
+            message = WITHHELD
+        if member in known.proto_names:
+            path = known.proto_names[member] + rest
+        else:
+            path = proto_path_from_aws_name(member + rest) if member or rest else ""
+        path = known.proto_prefix + path if path else path
+    return path[:_MAX_TEXT], message[:_MAX_TEXT]
 
 
 def from_failed(error: CallFailed, operation: str) -> Failure:
