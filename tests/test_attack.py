@@ -295,14 +295,9 @@ async def test_update_room_of_a_deleted_room_is_not_found(facade: Facade) -> Non
 # --- floods --------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "open finding: of 2000 calls at once, ~10% end CANCELLED with no status instead of "
-        "RESOURCE_EXHAUSTED; likely the admission refusal ending a call before its request is "
-        "read (UnaryReader reads it inside the wrappers), which grpc-core can report as a reset"
-    ),
-)
+# gRPC core cancelled about a tenth of these (CANCELLED, no status) before the
+# service saw them, past its own pending-call backlog of 1000: see
+# assembly.pending_limit.
 async def test_a_flood_of_chat_tokens_is_answered_each_with_a_status(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
