@@ -345,3 +345,45 @@ async def test_two_replicas_share_each_lookup_bucket_with_no_throttles(
         lookups = emu.state.recorded("ListRooms") + emu.state.recorded("GetRoom")
     assert len({r.room.id for r in rooms}) == 16
     assert [r.operation for r in lookups if r.status == 429] == []
+
+
+ROOM_OPERATIONS = ("GetRoom", "ListRooms", "UpdateRoom", "DeleteRoom")
+
+
+async def test_three_replicas_share_each_room_bucket_with_no_throttles(
+    monkeypatch: pytest.MonkeyPatch, redis_url: str
+) -> None:
+    """Callers ask each room operation for twice its quota at once, spread over three replicas."""
+    use_emulator_credentials(monkeypatch)
+    quotas = dict.fromkeys(ROOM_OPERATIONS, QUOTA)
+    each = int(2 * QUOTA)
+    async with (
+        Emulator(EmulatorSettings(create_room_rate=None, quotas=quotas)) as emu,
+        replicas(emu, redis_url, 3, create_rate=None) as three,
+    ):
+        stubs = [stub for _, stub, _ in three]
+        made = await asyncio.gather(
+            *(
+                stubs[0].CreateRoom(pb.CreateRoomRequest(name=f"bucket-{i}"), timeout=30)
+                for i in range(2 * each)
+            )
+        )
+        arns = [m.room.arn for m in made]
+        reads = [
+            call
+            for i in range(each)
+            for call in (
+                stubs[i % 3].GetRoom(pb.GetRoomRequest(arn=arns[i]), timeout=60),
+                stubs[(i + 1) % 3].ListRooms(pb.ListRoomsRequest(page_size=5), timeout=60),
+                stubs[(i + 2) % 3].UpdateRoom(
+                    pb.UpdateRoomRequest(room=pb.Room(arn=arns[i], name=f"updated-{i}")),
+                    timeout=60,
+                ),
+                stubs[i % 3].DeleteRoom(pb.DeleteRoomRequest(arn=arns[each + i]), timeout=60),
+            )
+        ]
+        await asyncio.gather(*reads)
+    for operation in ROOM_OPERATIONS:
+        sent = emu.state.recorded(operation)
+        assert len(sent) == each, operation
+        assert [r for r in sent if r.status == 429] == [], operation
