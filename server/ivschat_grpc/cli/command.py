@@ -33,7 +33,7 @@ from ivschat_grpc.emulator import (
 from ivschat_grpc.emulator.server import DEFAULT_ACCOUNT, DEFAULT_CREATE_ROOM_RATE, aws_quotas
 from ivschat_grpc.runtime import settings as config
 from ivschat_grpc.runtime.assembly import build_server
-from ivschat_grpc.runtime.telemetry import JsonFormatter
+from ivschat_grpc.runtime.telemetry import JsonFormatter, TextFormatter
 
 log = logging.getLogger("ivschat_grpc")
 
@@ -44,8 +44,7 @@ _CHATTY_AWS_LOGGERS = ("botocore", "aiobotocore", "aioboto3", "boto3", "urllib3"
 
 def _configure_logging(level: str | int, json_lines: bool = True) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    if json_lines:
-        handler.setFormatter(JsonFormatter())
+    handler.setFormatter(JsonFormatter() if json_lines else TextFormatter())
     logging.basicConfig(level=level, handlers=[handler], force=True)
     floor = max(logging.getLogger().level, logging.INFO)
     for name in _CHATTY_AWS_LOGGERS:

@@ -1,7 +1,7 @@
-"""What the service tells its operators: Prometheus metrics and JSON logs.
+"""What the service tells its operators: Prometheus metrics and logs (JSON, or text for people).
 
 One interceptor sees every RPC, and records each call's method, code and
-duration as a metric and as one JSON log line. Handlers add fields to
+duration as a metric and as one log line. Handlers add fields to
 that line (the AWS request id, attempts) through `rpc_fields()`.
 """
 
@@ -52,23 +52,74 @@ def rpc_fields() -> dict[str, Any]:
     return fields if fields is not None else {}
 
 
+def _known_fields(record: logging.LogRecord) -> dict[str, Any]:
+    """record's LOG_FIELDS that are set: what both formats print, and nothing else."""
+    out: dict[str, Any] = {}
+    for name in LOG_FIELDS:
+        value = record.__dict__.get(name)
+        if value is not None:
+            out[name] = value
+    return out
+
+
+def _timestamp(record: logging.LogRecord) -> str:
+    return datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
+
+
 class JsonFormatter(logging.Formatter):
     """JsonFormatter writes one JSON object per record, with only known fields."""
 
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "ts": _timestamp(record),
             "level": record.levelname,
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        for name in LOG_FIELDS:
-            value = record.__dict__.get(name)
-            if value is not None:
-                out[name] = value
+        out |= _known_fields(record)
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
         return json.dumps(out, ensure_ascii=False)
+
+
+# A text value that needs quoting: one a reader could not tell from the
+# next field (space, "=", a quote), or one that would end the line.
+_NEEDS_QUOTES: Final = frozenset(' ="\\\n\r\t')
+
+
+# A message's backslashes and line breaks, escaped as JSON would.
+_ESCAPES: Final = str.maketrans({"\\": "\\\\", "\n": "\\n", "\r": "\\r"})
+
+
+def _text_value(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    if text == "" or not _NEEDS_QUOTES.isdisjoint(text):
+        return json.dumps(text, ensure_ascii=False)
+    return text
+
+
+class TextFormatter(logging.Formatter):
+    """TextFormatter writes JsonFormatter's fields as one line for people.
+
+    `2026-01-02T03:04:05.678+00:00 INFO ivschat_grpc.rpc: rpc method=... code=OK
+    duration_ms=12.5`: the same known fields and nothing else, so what JSON
+    keeps out (headers, tokens, user ids) stays out here too. A message or
+    value with a line break is escaped, so one record stays one line; only a
+    traceback follows on lines of its own.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = " ".join(
+            (
+                _timestamp(record),
+                record.levelname,
+                f"{record.name}: {record.getMessage().translate(_ESCAPES)}",
+                *(f"{k}={_text_value(v)}" for k, v in _known_fields(record).items()),
+            )
+        )
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
 
 
 class Metrics:
