@@ -2,6 +2,6 @@
 
 import sys
 
-from ivschat_grpc.cli.command import main
+from ivschat_grpc.cli import main
 
 sys.exit(main())

@@ -36,7 +36,7 @@ from google.protobuf import json_format
 from ivschat.v1 import room_service_pb2 as pb
 
 from ivschat_grpc.aws.convert import FROM_AWS_FALLBACK
-from ivschat_grpc.cli import connection_flags
+from ivschat_grpc.cli import connection_flags, tls_hints
 from ivschat_grpc.cli.exit_codes import BatchCreate
 from ivschat_grpc.client import Connection, RoomClient, RoomServiceError
 from ivschat_grpc.errors import code_name
@@ -329,6 +329,8 @@ async def run(
     except RoomServiceError as e:
         if bar.enabled:
             err.write("\n")
+        if await tls_hints.told(connection, e.code, e.message, err):
+            return BatchCreate.TLS_MISMATCH
         err.write(f"ivschat-grpc: the stream failed: {e}\n")
         err.write(summary.line() + "\n")
         return BatchCreate.STREAM_FAILED

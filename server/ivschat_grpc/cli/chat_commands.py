@@ -30,7 +30,7 @@ from typing import Any, Final, TextIO
 from google.protobuf import json_format
 from ivschat.v1 import chat_service_pb2 as pb
 
-from ivschat_grpc.cli import connection_flags
+from ivschat_grpc.cli import connection_flags, tls_hints
 from ivschat_grpc.cli.exit_codes import CHAT_COMMAND_BY_CODE, ChatCommand, run_client
 from ivschat_grpc.client import ChatClient, ChatServiceError
 
@@ -192,10 +192,13 @@ async def run(
     stdin: TextIO = sys.stdin,
 ) -> int:
     """Run the chat command; print its answer or the failure; return the exit code."""
-    async with ChatClient(connection_flags.connection_from(args, os.environ)) as chat:
+    connection = connection_flags.connection_from(args, os.environ)
+    async with ChatClient(connection) as chat:
         try:
             answer = await _call(args, chat, stdin)
         except ChatServiceError as e:
+            if await tls_hints.told(connection, e.code, e.message, err):
+                return ChatCommand.TLS_MISMATCH
             return _report(e, err)
     out.write(json.dumps(answer) + "\n")
     return ChatCommand.DONE

@@ -22,7 +22,7 @@ import grpc
 from google.protobuf import json_format
 from ivschat.v1 import room_service_pb2 as pb
 
-from ivschat_grpc.cli import connection_flags
+from ivschat_grpc.cli import connection_flags, tls_hints
 from ivschat_grpc.cli.exit_codes import ROOM_COMMAND_BY_CODE, ExitCode, RoomCommand, run_client
 from ivschat_grpc.client import RoomClient, RoomServiceError
 
@@ -109,10 +109,13 @@ async def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = 
     if request.HasField("request_id") and args.request_id is None:
         err.write(f"request_id {request.request_id} (pass it as --request-id to retry)\n")
         err.flush()
-    async with RoomClient(connection_flags.connection_from(args, os.environ)) as rooms:
+    connection = connection_flags.connection_from(args, os.environ)
+    async with RoomClient(connection) as rooms:
         try:
             room = await rooms.create_room(request, deadline_s=args.timeout)
         except RoomServiceError as e:
+            if await tls_hints.told(connection, e.code, e.message, err):
+                return RoomCommand.TLS_MISMATCH
             return report(e, err)
     out.write(json.dumps(json_format.MessageToDict(room, preserving_proto_field_name=True)) + "\n")
     return RoomCommand.DONE

@@ -52,6 +52,15 @@ class RoomCommand(ExitCode):
     MISSING = 6, "a named resource is missing, or the account is not ready"
     MAY_EXIST = 7, "create-room's outcome is unknown: the room may exist (this takes precedence)"
     FAILED = 8, "any other failure"
+    TLS_MISMATCH = (
+        9,
+        (
+            "the connection's TLS does not fit the server's: plaintext to a TLS server or the "
+            "reverse, a server certificate that --tls-ca or --tls-server-name does not accept, "
+            "or no client certificate for an mTLS server; one line on stderr says which flags "
+            "to fix, and a retry cannot help"
+        ),
+    )
 
 
 # The status codes behind each of the room commands' failure exits.
@@ -89,6 +98,15 @@ class ChatCommand(ExitCode):
         ),
     )
     FAILED = 8, "any other failure"
+    TLS_MISMATCH = (
+        9,
+        (
+            "the connection's TLS does not fit the server's: plaintext to a TLS server or the "
+            "reverse, a server certificate that --tls-ca or --tls-server-name does not accept, "
+            "or no client certificate for an mTLS server; one line on stderr says which flags "
+            "to fix, and a retry cannot help"
+        ),
+    )
 
 
 # The status codes behind each of the chat commands' failure exits: the room commands'.
@@ -104,13 +122,57 @@ class BatchCreate(ExitCode):
     ITEMS_FAILED = 1, "some items failed; the output has each one's error"
     USAGE = 2, "bad flags, or an input or output file that cannot be used as it is"
     STREAM_FAILED = 3, "the stream itself failed; rerun with the same --output to resume"
+    # Numbered as the room and chat commands' own, so that 9 means one thing.
+    TLS_MISMATCH = (
+        9,
+        (
+            "the connection's TLS does not fit the server's: plaintext to a TLS server or the "
+            "reverse, a server certificate that --tls-ca or --tls-server-name does not accept, "
+            "or no client certificate for an mTLS server; one line on stderr says which flags "
+            "to fix, and a retry cannot help"
+        ),
+    )
 
 
 class Healthcheck(ExitCode):
-    """Healthcheck is how `python -m ivschat_grpc.healthcheck` ends."""
+    """Healthcheck is how `python -m ivschat_grpc.healthcheck` ends; stdout names the outcome.
 
-    SERVING = 0, "the server reports SERVING"
-    NOT_SERVING = 1, "anything else"
+    A probe that treats every non-zero exit as a failure still works; a person
+    or a script can tell a stopped server from a misspelt service.
+    """
+
+    SERVING = 0, "SERVING: the server reports the service SERVING"
+    NOT_SERVING = (
+        1,
+        (
+            "NOT_SERVING: the server reports the service NOT_SERVING (starting, draining, or "
+            "Redis unreachable for ivschat-grpc.redis); or it answers the check with another "
+            "error, whose code is printed instead"
+        ),
+    )
+    USAGE = 2, "bad arguments"
+    UNKNOWN_SERVICE = (
+        3,
+        (
+            "UNKNOWN_SERVICE: the server answers, but knows no such service (a misspelt name, "
+            "or ivschat-grpc.redis on a server without --redis-url)"
+        ),
+    )
+    UNREACHABLE = (
+        4,
+        (
+            "UNREACHABLE: nothing answered at ADDRESS within --timeout: nothing listens there, "
+            "the name does not resolve, or the port speaks TLS (probe the plaintext --health-port)"
+        ),
+    )
+
+
+# The status codes of a failed check behind the healthcheck's exits.
+HEALTHCHECK_BY_CODE: Final[Mapping[grpc.StatusCode, Healthcheck]] = {
+    grpc.StatusCode.NOT_FOUND: Healthcheck.UNKNOWN_SERVICE,
+    grpc.StatusCode.UNAVAILABLE: Healthcheck.UNREACHABLE,
+    grpc.StatusCode.DEADLINE_EXCEEDED: Healthcheck.UNREACHABLE,
+}
 
 
 COMMANDS: Final[Mapping[str, type[ExitCode]]] = {
@@ -139,6 +201,7 @@ _BY_CODE: Final[Mapping[str, Mapping[grpc.StatusCode, ExitCode]]] = {
         ("create-chat-token", "send-event", "disconnect-user", "delete-message"),
         CHAT_COMMAND_BY_CODE,
     ),
+    "healthcheck": HEALTHCHECK_BY_CODE,
 }
 
 

@@ -21,7 +21,7 @@ from google.protobuf import json_format
 from google.protobuf.message import Message
 from ivschat.v1 import room_service_pb2 as pb
 
-from ivschat_grpc.cli import connection_flags
+from ivschat_grpc.cli import connection_flags, tls_hints
 from ivschat_grpc.cli.create_room import FALLBACK, report
 from ivschat_grpc.cli.exit_codes import ROOM_COMMAND_BY_CODE, RoomCommand, run_client
 from ivschat_grpc.client import RoomClient, RoomServiceError
@@ -131,7 +131,8 @@ def _json(message: Message) -> dict[str, object]:
 async def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     """Run the room command; print its result or the failure; return the exit code."""
     update = update_from(args) if args.command == "update-room" else None
-    async with RoomClient(connection_flags.connection_from(args, os.environ)) as rooms:
+    connection = connection_flags.connection_from(args, os.environ)
+    async with RoomClient(connection) as rooms:
         try:
             if args.command == "delete-room":
                 await rooms.delete_room(
@@ -145,6 +146,8 @@ async def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = 
             else:
                 printed = _json(await rooms.get_room(args.arn, deadline_s=args.timeout))
         except RoomServiceError as e:
+            if await tls_hints.told(connection, e.code, e.message, err):
+                return RoomCommand.TLS_MISMATCH
             return report(e, err, ROOM_COMMAND_BY_CODE, RoomCommand.FAILED)
     out.write(json.dumps(printed) + "\n")
     return RoomCommand.DONE

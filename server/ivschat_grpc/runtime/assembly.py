@@ -286,7 +286,7 @@ async def build_server(
     for name in HEALTH_NAMES:
         await health_servicer.set(name, NOT_SERVING)
 
-    metrics = Metrics()
+    metrics = Metrics(redis=settings.store == "redis")
     connection = settings.aws.connection()
     ids, limits, listen = settings.idempotency, settings.limits, settings.listen
     store: Store

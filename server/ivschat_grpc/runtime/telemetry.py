@@ -125,7 +125,7 @@ class TextFormatter(logging.Formatter):
 class Metrics:
     """Metrics holds the service's Prometheus metrics on a registry of its own."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, redis: bool = False) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
         self.rpcs = Counter(
@@ -168,10 +168,12 @@ class Metrics:
             ["operation"],
             registry=r,
         )
+        # Exported only with Redis (redis): without it there is nothing to be
+        # down, and a series stuck at 0 would fire every "Redis down" alert.
         self.redis_up = Gauge(
             "ivschat_grpc_redis_up",
             "1 while Redis answers; 0 while pacing and exactly-once run in this process alone",
-            registry=r,
+            registry=r if redis else None,
         )
         self.batch_items = Counter(
             "ivschat_grpc_batch_items", "batch items answered, by code", ["code"], registry=r
