@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import signal
 import socket
@@ -24,6 +25,7 @@ from ivschat.v1 import chat_service_pb2 as chat_pb
 from ivschat.v1 import chat_service_pb2_grpc as chat_grpc
 from ivschat.v1 import room_service_pb2 as pb
 from ivschat.v1 import room_service_pb2_grpc as pb_grpc
+from ivschat_grpc.runtime.telemetry import JsonFormatter, TextFormatter
 
 from tests.support.processes import (
     START_TIMEOUT_S,
@@ -230,6 +232,18 @@ async def test_a_tls_mismatch_exits_9_with_one_line_that_names_the_flag_to_fix(
         assert code == 9
         assert "does not name 127.0.0.1: pass --tls-server-name" in one_line(err)
         code, _, err = await run_command(
+            "get-room",
+            ROOM_ARN,
+            "--server",
+            secure,
+            "--tls-ca",
+            str(pki.ca),
+            "--tls-server-name",
+            "elsewhere.example",
+        )
+        assert code == 9
+        assert "does not name elsewhere.example" in one_line(err)
+        code, _, err = await run_command(
             "get-room", ROOM_ARN, "--server", plain, "--tls-ca", str(pki.ca), *named
         )
         assert code == 9
@@ -275,3 +289,15 @@ async def test_an_mtls_server_without_a_client_certificate_exits_9_with_its_hint
             "get-room", ROOM_ARN, "--server", mtls, *ca, *named, *client
         )
         assert code == 6, err
+
+
+def test_a_text_line_stays_one_line_and_keeps_only_the_known_fields() -> None:
+    record = logging.LogRecord("ivschat_grpc.rpc", logging.WARNING, __file__, 1, "a\nb", (), None)
+    record.__dict__ |= {"code": "OK", "peer": 'ipv4:1.2.3.4 "x"\nforged', "token": "sekret"}
+    line = TextFormatter().format(record)
+    assert "\n" not in line
+    assert line.endswith(
+        r' WARNING ivschat_grpc.rpc: a\nb code=OK peer="ipv4:1.2.3.4 \"x\"\nforged"'
+    )
+    assert "sekret" not in line  # not a known field: JSON drops it too
+    assert "sekret" not in JsonFormatter().format(record)

@@ -106,7 +106,8 @@ async def tls_hint(connection: Connection, code: grpc.StatusCode, message: str) 
     if code != grpc.StatusCode.UNAVAILABLE:
         return None
     where = _host_port(connection.target)
-    host = where[0] if where else connection.target
+    # The name checked against the certificate: --tls-server-name's, else the target's host.
+    host = connection.server_name or (where[0] if where else connection.target)
     for marker, hint in _HANDSHAKE_HINTS:
         if marker in message:
             return hint.format(host=host)
