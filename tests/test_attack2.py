@@ -1,0 +1,142 @@
+"""A second attack on issue 16's new work: what the first (test_attack.py) did not reach.
+
+Each test is a finding: sound where it passes as first written, or the test a
+fix came with (the commit says which).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import grpc
+import pytest
+from ivschat.v1 import chat_service_pb2 as pb
+from ivschat.v1 import chat_service_pb2_grpc as pb_grpc
+from ivschat.v1 import room_service_pb2 as room_pb
+from ivschat.v1 import room_service_pb2_grpc as room_pb_grpc
+from ivschat_grpc.emulator import Emulator
+
+from tests.support.env import use_emulator_credentials
+from tests.support.facade import facade_settings, serving
+from tests.support.processes import RedisServer
+from tests.support.richstatus import error_info
+
+MAY_HAVE_BEEN_SENT = "event_may_have_been_sent"
+
+
+@asynccontextmanager
+async def chat_replicas(
+    emu: Emulator, redis_url: str, count: int
+) -> AsyncIterator[list[tuple[pb_grpc.ChatServiceAsyncStub, room_pb_grpc.RoomServiceAsyncStub]]]:
+    """count servers on one Redis: a ChatService and a RoomService stub for each."""
+    async with AsyncExitStack() as stack:
+        out = []
+        for _ in range(count):
+            settings = facade_settings(emu, grace_s=1.0, create_rate=None, redis_url=redis_url)
+            _, channel = await stack.enter_async_context(serving(settings))
+            out.append((pb_grpc.ChatServiceStub(channel), room_pb_grpc.RoomServiceStub(channel)))
+        yield out
+
+
+def events_by_request_id(emu: Emulator) -> Counter[str]:
+    """How many events reached the endpoint for each request_id (kept in attribute 'rid')."""
+    return Counter(
+        a.fields["attributes"].get("rid", "") for a in emu.state.chat_actions("SendEvent")
+    )
+
+
+def send_request(arn: str, request_id: str) -> pb.SendEventRequest:
+    return pb.SendEventRequest(
+        room_arn=arn, event_name="goal", attributes={"rid": request_id}, request_id=request_id
+    )
+
+
+# --- 1. SendEvent's request_id while Redis is killed mid-run -----------------------
+
+
+async def test_send_event_request_ids_survive_killing_redis_mid_run(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch, redis_server: RedisServer
+) -> None:
+    use_emulator_credentials(monkeypatch)
+    async with chat_replicas(emulator, redis_server.url, 2) as two:
+        made = await two[0][1].CreateRoom(room_pb.CreateRoomRequest(name="r"), timeout=10)
+        arn = made.room.arn
+        answered = 0
+        killed = asyncio.Event()
+        # (replica, request_id) -> every answer: an event id, or (code, reason, may-have-sent)
+        answers: dict[tuple[int, str], list[Any]] = {}
+
+        async def call(replica: int, request_id: str) -> None:
+            nonlocal answered
+            got: Any
+            try:
+                got = (
+                    await two[replica][0].SendEvent(send_request(arn, request_id), timeout=30)
+                ).id
+            except grpc.aio.AioRpcError as e:
+                info = error_info(e)
+                got = (e.code(), info.reason, info.metadata.get(MAY_HAVE_BEEN_SENT))
+            answers.setdefault((replica, request_id), []).append(got)
+            answered += 1
+            if answered == 40 and not killed.is_set():
+                killed.set()
+                await redis_server.kill()
+
+        async def worker(replica: int, ids: list[str]) -> None:
+            for request_id in ids:
+                await call(replica, request_id)
+                await call(replica, request_id)  # the repeat, on the same replica
+
+        ids = [[str(uuid.uuid4()) for _ in range(40)] for _ in range(2)]
+        await asyncio.gather(*(worker(r, ids[r][w::4]) for r in range(2) for w in range(4)))
+        assert killed.is_set()
+
+    assert sum(len(v) for v in answers.values()) == 160  # each call answered once
+    counts = events_by_request_id(emulator)
+    assert [rid for rid, n in counts.items() if n > 1] == []
+    for (_, request_id), (first, repeat) in answers.items():
+        for got in (first, repeat):
+            if isinstance(got, tuple):
+                code, _reason, may = got
+                assert code is not grpc.StatusCode.UNKNOWN, got
+                if counts[request_id]:
+                    # An event went out: the caller must not be told to retry freely.
+                    assert code is not grpc.StatusCode.UNAVAILABLE, got
+                    assert may == "true", got
+        if isinstance(first, str):
+            assert repeat == first  # a repeat gets the first event's id
+
+
+async def test_a_send_event_repeat_on_another_replica_after_redis_died_is_not_sent_again(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch, redis_server: RedisServer
+) -> None:
+    use_emulator_credentials(monkeypatch)
+    async with chat_replicas(emulator, redis_server.url, 2) as two:
+        made = await two[0][1].CreateRoom(room_pb.CreateRoomRequest(name="r"), timeout=10)
+        request = send_request(made.room.arn, str(uuid.uuid4()))
+        first = await two[0][0].SendEvent(request, timeout=10)
+        await redis_server.kill()
+        # The replica that sent it still answers from its own copy.
+        assert (await two[0][0].SendEvent(request, timeout=10)).id == first.id
+        # The other holds no record of it, and Redis cannot say: it must not send.
+        outcome: Any
+        try:
+            outcome = (await two[1][0].SendEvent(request, timeout=10)).id
+        except grpc.aio.AioRpcError as e:
+            outcome = (e.code(), error_info(e).reason)
+        # A new request_id on it is not known to have been sent anywhere either.
+        fresh: Any
+        try:
+            fresh = await two[1][0].SendEvent(
+                send_request(made.room.arn, str(uuid.uuid4())), timeout=10
+            )
+        except grpc.aio.AioRpcError as e:
+            fresh = (e.code(), error_info(e).reason)
+    assert events_by_request_id(emulator)[request.request_id] == 1, outcome
+    assert outcome == (grpc.StatusCode.UNAVAILABLE, "STATE_UNAVAILABLE")
+    assert fresh == (grpc.StatusCode.UNAVAILABLE, "STATE_UNAVAILABLE")
