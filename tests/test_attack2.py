@@ -7,10 +7,12 @@ fix came with (the commit says which).
 from __future__ import annotations
 
 import asyncio
+import signal
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -19,12 +21,13 @@ from ivschat.v1 import chat_service_pb2 as pb
 from ivschat.v1 import chat_service_pb2_grpc as pb_grpc
 from ivschat.v1 import room_service_pb2 as room_pb
 from ivschat.v1 import room_service_pb2_grpc as room_pb_grpc
-from ivschat_grpc.emulator import Emulator
+from ivschat_grpc.emulator import Emulator, FaultRule
 
 from tests.support.env import use_emulator_credentials
-from tests.support.facade import facade_settings, serving
-from tests.support.processes import RedisServer
-from tests.support.richstatus import error_info
+from tests.support.facade import MakeFacade, facade_settings, serving
+from tests.support.processes import RedisServer, service
+from tests.support.richstatus import error_info, field_violations
+from tests.support.waiting import until
 
 MAY_HAVE_BEEN_SENT = "event_may_have_been_sent"
 
@@ -140,3 +143,141 @@ async def test_a_send_event_repeat_on_another_replica_after_redis_died_is_not_se
     assert events_by_request_id(emulator)[request.request_id] == 1, outcome
     assert outcome == (grpc.StatusCode.UNAVAILABLE, "STATE_UNAVAILABLE")
     assert fresh == (grpc.StatusCode.UNAVAILABLE, "STATE_UNAVAILABLE")
+
+
+# --- 3. SIGTERM of a real process with ChatService calls in flight -----------------
+
+
+async def test_sigterm_answers_each_chat_call_in_flight_once(endpoint: Emulator) -> None:
+    arn = str(endpoint.state.create_room({"name": "direct"})["arn"])
+    for operation in ("CreateChatToken", "SendEvent"):
+        endpoint.state.faults.add(FaultRule(operation=operation, latency_ms=5000))
+    async with service("--grace", "1") as (proc, address):
+        channel = grpc.aio.insecure_channel(address)
+        stub = pb_grpc.ChatServiceStub(channel)
+        tokens = [
+            stub.CreateChatToken(
+                pb.CreateChatTokenRequest(room_arn=arn, user_id=f"u{i}"), timeout=30
+            )
+            for i in range(3)
+        ]
+        events = [
+            stub.SendEvent(pb.SendEventRequest(room_arn=arn, event_name="plain"), timeout=30),
+            stub.SendEvent(send_request(arn, str(uuid.uuid4())), timeout=30),
+        ]
+        calls = [asyncio.ensure_future(c) for c in (*tokens, *events)]
+        await until(
+            lambda: (
+                len(endpoint.state.recorded("CreateChatToken")) == 3
+                and len(endpoint.state.recorded("SendEvent")) == 2
+            )
+        )
+        proc.send_signal(signal.SIGTERM)
+        results = await asyncio.gather(*calls, return_exceptions=True)
+        await channel.close()
+        assert await asyncio.wait_for(proc.wait(), 30) == 0
+    for result in results:
+        assert isinstance(result, grpc.aio.AioRpcError), result
+        assert result.code() is grpc.StatusCode.INTERNAL, (result.code(), result.details())
+        assert error_info(result).reason == "SHUTDOWN_IN_FLIGHT"
+    for result in results[3:]:
+        assert isinstance(result, grpc.aio.AioRpcError)
+        assert error_info(result).metadata[MAY_HAVE_BEEN_SENT] == "true"
+
+
+# --- 4. one operation's bucket does not hold up another's --------------------------
+
+
+async def test_a_saturated_create_room_bucket_holds_up_no_other_operation(
+    make_facade: MakeFacade,
+) -> None:
+    async with make_facade(create_rate=5.0) as facade:
+        made = await facade.stub.CreateRoom(room_pb.CreateRoomRequest(name="seen"), timeout=10)
+        arn = made.room.arn
+        answers: list[room_pb.BatchCreateRoomsResponse] = []
+
+        async def batch() -> None:
+            items = (
+                room_pb.BatchCreateRoomsRequest(
+                    correlation_id=f"b{i}", room=room_pb.CreateRoomRequest(name=f"b{i}")
+                )
+                for i in range(50)
+            )
+            async for answer in facade.stub.BatchCreateRooms(items, timeout=120):
+                answers.append(answer)
+
+        running = asyncio.ensure_future(batch())
+        await until(lambda: len(answers) >= 2)  # the batch is paced at 5/s from here
+        chat = pb_grpc.ChatServiceStub(facade.channel)
+        got = await asyncio.gather(
+            *(facade.stub.GetRoom(room_pb.GetRoomRequest(arn=arn), timeout=30) for _ in range(5)),
+            *(
+                chat.CreateChatToken(
+                    pb.CreateChatTokenRequest(room_arn=arn, user_id="u"), timeout=30
+                )
+                for _ in range(5)
+            ),
+        )
+        outstanding = 50 - len(answers)
+        running.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await running
+    assert len(got) == 10
+    # Every other call was served while the batch still waited for CreateRoom slots.
+    assert outstanding > 0
+
+
+# --- 5. ListRooms page tokens across a Redis outage, and after deletions -----------
+
+
+async def test_a_token_from_a_replica_that_started_without_redis_is_refused_by_one_with_it(
+    make_facade: MakeFacade, tmp_path: Path
+) -> None:
+    redis = RedisServer(tmp_path / "late.sock")  # not running yet
+    try:
+        async with make_facade(redis_url=redis.url) as alone:
+            for name in ("a", "b"):
+                await alone.stub.CreateRoom(room_pb.CreateRoomRequest(name=name), timeout=10)
+            page = await alone.stub.ListRooms(room_pb.ListRoomsRequest(page_size=1), timeout=10)
+            token = page.next_page_token
+            await redis.start()
+            async with make_facade(redis_url=redis.url) as shared:
+                before = len(shared.emulator.state.recorded("ListRooms"))
+                with pytest.raises(grpc.aio.AioRpcError) as caught:
+                    await shared.stub.ListRooms(
+                        room_pb.ListRoomsRequest(page_token=token), timeout=10
+                    )
+                assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+                violations = field_violations(caught.value)
+                assert set(violations) == {"page_token"}
+                assert "another service instance" in violations["page_token"]
+                assert len(shared.emulator.state.recorded("ListRooms")) == before
+            # The replica that issued it still takes it, Redis back or not.
+            rest = await alone.stub.ListRooms(
+                room_pb.ListRoomsRequest(page_token=token), timeout=10
+            )
+            assert [s.name for s in rest.rooms] == ["a"]
+    finally:
+        await redis.stop()
+
+
+async def test_a_token_replayed_after_its_rooms_were_deleted_pages_what_is_left(
+    make_facade: MakeFacade,
+) -> None:
+    async with make_facade() as facade:
+        arns = []
+        for name in ("a", "b", "c", "d"):
+            made = await facade.stub.CreateRoom(room_pb.CreateRoomRequest(name=name), timeout=10)
+            arns.append(made.room.arn)
+        page = await facade.stub.ListRooms(room_pb.ListRoomsRequest(page_size=2), timeout=10)
+        assert [s.name for s in page.rooms] == ["d", "c"]
+        token = page.next_page_token
+        for arn in arns:
+            await facade.stub.DeleteRoom(room_pb.DeleteRoomRequest(arn=arn), timeout=10)
+        # Every room gone: the token is still this service's, and the page is empty.
+        for _ in range(2):  # and replayed, the same
+            rest = await facade.stub.ListRooms(
+                room_pb.ListRoomsRequest(page_size=2, page_token=token), timeout=10
+            )
+            assert list(rest.rooms) == []
+            assert rest.next_page_token == ""

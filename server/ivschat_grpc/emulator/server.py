@@ -172,6 +172,8 @@ class EmulatorState:
         self.settings = settings
         self.rooms: dict[str, Json] = {}
         self.chat: deque[ChatAction] = deque(maxlen=settings.record_limit)
+        # The furthest position a ListRooms token has named, which stays valid.
+        self._furthest_token = 0
         self.requests: deque[RecordedRequest] = deque(maxlen=settings.record_limit)
         self.faults = FaultPlan(settings.faults)
         self.logging_configurations: set[str] = set(settings.logging_configurations)
@@ -197,6 +199,7 @@ class EmulatorState:
         self.chat.clear()
         self.requests.clear()
         self.faults.clear()
+        self._furthest_token = 0
 
     def recorded(self, operation: str | None = None) -> list[RecordedRequest]:
         """The recorded requests, optionally for one operation."""
@@ -364,8 +367,10 @@ class EmulatorState:
             except ValueError:
                 position = ""
             # Only this endpoint's own tokens: a position among the rooms, in digits.
+            # A position past the end that it gave out is still its own: rooms
+            # deleted since leave a shorter list, and the page is then empty.
             start = int(position) if _POSITION.fullmatch(position) else -1
-            if not 0 <= start <= len(self.rooms):
+            if not 0 <= start <= max(len(self.rooms), self._furthest_token):
                 start = 0
                 bad_token.append(Violation(("nextToken",), "is not a valid token"))
         _refuse_invalid("ListRooms", params, bad_token)
@@ -394,6 +399,7 @@ class EmulatorState:
         }
         if start + limit < len(rooms):
             out["nextToken"] = base64.urlsafe_b64encode(str(start + limit).encode()).decode()
+            self._furthest_token = max(self._furthest_token, start + limit)
         return out
 
 
