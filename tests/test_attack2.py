@@ -165,7 +165,10 @@ async def test_sigterm_answers_each_chat_call_in_flight_once(endpoint: Emulator)
             stub.SendEvent(pb.SendEventRequest(room_arn=arn, event_name="plain"), timeout=30),
             stub.SendEvent(send_request(arn, str(uuid.uuid4())), timeout=30),
         ]
-        calls = [asyncio.ensure_future(c) for c in (*tokens, *events)]
+        calls: list[asyncio.Future[Any]] = [
+            *(asyncio.ensure_future(c) for c in tokens),
+            *(asyncio.ensure_future(c) for c in events),
+        ]
         await until(
             lambda: (
                 len(endpoint.state.recorded("CreateChatToken")) == 3
