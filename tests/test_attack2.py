@@ -17,6 +17,7 @@ from typing import Any
 
 import grpc
 import pytest
+from google.protobuf import field_mask_pb2
 from ivschat.v1 import chat_service_pb2 as pb
 from ivschat.v1 import chat_service_pb2_grpc as pb_grpc
 from ivschat.v1 import room_service_pb2 as room_pb
@@ -24,7 +25,7 @@ from ivschat.v1 import room_service_pb2_grpc as room_pb_grpc
 from ivschat_grpc.emulator import Emulator, FaultRule
 
 from tests.support.env import use_emulator_credentials
-from tests.support.facade import MakeFacade, facade_settings, serving
+from tests.support.facade import Facade, MakeFacade, facade_settings, serving
 from tests.support.processes import RedisServer, service
 from tests.support.richstatus import error_info, field_violations
 from tests.support.waiting import until
@@ -284,3 +285,135 @@ async def test_a_token_replayed_after_its_rooms_were_deleted_pages_what_is_left(
             )
             assert list(rest.rooms) == []
             assert rest.next_page_token == ""
+
+
+# --- 6. UpdateRoom racing DeleteRoom ------------------------------------------------
+
+
+async def test_update_room_racing_delete_room_is_answered_ok_or_not_found(
+    make_facade: MakeFacade,
+) -> None:
+    async with make_facade() as facade:
+        arns = []
+        for i in range(20):
+            made = await facade.stub.CreateRoom(room_pb.CreateRoomRequest(name=f"r{i}"), timeout=10)
+            arns.append(made.room.arn)
+
+        def update(arn: str) -> Any:
+            return facade.stub.UpdateRoom(
+                room_pb.UpdateRoomRequest(
+                    room=room_pb.Room(arn=arn, name="renamed"),
+                    update_mask=field_mask_pb2.FieldMask(paths=["name"]),
+                ),
+                timeout=10,
+            )
+
+        def delete(arn: str) -> Any:
+            return facade.stub.DeleteRoom(room_pb.DeleteRoomRequest(arn=arn), timeout=10)
+
+        # Each pair at once, in both orders.
+        calls = [c for i, arn in enumerate(arns) for c in ((update, delete)[:: 1 - 2 * (i % 2)])]
+        pairs = [f(arn) for arn, f in zip((a for a in arns for _ in (0, 1)), calls, strict=True)]
+        results = await asyncio.gather(*pairs, return_exceptions=True)
+    codes = Counter(
+        r.code() if isinstance(r, grpc.aio.AioRpcError) else grpc.StatusCode.OK for r in results
+    )
+    assert set(codes) <= {grpc.StatusCode.OK, grpc.StatusCode.NOT_FOUND}, codes
+    # Every delete succeeded: nothing else deletes.
+    assert codes[grpc.StatusCode.OK] >= 20
+    assert facade.emulator.state.rooms == {}
+
+
+# --- 8. hostile ChatService input --------------------------------------------------
+
+FOUR = "\U0001f600"  # four bytes of UTF-8, one character (code point)
+AT_1024 = {"k": FOUR * 255 + "abc"}  # 1 + 1020 + 3 bytes
+AT_1025 = {"k": FOUR * 255 + "abcd"}
+
+
+def chat_requests(arn: str) -> dict[str, tuple[str, Any]]:
+    return {
+        "token-1024-bytes": (
+            "CreateChatToken",
+            pb.CreateChatTokenRequest(room_arn=arn, user_id="u", attributes=AT_1024),
+        ),
+        "event-1024-bytes": (
+            "SendEvent",
+            pb.SendEventRequest(room_arn=arn, event_name="e", attributes=AT_1024),
+        ),
+        "token-empty-key": (
+            "CreateChatToken",
+            pb.CreateChatTokenRequest(room_arn=arn, user_id="u", attributes={"": "v"}),
+        ),
+        "event-empty-key": (
+            "SendEvent",
+            pb.SendEventRequest(room_arn=arn, event_name="e", attributes={"": ""}),
+        ),
+        # AWS's length limits count characters (Smithy's length trait: code
+        # points), not bytes, and not UTF-16 units: 128 four-byte ones fit.
+        "user-id-128-four-byte-characters": (
+            "CreateChatToken",
+            pb.CreateChatTokenRequest(room_arn=arn, user_id=FOUR * 128),
+        ),
+        "disconnect-128-four-byte-characters": (
+            "DisconnectUser",
+            pb.DisconnectUserRequest(room_arn=arn, user_id=FOUR * 128, reason=FOUR * 256),
+        ),
+    }
+
+
+@pytest.mark.parametrize("case", list(chat_requests("")))
+async def test_hostile_chat_input_at_a_limit_reaches_aws(facade: Facade, case: str) -> None:
+    arn = (await facade.stub.CreateRoom(room_pb.CreateRoomRequest(name="h"), timeout=10)).room.arn
+    method, request = chat_requests(arn)[case]
+    await getattr(pb_grpc.ChatServiceStub(facade.channel), method)(request, timeout=10)
+    assert [r.status for r in facade.emulator.state.recorded(method)] == [200]
+
+
+ROOM = "arn:aws:ivschat:us-east-1:123456789012:room/AbCdEfGhIjKl"
+PAST: dict[str, tuple[str, Any, str]] = {
+    "token-1025-bytes": (
+        "CreateChatToken",
+        pb.CreateChatTokenRequest(room_arn=ROOM, user_id="u", attributes=AT_1025),
+        "attributes",
+    ),
+    "event-1025-bytes": (
+        "SendEvent",
+        pb.SendEventRequest(room_arn=ROOM, event_name="e", attributes=AT_1025),
+        "attributes",
+    ),
+    "user-id-129-four-byte-characters": (
+        "CreateChatToken",
+        pb.CreateChatTokenRequest(room_arn=ROOM, user_id=FOUR * 129),
+        "user_id",
+    ),
+    "delete-message-reason-empty": (
+        "DeleteMessage",
+        pb.DeleteMessageRequest(room_arn=ROOM, id="A" * 12, reason=""),
+        "reason",
+    ),
+    "disconnect-reason-257-four-byte-characters": (
+        "DisconnectUser",
+        pb.DisconnectUserRequest(room_arn=ROOM, user_id="u", reason=FOUR * 257),
+        "reason",
+    ),
+    "session-zero-explicitly": (
+        "CreateChatToken",
+        pb.CreateChatTokenRequest(room_arn=ROOM, user_id="u", session_duration_minutes=0),
+        "session_duration_minutes",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(PAST))
+async def test_hostile_chat_input_past_a_limit_is_named_and_never_sent(
+    facade: Facade, case: str
+) -> None:
+    method, request, field = PAST[case]
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await getattr(pb_grpc.ChatServiceStub(facade.channel), method)(request, timeout=10)
+    assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    violations = field_violations(caught.value)
+    assert list(violations) == [field]
+    assert FOUR not in (caught.value.details() or "") + violations[field]  # no value echoed
+    assert facade.emulator.state.recorded(method) == []
