@@ -15,6 +15,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import grpc
 import pytest
 from google.protobuf import field_mask_pb2
@@ -417,3 +418,28 @@ async def test_hostile_chat_input_past_a_limit_is_named_and_never_sent(
     assert list(violations) == [field]
     assert FOUR not in (caught.value.details() or "") + violations[field]  # no value echoed
     assert facade.emulator.state.recorded(method) == []
+
+
+# --- 7. the local endpoint's admin routes answer a bad body in JSON ----------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "data", "says"),
+    [
+        ("POST", "faults", b"{not json", "must be JSON"),
+        ("POST", "faults", b'{"latency_ms": "slow"}', "latency_ms"),
+        ("PUT", "quota", b'{"rate": 5}', "create_room_per_second"),
+        ("PUT", "quota", b'{"create_room_per_second": -1}', "positive"),
+        ("PUT", "logging-configurations", b'{"arns": 3}', "arns"),
+    ],
+)
+async def test_an_admin_route_answers_a_bad_body_in_json(
+    emulator: Emulator, method: str, path: str, data: bytes, says: str
+) -> None:
+    async with aiohttp.ClientSession() as http:
+        resp = await http.request(method, f"{emulator.url}/_emulator/{path}", data=data)
+        assert resp.status == 400
+        assert resp.content_type == "application/json"
+        answer = await resp.json()
+    assert set(answer) == {"message"}
+    assert says in answer["message"]

@@ -636,6 +636,13 @@ def _fault_fields(rule: FaultRule) -> Json:
     return {**defaults.get(rule.error or "", {}), **rule.fields}
 
 
+def _bad_admin_body(message: str) -> web.HTTPBadRequest:
+    """A 400 in JSON, as the AWS routes answer: a test's client parses one kind of body."""
+    return web.HTTPBadRequest(
+        text=json.dumps({"message": message}), content_type="application/json"
+    )
+
+
 def _admin_routes(state: EmulatorState) -> web.RouteTableDef:
     routes = web.RouteTableDef()
 
@@ -643,7 +650,7 @@ def _admin_routes(state: EmulatorState) -> web.RouteTableDef:
         try:
             return await request.json()
         except ValueError:
-            raise web.HTTPBadRequest(text="body must be JSON") from None
+            raise _bad_admin_body("body must be JSON") from None
 
     @routes.get(f"{ADMIN}/health")
     async def health(_: web.Request) -> web.Response:
@@ -679,7 +686,7 @@ def _admin_routes(state: EmulatorState) -> web.RouteTableDef:
         try:
             rules = [FaultRule.from_json(d) for d in (data if isinstance(data, list) else [data])]
         except ValueError as e:
-            raise web.HTTPBadRequest(text=str(e)) from e
+            raise _bad_admin_body(str(e)) from e
         state.faults.add(*rules)
         return web.json_response([r.to_json() for r in state.faults.rules()])
 
@@ -692,10 +699,10 @@ def _admin_routes(state: EmulatorState) -> web.RouteTableDef:
     async def quota(request: web.Request) -> web.Response:
         data = await body(request)
         if not isinstance(data, dict) or set(data) != {"create_room_per_second"}:
-            raise web.HTTPBadRequest(text='the body is {"create_room_per_second": N or null}')
+            raise _bad_admin_body('the body is {"create_room_per_second": N or null}')
         rate = data["create_room_per_second"]
         if rate is not None and (not isinstance(rate, int | float) or rate <= 0):
-            raise web.HTTPBadRequest(text="create_room_per_second must be positive or null")
+            raise _bad_admin_body("create_room_per_second must be positive or null")
         state.set_quota(None if rate is None else float(rate))
         return web.json_response({"create_room_per_second": rate})
 
@@ -704,7 +711,7 @@ def _admin_routes(state: EmulatorState) -> web.RouteTableDef:
         data = await body(request)
         arns = data.get("arns") if isinstance(data, dict) else None
         if not isinstance(arns, list) or not all(isinstance(a, str) for a in arns):
-            raise web.HTTPBadRequest(text='body must be {"arns": [ARN, ...]}')
+            raise _bad_admin_body('body must be {"arns": [ARN, ...]}')
         state.logging_configurations = set(arns)
         return web.json_response({"arns": sorted(state.logging_configurations)})
 
