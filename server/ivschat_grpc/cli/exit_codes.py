@@ -31,7 +31,11 @@ class Serve(ExitCode):
     """Serve is how `ivschat-grpc serve` (and `emulator`) ends."""
 
     STOPPED = 0, "stopped: a signal drained it, and every accepted call was answered"
-    BAD_SETTING = 2, "a bad setting, flag or environment variable; one line on stderr names it"
+    BAD_SETTING = (
+        2,
+        "a bad setting, flag or environment variable, or no server extra installed; "
+        "one line on stderr names it",
+    )
 
 
 class RoomCommand(ExitCode):
