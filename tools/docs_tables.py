@@ -79,6 +79,25 @@ def endpoint_operations() -> str:
     return "\n".join(["| operation | default quota, calls a second |", "|---|---|", *rows]) + "\n"
 
 
+def metrics_list() -> str:
+    """Every metric the service exposes, from runtime/telemetry.py's Metrics."""
+    _code()
+    from ivschat_grpc.runtime.telemetry import Metrics
+    from prometheus_client.metrics import MetricWrapperBase
+
+    rows = ["| metric | type | labels | meaning |", "|---|---|---|---|"]
+    for metric in vars(Metrics()).values():
+        if not isinstance(metric, MetricWrapperBase):
+            continue
+        # prometheus_client shows a metric's labels only in its samples, and a
+        # labelled metric has none before its first use: its own fields are read.
+        name, kind = metric._name, metric._type
+        labels = ", ".join(f"`{label}`" for label in metric._labelnames) or "-"
+        exposed = f"{name}_total" if kind == "counter" else name
+        rows.append(f"| `{exposed}` | {kind} | {labels} | {metric._documentation} |")
+    return "\n".join(rows) + "\n"
+
+
 def _first_line(path: Path) -> str:
     doc = ast.get_docstring(ast.parse(path.read_text()))
     return (doc or "").strip().splitlines()[0] if doc else ""
@@ -109,6 +128,7 @@ SECTIONS: dict[str, tuple[Path, Callable[[], str]]] = {
     "batch-create exit codes": (ROOT / "docs" / "batches.md", exit_codes("batch-create")),
     "serve exit codes": (ROOT / "docs" / "operations.md", exit_codes("serve")),
     "healthcheck exit codes": (ROOT / "docs" / "operations.md", exit_codes("healthcheck")),
+    "metrics": (ROOT / "docs" / "operations.md", metrics_list),
     "modules": (ROOT / "docs" / "development.md", module_map),
     "local endpoint operations": (ROOT / "docs" / "local-endpoint.md", endpoint_operations),
 }
