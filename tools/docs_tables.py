@@ -98,6 +98,25 @@ def metrics_list() -> str:
     return "\n".join(rows) + "\n"
 
 
+def connection_flags_table() -> str:
+    """The client commands' connection flags, from cli/connection_flags.py, as --help shows them."""
+    _code()
+    import argparse
+
+    from ivschat_grpc.cli import connection_flags
+
+    parser = argparse.ArgumentParser(add_help=False)
+    connection_flags.add_arguments(parser)
+    rows = ["| flag | meaning |", "|---|---|"]
+    # argparse lists a parser's arguments only in its private _actions.
+    for action in parser._actions:
+        flag = f"{action.option_strings[0]} {action.metavar or ''}".strip()
+        # The same expansion argparse's --help makes of %(default)s.
+        text = (action.help or "") % vars(action)
+        rows.append(f"| `{flag}` | {text} |")
+    return "\n".join(rows) + "\n"
+
+
 def _first_line(path: Path) -> str:
     doc = ast.get_docstring(ast.parse(path.read_text()))
     return (doc or "").strip().splitlines()[0] if doc else ""
@@ -123,6 +142,7 @@ def module_map() -> str:
 SECTIONS: dict[str, tuple[Path, Callable[[], str]]] = {
     "errors": (ROOT / "docs" / "errors.md", errors_table),
     "operations": (ROOT / "docs" / "errors.md", operations_table),
+    "client connection flags": (ROOT / "docs" / "calling.md", connection_flags_table),
     "room command exit codes": (ROOT / "docs" / "calling.md", exit_codes("create-room")),
     "chat command exit codes": (ROOT / "docs" / "calling.md", exit_codes("send-event")),
     "batch-create exit codes": (ROOT / "docs" / "batches.md", exit_codes("batch-create")),
