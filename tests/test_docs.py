@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
+import os
 import re
 import shlex
 import shutil
+import typing
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
+from ivschat.v1 import room_service_pb2 as pb
+from ivschat_grpc.client import ChatClient, Connection, Pem, RoomClient
+from ivschat_grpc.emulator import Emulator
 
+from tests.support.env import use_emulator_credentials
+from tests.support.facade import facade_settings, serving
 from tests.support.processes import read_until, run_command, running, start_process, stop
 
 ROOT = Path(__file__).parent.parent
@@ -87,7 +96,8 @@ async def test_the_readme_buf_curl_call_creates_a_room() -> None:
 def sh_block(page: str, needle: str) -> str:
     """The ```sh block of docs/page that contains needle."""
     text = (ROOT / "docs" / page).read_text()
-    return next(b for b in re.findall(r"```sh\n(.*?)```", text, re.S) if needle in b)
+    blocks: list[str] = re.findall(r"```sh\n(.*?)```", text, re.S)
+    return next(b for b in blocks if needle in b)
 
 
 async def endpoint_record(url: str) -> list[dict[str, Any]]:
@@ -280,3 +290,62 @@ def test_the_batch_figures_are_given_once() -> None:
     for page in PAGES:
         assert re.findall(r"[\d,]+ items/s", page.read_text()) == [], page.name
     assert "docs/benchmarks.md" in links(ROOT / "README.md")
+
+
+# --- calling.md's RoomClient snippet: tls_ca is a PEM file's path, or bytes
+
+
+async def test_the_clients_take_a_ca_path_or_bytes_against_a_tls_server(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    ca = trustme.CA()
+    leaf = ca.issue_cert("localhost")
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    use_emulator_credentials(monkeypatch)
+    settings = facade_settings(
+        emulator,
+        create_rate=None,
+        tls_cert=b"".join(p.bytes() for p in leaf.cert_chain_pems),
+        tls_key=leaf.private_key_pem.bytes(),
+        auth_tokens=("doc-token",),
+    )
+    async with serving(settings) as (service, _):
+        target = f"127.0.0.1:{service.port}"
+        # The snippet's spelling: a str path. Then a Path, then the PEM bytes.
+        pems: list[Pem] = [str(ca_file), ca_file, ca_file.read_bytes()]
+        for i, ca_pem in enumerate(pems):
+            async with RoomClient.connect(
+                target, tls_ca=ca_pem, server_name="localhost", token="doc-token"
+            ) as rooms:
+                room = await rooms.create_room(pb.CreateRoomRequest(name=f"ca-{i}"), deadline_s=10)
+                assert room.name == f"ca-{i}"
+            async with ChatClient.connect(
+                target, tls_ca=ca_pem, server_name="localhost", token="doc-token"
+            ) as chat:
+                made = await chat.create_chat_token(room.arn, "doc-user", deadline_s=10)
+                assert made.token
+    assert sorted(r["name"] for r in emulator.state.rooms.values()) == ["ca-0", "ca-1", "ca-2"]
+
+
+def test_pem_text_passed_as_a_str_is_refused_with_what_to_pass(tmp_path: Path) -> None:
+    text = trustme.CA().cert_pem.bytes().decode()
+    with pytest.raises(TypeError, match=r"tls_ca holds PEM text: pass it as bytes"):
+        RoomClient.connect("127.0.0.1:1", tls_ca=text)
+    with pytest.raises(FileNotFoundError):
+        Connection("127.0.0.1:1", client_cert=tmp_path / "missing.pem")
+    bad: Any = 42
+    with pytest.raises(TypeError, match="client_key must be PEM bytes or a file path, not int"):
+        Connection("127.0.0.1:1", client_key=bad)
+
+
+@pytest.mark.parametrize("client", [RoomClient, ChatClient])
+def test_connect_takes_typed_keywords_not_any_options(client: type[Any]) -> None:
+    signature = inspect.signature(client.connect)
+    hints = typing.get_type_hints(client.connect)
+    keywords = {name: p for name, p in signature.parameters.items() if p.kind is p.KEYWORD_ONLY}
+    assert set(keywords) == {"tls_ca", "client_cert", "client_key", "server_name", "token"}
+    assert all(p.kind is not p.VAR_KEYWORD for p in signature.parameters.values())
+    for name in ("tls_ca", "client_cert", "client_key"):
+        assert set(typing.get_args(hints[name])) == {bytes, str, os.PathLike[str], type(None)}
+    assert hints["token"] == str | None
