@@ -763,6 +763,8 @@ async def _send(
         while local_failures:
             record(local_failures.pop(0))
     except RoomServiceError as e:
+        while local_failures:  # answered here, so known whatever became of the stream
+            record(local_failures.pop(0))
         if bar.enabled:
             err.write("\n")
         err.write(f"ivschat-grpc: the stream failed: {e}\n")
