@@ -189,6 +189,12 @@ async def test_a_bad_jsonl_field_is_reported_under_its_own_id(
         {"correlation_id": "j4", "room": {"nmae": "x", "tags": {"team": 5}}},
         {"correlation_id": "j5", "name": "fine", "logging_configuration_identifiers": "arn"},
         {"correlation_id": "j6", "room": {"name": "wrapped"}},
+        {
+            "correlation_id": "j8",
+            "name": "a",
+            "maximumMessageLength": 5,
+            "maximum_message_length": 5,
+        },
     ]
     text = "\n".join(json.dumps(line) for line in lines)
     text += '\n{"correlation_id": "j7", "name": "cut short\n'
@@ -199,7 +205,7 @@ async def test_a_bad_jsonl_field_is_reported_under_its_own_id(
     )
     assert code == BatchCreate.ITEMS_FAILED
     by_id = {r["correlation_id"]: r for r in results(output)}
-    assert set(by_id) == {f"j{i}" for i in range(1, 8)}
+    assert set(by_id) == {f"j{i}" for i in range(1, 9)}
     allowed = (
         "correlation_id, name, maximum_message_length, maximum_message_rate_per_second, "
         "message_review_handler, tags, logging_configuration_identifiers, request_id"
@@ -231,6 +237,10 @@ async def test_a_bad_jsonl_field_is_reported_under_its_own_id(
         'field logging_configuration_identifiers: "arn" is not a list of strings'
     )
     assert by_id["j6"]["room"]["name"] == "wrapped"
+    assert error_of(by_id["j8"])[1] == (
+        "field maximum_message_length: given twice, as maximum_message_length and "
+        "maximumMessageLength"
+    )
     assert error_of(by_id["j7"])[1].startswith("not JSON (")
     assert "line 1: j1: unknown field" in err
     no_raw_exception(output.read_text() + err)
@@ -327,6 +337,32 @@ async def test_a_fixed_line_rerun_replaces_its_failure_and_a_torn_line_is_droppe
         "beta",
         "gamma",
     ]
+
+
+async def test_a_rewrite_cut_short_by_a_crash_leaves_the_output_whole(
+    facade: Facade, tmp_path: Path
+) -> None:
+    server = f"127.0.0.1:{facade.service.port}"
+    requests = tmp_path / "rooms.jsonl"
+    requests.write_text('{"correlation_id": "a", "name": "a"}\n{"correlation_id": "b", "n": 1}\n')
+    output = tmp_path / "results.jsonl"
+    code, _, _ = await batch_create(str(requests), "--server", server, "--output", str(output))
+    assert code == BatchCreate.ITEMS_FAILED
+    before = output.read_text()
+    # A run killed while it rewrote the file leaves its half-written new file beside it.
+    stale = tmp_path / "results.jsonl.compacting"
+    stale.write_text('{"correlation_id": "a", "ro')
+    code, _, _ = await batch_create(str(requests), "--server", server, "--output", str(output))
+    assert code == BatchCreate.ITEMS_FAILED
+    assert output.read_text() == before  # b failed again: its record replaced, the same
+    assert not stale.exists()
+    requests.write_text('{"correlation_id": "a", "name": "a"}\n{"correlation_id": "b"}\n')
+    code, _, err = await batch_create(str(requests), "--server", server, "--output", str(output))
+    assert code == BatchCreate.OK, err
+    lines = [json.loads(line) for line in output.read_text().splitlines()]
+    assert lines[0] == json.loads(before.splitlines()[0])  # the same namespace
+    assert [(r["correlation_id"], "room" in r) for r in lines[1:]] == [("a", True), ("b", True)]
+    assert len(facade.emulator.state.rooms) == 2
 
 
 async def test_a_second_run_on_one_output_is_refused(tmp_path: Path) -> None:

@@ -290,6 +290,25 @@ def _csv_requests(path: Path, f: TextIO) -> Iterator[pb.BatchCreateRoomsRequest 
 _LEADING_ID: Final = re.compile(r'\s*\{\s*"correlation_?[iI]d"\s*:\s*"([^"\\]{1,128})"')
 
 
+@dataclass(frozen=True)
+class _Problem:
+    """_Problem is one bad field of a JSON line: the message's part and the BadRequest's."""
+
+    message: str
+    field: str  # the path a BadRequest names, relative to the item
+    description: str
+
+    @classmethod
+    def unknown(cls, shown: str, path: str, allowed: str) -> _Problem:
+        fields = f"(the fields are {allowed})"
+        return cls(f"unknown field {json.dumps(shown)} {fields}", path, f"unknown field {fields}")
+
+    @classmethod
+    def bad(cls, shown: str, path: str, value: object, wanted: str) -> _Problem:
+        what = f"{_shown(value)} is not {wanted}"
+        return cls(f"field {shown}: {what}", path, what)
+
+
 def _json_kind(field: FieldDescriptor | UpbFieldDescriptor) -> str:
     """What a field's JSON value must be, said for people."""
     if field.message_type is not None and field.message_type.GetOptions().map_entry:
@@ -311,18 +330,24 @@ def _check_json(
     data: Mapping[str, object],
     shown: str,
     path: str,
-    out: list[tuple[str, str, str]],
+    out: list[_Problem],
     also: tuple[str, ...] = (),
 ) -> None:
-    """Every unknown field and every bad value in data, as (shown name, field path, what)."""
+    """Every unknown field and every bad value in data, into out."""
     descriptor = message.DESCRIPTOR
     by_name = {f.name: f for f in descriptor.fields} | {f.json_name: f for f in descriptor.fields}
     allowed = ", ".join((*also, *(f.name for f in descriptor.fields)))
+    seen: set[str] = set()
     for key, value in data.items():
         field = by_name.get(key)
         if field is None:
-            out.append((shown + key, path + key, f"unknown field (the fields are {allowed})"))
+            out.append(_Problem.unknown(shown + key, path + key, allowed))
             continue
+        if field.name in seen:  # as name and as its camelCase JSON name
+            what = f"given twice, as {field.name} and {field.json_name}"
+            out.append(_Problem(f"field {shown}{key}: {what}", path + field.name, what))
+            continue
+        seen.add(field.name)
         # A message field (not a map or list) is checked field by field, to name the bad one.
         if field.message_type is not None and not field.is_repeated and isinstance(value, dict):
             nested = getattr(message(), field.name)
@@ -337,9 +362,7 @@ def _check_json(
         try:
             json_format.ParseDict({key: value}, message())
         except json_format.ParseError:
-            out.append(
-                (shown + key, path + field.name, f"{_shown(value)} is not {_json_kind(field)}")
-            )
+            out.append(_Problem.bad(shown + key, path + field.name, value, _json_kind(field)))
 
 
 def _from_json_line(text: str, number: int) -> pb.BatchCreateRoomsRequest:
@@ -353,16 +376,16 @@ def _from_json_line(text: str, number: int) -> pb.BatchCreateRoomsRequest:
     if not isinstance(data, dict):
         raise InputError(f"not a JSON object but {_shown(data)}", number)
     cid: object = data.pop("correlation_id", data.pop("correlationId", None))
-    problems: list[tuple[str, str, str]] = []
+    problems: list[_Problem] = []
     if cid is None:
         cid = ""
     elif not isinstance(cid, str):
-        problems.append(("correlation_id", "correlation_id", f"{_shown(cid)} is not a string"))
+        problems.append(_Problem.bad("correlation_id", "correlation_id", cid, "a string"))
         cid = ""
     if "room" in data:
         room_data = data.pop("room")
         for key in data:
-            problems.append((key, key, "unknown field (the fields are correlation_id, room)"))
+            problems.append(_Problem.unknown(key, key, "correlation_id, room"))
         if isinstance(room_data, dict):
             _check_json(
                 pb.CreateRoomRequest,
@@ -372,7 +395,7 @@ def _from_json_line(text: str, number: int) -> pb.BatchCreateRoomsRequest:
                 problems,
             )
         else:
-            problems.append(("room", "room", f"{_shown(room_data)} is not an object"))
+            problems.append(_Problem.bad("room", "room", room_data, "an object"))
     else:
         room_data = data
         _check_json(
@@ -385,19 +408,14 @@ def _from_json_line(text: str, number: int) -> pb.BatchCreateRoomsRequest:
         )
     if problems:
         raise InputError(
-            "; ".join(
-                f'unknown field "{shown}" {what.removeprefix("unknown field ")}'
-                if what.startswith("unknown field")
-                else f"field {shown}: {what}"
-                for shown, _, what in problems
-            ),
+            "; ".join(p.message for p in problems),
             number,
             cid,
-            tuple((field_path, what) for _, field_path, what in problems),
+            tuple((p.field, p.description) for p in problems),
         )
     try:
         room = json_format.ParseDict(room_data, pb.CreateRoomRequest())
-    except json_format.ParseError as e:  # a name given twice, as name and its JSON name
+    except json_format.ParseError as e:  # not expected: every field was parsed alone above
         raise InputError(f"not a CreateRoomRequest: {e}", number, cid) from e
     return pb.BatchCreateRoomsRequest(correlation_id=cid, room=room)
 
@@ -481,9 +499,15 @@ class ResultFile:
         self._whole = True  # the file ends with a line break
         try:
             self._load()
+            # A run killed mid-rewrite left it; with the lock held, nobody is writing it.
+            self._temporary.unlink(missing_ok=True)
         except BaseException:
             self._file.close()
             raise
+
+    @property
+    def _temporary(self) -> Path:
+        return self.path.with_name(self.path.name + ".compacting")
 
     def _load(self) -> None:
         with self.path.open(encoding="utf-8", newline="") as f:
@@ -526,7 +550,7 @@ class ResultFile:
         """Rewrite the file as one record per id, if it is anything else (or force)."""
         if not force and self._whole and not self.torn and self._lines == len(self.records):
             return
-        temporary = self.path.with_name(self.path.name + ".compacting")
+        temporary = self._temporary
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)  # held across the rename: no run takes the new file
