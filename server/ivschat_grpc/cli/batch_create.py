@@ -697,13 +697,19 @@ async def run(
         except OSError as e:
             err.write(f"ivschat-grpc: {output}: {e.strerror or e}\n")
             return BatchCreate.USAGE
+    code: int = BatchCreate.USAGE
     try:
-        return await _send(
+        code = await _send(
             path, total, results, request_ids, progress, timeout_s, connection, out, err
         )
     finally:
         if results is not None:
-            results.close()
+            try:
+                results.close()
+            except OSError as e:
+                # Every result is in the file already; only the rewrite to one per id failed.
+                err.write(f"ivschat-grpc: {output}: could not rewrite it: {e.strerror or e}\n")
+    return code
 
 
 async def _send(
@@ -733,11 +739,15 @@ async def _send(
                 f"ivschat-grpc: {results.path}: dropped {results.torn} line"
                 f"{'s' if results.torn > 1 else ''} cut short by an interrupted run\n"
             )
-        if request_ids and results.namespace is None:
-            results.namespace = namespace
-            results.compact(force=True)
-        else:
-            results.compact()
+        try:
+            if request_ids and results.namespace is None:
+                results.namespace = namespace
+                results.compact(force=True)
+            else:
+                results.compact()
+        except OSError as e:
+            err.write(f"ivschat-grpc: {results.path}: could not rewrite it: {e.strerror or e}\n")
+            return BatchCreate.USAGE
     skip = results.created if results else set()
     summary = Summary()
     bar = Progress(total, err, err.isatty() if progress is None else progress)
