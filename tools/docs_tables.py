@@ -69,6 +69,16 @@ def exit_codes(command: str) -> Callable[[], str]:
     return table
 
 
+def batch_csv_columns() -> str:
+    """batch-create's CSV columns, from cli/batch_create.py (as --help shows them)."""
+    _code()
+    from ivschat_grpc.cli.batch_create import CSV_COLUMNS
+
+    rows = ["| column | value | fills |", "|---|---|---|"]
+    rows += [f"| `{c.name}` | {c.takes} | `{c.field}` |" for c in CSV_COLUMNS]
+    return "\n".join(rows) + "\n"
+
+
 def endpoint_operations() -> str:
     """The operations the local endpoint serves, each with its default quota."""
     _code()
@@ -145,6 +155,7 @@ SECTIONS: dict[str, tuple[Path, Callable[[], str]]] = {
     "client connection flags": (ROOT / "docs" / "calling.md", connection_flags_table),
     "room command exit codes": (ROOT / "docs" / "calling.md", exit_codes("create-room")),
     "chat command exit codes": (ROOT / "docs" / "calling.md", exit_codes("send-event")),
+    "batch-create CSV columns": (ROOT / "docs" / "batches.md", batch_csv_columns),
     "batch-create exit codes": (ROOT / "docs" / "batches.md", exit_codes("batch-create")),
     "serve exit codes": (ROOT / "docs" / "operations.md", exit_codes("serve")),
     "healthcheck exit codes": (ROOT / "docs" / "operations.md", exit_codes("healthcheck")),
