@@ -1,14 +1,16 @@
 # syntax=docker/dockerfile:1
-# Build stage: install the runtime dependencies, then the package, into a venv.
+# Build stage: install the server's dependencies, then the package, into a venv.
 FROM python:3.11-slim AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /src
 RUN python -m venv /opt/venv
-# Dependencies first, so a source change does not reinstall them.
-COPY pyproject.toml ./
-RUN python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' > requirements.txt \
- && /opt/venv/bin/pip install --quiet -r requirements.txt
-COPY README.md ./
+# Dependencies first, so a source change does not reinstall them: the base
+# install's and the server extra's, at the versions CI tested (constraints.txt).
+COPY pyproject.toml constraints.txt ./
+RUN python -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; print("\n".join(p["dependencies"] + p["optional-dependencies"]["server"]))' > requirements.txt \
+ && /opt/venv/bin/pip install --quiet -c constraints.txt -r requirements.txt
+COPY LICENSE ./
+COPY docs/pypi.md ./docs/
 COPY server ./server
 RUN /opt/venv/bin/pip install --quiet --no-deps .
 

@@ -46,10 +46,14 @@ def main() -> int:
                     key, _, value = pair.partition("=")
                     env[key] = value
             elif instruction == "COPY":
-                *sources, _ = shlex.split(argument)
+                *sources, target = shlex.split(argument)
                 for source in sources:
                     src = ROOT / source
-                    dst = work / src.name
+                    # As Docker does: into a folder when the target ends in "/"
+                    # (made if missing) or is ".", else to the target's name.
+                    into = target.endswith("/") or target in (".", "./")
+                    dst = work / target / src.name if into else work / target
+                    dst.parent.mkdir(parents=True, exist_ok=True)
                     if src.is_dir():
                         shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__"))
                     else:
@@ -60,7 +64,12 @@ def main() -> int:
                 command = argument.replace("python -m venv", f"{sys.executable} -m venv")
                 command = command.replace("python -c", f"{sys.executable} -c")
                 subprocess.run(["bash", "-ec", command], cwd=work, env=env, check=True)  # noqa: S603, S607 - the Dockerfile's own steps
-        probes = (["ivschat-grpc", "--help"], ["python", "-m", "ivschat_grpc.healthcheck", "-h"])
+        probes = (
+            ["ivschat-grpc", "--help"],
+            # The image serves: the server extra is installed.
+            ["ivschat-grpc", "serve", "--help"],
+            ["python", "-m", "ivschat_grpc.healthcheck", "-h"],
+        )
         for name, *args in probes:
             argv = [str(venv / "bin" / name), *args]
             subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)  # noqa: S603 - fixed argv

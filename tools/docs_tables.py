@@ -69,6 +69,16 @@ def exit_codes(command: str) -> Callable[[], str]:
     return table
 
 
+def batch_csv_columns() -> str:
+    """batch-create's CSV columns, from cli/batch_create.py (as --help shows them)."""
+    _code()
+    from ivschat_grpc.cli.batch_create import CSV_COLUMNS
+
+    rows = ["| column | value | fills |", "|---|---|---|"]
+    rows += [f"| `{c.name}` | {c.takes} | `{c.field}` |" for c in CSV_COLUMNS]
+    return "\n".join(rows) + "\n"
+
+
 def endpoint_operations() -> str:
     """The operations the local endpoint serves, each with its default quota."""
     _code()
@@ -77,6 +87,44 @@ def endpoint_operations() -> str:
     quotas = {"CreateRoom": DEFAULT_CREATE_ROOM_RATE, **aws_quotas()}
     rows = [f"| {op} | {quotas[op]:g} |" for op in OPERATIONS]
     return "\n".join(["| operation | default quota, calls a second |", "|---|---|", *rows]) + "\n"
+
+
+def metrics_list() -> str:
+    """Every metric the service exposes, from runtime/telemetry.py's Metrics."""
+    _code()
+    from ivschat_grpc.runtime.telemetry import Metrics
+    from prometheus_client.metrics import MetricWrapperBase
+
+    rows = ["| metric | type | labels | meaning |", "|---|---|---|---|"]
+    for metric in vars(Metrics()).values():
+        if not isinstance(metric, MetricWrapperBase):
+            continue
+        # prometheus_client shows a metric's labels only in its samples, and a
+        # labelled metric has none before its first use: its own fields are read.
+        name, kind = metric._name, metric._type
+        labels = ", ".join(f"`{label}`" for label in metric._labelnames) or "-"
+        exposed = f"{name}_total" if kind == "counter" else name
+        rows.append(f"| `{exposed}` | {kind} | {labels} | {metric._documentation} |")
+    return "\n".join(rows) + "\n"
+
+
+def connection_flags_table() -> str:
+    """The client commands' connection flags, from cli/connection_flags.py, as --help shows them."""
+    _code()
+    import argparse
+
+    from ivschat_grpc.cli import connection_flags
+
+    parser = argparse.ArgumentParser(add_help=False)
+    connection_flags.add_arguments(parser)
+    rows = ["| flag | meaning |", "|---|---|"]
+    # argparse lists a parser's arguments only in its private _actions.
+    for action in parser._actions:
+        flag = f"{action.option_strings[0]} {action.metavar or ''}".strip()
+        # The same expansion argparse's --help makes of %(default)s.
+        text = (action.help or "") % vars(action)
+        rows.append(f"| `{flag}` | {text} |")
+    return "\n".join(rows) + "\n"
 
 
 def _first_line(path: Path) -> str:
@@ -104,11 +152,14 @@ def module_map() -> str:
 SECTIONS: dict[str, tuple[Path, Callable[[], str]]] = {
     "errors": (ROOT / "docs" / "errors.md", errors_table),
     "operations": (ROOT / "docs" / "errors.md", operations_table),
+    "client connection flags": (ROOT / "docs" / "calling.md", connection_flags_table),
     "room command exit codes": (ROOT / "docs" / "calling.md", exit_codes("create-room")),
     "chat command exit codes": (ROOT / "docs" / "calling.md", exit_codes("send-event")),
+    "batch-create CSV columns": (ROOT / "docs" / "batches.md", batch_csv_columns),
     "batch-create exit codes": (ROOT / "docs" / "batches.md", exit_codes("batch-create")),
     "serve exit codes": (ROOT / "docs" / "operations.md", exit_codes("serve")),
     "healthcheck exit codes": (ROOT / "docs" / "operations.md", exit_codes("healthcheck")),
+    "metrics": (ROOT / "docs" / "operations.md", metrics_list),
     "modules": (ROOT / "docs" / "development.md", module_map),
     "local endpoint operations": (ROOT / "docs" / "local-endpoint.md", endpoint_operations),
 }

@@ -80,6 +80,10 @@ def generate(out_root: Path) -> None:
             (pkg / "__init__.py").touch()
             (pkg / "py.typed").touch()
             pkg = pkg.parent
+    # The wheel ships the contract beside the stubs made from it (pyproject's
+    # package-data), so other languages can generate from an installed package.
+    for proto in (ROOT / "protos").rglob("*.proto"):
+        (gen / proto.relative_to(ROOT / "protos")).write_bytes(proto.read_bytes())
 
 
 def differences(a: Path, b: Path) -> list[str]:

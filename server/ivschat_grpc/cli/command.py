@@ -14,26 +14,20 @@ from collections.abc import Callable, Coroutine, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import replace
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import uvloop
-
-from ivschat_grpc.aws.adapter import credentials_available
-from ivschat_grpc.aws.connection import StaticCredentials
 from ivschat_grpc.cli import batch_create, chat_commands, create_room, room_commands
 from ivschat_grpc.cli.exit_codes import Serve
-from ivschat_grpc.emulator import (
-    DEFAULT_ACCESS_KEY_ID,
-    DEFAULT_REGION,
-    DEFAULT_SECRET_ACCESS_KEY,
-    Emulator,
-    EmulatorSettings,
-    FaultRule,
-)
-from ivschat_grpc.emulator.server import DEFAULT_ACCOUNT, DEFAULT_CREATE_ROOM_RATE, aws_quotas
-from ivschat_grpc.runtime import settings as config
-from ivschat_grpc.runtime.assembly import build_server
-from ivschat_grpc.runtime.telemetry import JsonFormatter, TextFormatter
+
+# serve and emulator need the server extra (aioboto3, aiohttp, uvloop, ...);
+# the client commands need only the base install, so what serve and emulator
+# use is imported where they use it, never at the top of this module.
+if TYPE_CHECKING:
+    from ivschat_grpc.emulator import EmulatorSettings
+    from ivschat_grpc.runtime import settings as config
+
+SERVER_COMMANDS = ("serve", "emulator")
+SERVER_EXTRA_HINT = "pip install 'ivschat-grpc[server]'"
 
 log = logging.getLogger("ivschat_grpc")
 
@@ -43,6 +37,8 @@ _CHATTY_AWS_LOGGERS = ("botocore", "aiobotocore", "aioboto3", "boto3", "urllib3"
 
 
 def _configure_logging(level: str | int, json_lines: bool = True) -> None:
+    from ivschat_grpc.runtime.telemetry import JsonFormatter, TextFormatter
+
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if json_lines else TextFormatter())
     logging.basicConfig(level=level, handlers=[handler], force=True)
@@ -55,12 +51,36 @@ def _configure_logging(level: str | int, json_lines: bool = True) -> None:
 _Flags = Callable[[argparse.ArgumentParser], None]
 
 
-def _parser() -> argparse.ArgumentParser:
+def _missing_server_module() -> str | None:
+    """The module of the server extra that is not installed, if one is not."""
+    try:
+        import ivschat_grpc.emulator
+        import ivschat_grpc.runtime.assembly  # noqa: F401 - imported to see that it imports
+    except ModuleNotFoundError as e:
+        if not e.name or e.name.split(".")[0] == "ivschat_grpc":
+            raise  # our own module missing is a broken install, not a missing extra
+        return e.name
+    return None
+
+
+def _parser(server: bool = True) -> argparse.ArgumentParser:
+    """The command's parser; serve's and emulator's flags only with server (the extra's)."""
     parser = argparse.ArgumentParser(prog="ivschat-grpc", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="serve RoomService over gRPC")
-    config.add_arguments(serve)
     emu = sub.add_parser("emulator", help="run the local IVS Chat endpoint")
+    if server:
+        _add_server_arguments(serve, emu)
+    _add_client_commands(sub)
+    return parser
+
+
+def _add_server_arguments(serve: argparse.ArgumentParser, emu: argparse.ArgumentParser) -> None:
+    from ivschat_grpc.emulator import DEFAULT_REGION
+    from ivschat_grpc.emulator.server import DEFAULT_ACCOUNT
+    from ivschat_grpc.runtime import settings as config
+
+    config.add_arguments(serve)
     emu.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     emu.add_argument("--port", type=int, default=0, help="port to bind; 0 picks a free one")
     emu.add_argument(
@@ -94,6 +114,9 @@ def _parser() -> argparse.ArgumentParser:
     emu.add_argument(
         "--fault", action="append", default=[], metavar="JSON", help="a fault rule (repeatable)"
     )
+
+
+def _add_client_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     client_commands: tuple[tuple[str, str, str | None, _Flags], ...] = (
         (
             "create-room",
@@ -149,10 +172,18 @@ def _parser() -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         add_arguments(command)
-    return parser
 
 
 def _emulator_settings(args: argparse.Namespace) -> EmulatorSettings:
+    from ivschat_grpc.emulator import (
+        DEFAULT_ACCESS_KEY_ID,
+        DEFAULT_SECRET_ACCESS_KEY,
+        EmulatorSettings,
+        FaultRule,
+    )
+    from ivschat_grpc.emulator.server import DEFAULT_CREATE_ROOM_RATE
+    from ivschat_grpc.runtime import settings as config
+
     if not config.is_loopback(args.host) and not args.insecure:
         raise config.ConfigError(
             f"--host {args.host}: the emulator's admin routes (reset, faults) are unsigned, so "
@@ -185,6 +216,8 @@ def _emulator_settings(args: argparse.Namespace) -> EmulatorSettings:
 
 
 def _quota_rate(flag: str, raw: str) -> float | None:
+    from ivschat_grpc.runtime import settings as config
+
     try:
         rate = None if raw == "off" else float(raw)
     except ValueError:
@@ -198,6 +231,9 @@ def _emulator_quotas(
     entries: Sequence[str], create_room_rate: str | None
 ) -> dict[str, float | None]:
     """Every served operation's quota: AWS's, but where --quota (or its alias) says otherwise."""
+    from ivschat_grpc.emulator.server import DEFAULT_CREATE_ROOM_RATE, aws_quotas
+    from ivschat_grpc.runtime import settings as config
+
     rates: dict[str, float | None] = {"CreateRoom": DEFAULT_CREATE_ROOM_RATE, **aws_quotas()}
     given: set[str] = set()
     if create_room_rate is not None:
@@ -235,6 +271,8 @@ def _on_signal() -> asyncio.Event:
 
 
 async def _run_emulator(settings: EmulatorSettings) -> None:
+    from ivschat_grpc.emulator import Emulator
+
     async with Emulator(settings) as emu:
         stop = _on_signal()
         print(f"ivschat emulator listening on {emu.url}", flush=True)
@@ -242,6 +280,12 @@ async def _run_emulator(settings: EmulatorSettings) -> None:
 
 
 async def _serve(settings: config.Settings) -> None:
+    from ivschat_grpc.aws.adapter import credentials_available
+    from ivschat_grpc.aws.connection import StaticCredentials
+    from ivschat_grpc.emulator import DEFAULT_REGION, Emulator, EmulatorSettings
+    from ivschat_grpc.runtime import settings as config
+    from ivschat_grpc.runtime.assembly import build_server
+
     async with AsyncExitStack() as stack:
         credentials = None
         if settings.emulator:
@@ -292,6 +336,8 @@ async def _serve(settings: config.Settings) -> None:
 
 def loop_factory(event_loop: str) -> Callable[[], asyncio.AbstractEventLoop]:
     """What makes a new event loop of the named kind (config.EVENT_LOOPS)."""
+    import uvloop
+
     return uvloop.new_event_loop if event_loop == "uvloop" else asyncio.new_event_loop
 
 
@@ -303,16 +349,29 @@ def run(main: Coroutine[Any, Any, None], event_loop: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ivschat-grpc command."""
-    args = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # Only serve's and emulator's own flags need the server extra: a client
+    # command, or the command list, parses without it.
+    server = bool(argv) and argv[0] in SERVER_COMMANDS
+    if server and (missing := _missing_server_module()) is not None:
+        print(
+            f"ivschat-grpc {argv[0]} needs the server extra (no module {missing!r}): "
+            f"{SERVER_EXTRA_HINT}",
+            file=sys.stderr,
+        )
+        return Serve.BAD_SETTING
+    args = _parser(server).parse_args(argv)
+    if args.command == "create-room":
+        return create_room.main(args)
+    if args.command == "batch-create":
+        return batch_create.main(args)
+    if args.command in ("get-room", "list-rooms", "update-room", "delete-room"):
+        return room_commands.main(args)
+    if args.command in chat_commands.COMMANDS:
+        return chat_commands.main(args)
+    from ivschat_grpc.runtime import settings as config
+
     try:
-        if args.command == "create-room":
-            return create_room.main(args)
-        if args.command == "batch-create":
-            return batch_create.main(args)
-        if args.command in ("get-room", "list-rooms", "update-room", "delete-room"):
-            return room_commands.main(args)
-        if args.command in chat_commands.COMMANDS:
-            return chat_commands.main(args)
         if args.command == "emulator":
             emu_settings = _emulator_settings(args)
             _configure_logging(logging.INFO, json_lines=False)

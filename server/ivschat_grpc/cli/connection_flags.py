@@ -14,15 +14,30 @@ from typing import Final
 from ivschat_grpc.client import Connection
 
 TOKEN_ENV: Final = "IVSCHAT_GRPC_TOKEN"  # noqa: S105 - the variable's name, not a token
+# Where the quick start's `serve` listens.
+DEFAULT_SERVER: Final = "127.0.0.1:50051"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The client side of the server's TLS and token options."""
-    parser.add_argument("--server", default="127.0.0.1:50051", help="host:port of the service")
-    parser.add_argument("--tls-ca", metavar="PEM", help="CA that signed the server's certificate")
-    parser.add_argument("--tls-cert", metavar="PEM", help="client certificate chain, for mTLS")
-    parser.add_argument("--tls-key", metavar="PEM", help="client private key, for mTLS")
-    parser.add_argument("--tls-server-name", help="name to expect on the server's certificate")
+    parser.add_argument(
+        "--server",
+        default=DEFAULT_SERVER,
+        metavar="HOST:PORT",
+        help="where the service listens (default %(default)s)",
+    )
+    parser.add_argument(
+        "--tls-ca", metavar="FILE", help="PEM file of the CA that signed the server's certificate"
+    )
+    parser.add_argument(
+        "--tls-cert", metavar="FILE", help="PEM file of the client certificate chain, for mTLS"
+    )
+    parser.add_argument(
+        "--tls-key", metavar="FILE", help="PEM file of the client private key, for mTLS"
+    )
+    parser.add_argument(
+        "--tls-server-name", metavar="NAME", help="name to expect on the server's certificate"
+    )
     parser.add_argument(
         "--token-file",
         metavar="FILE",

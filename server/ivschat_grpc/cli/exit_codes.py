@@ -31,7 +31,11 @@ class Serve(ExitCode):
     """Serve is how `ivschat-grpc serve` (and `emulator`) ends."""
 
     STOPPED = 0, "stopped: a signal drained it, and every accepted call was answered"
-    BAD_SETTING = 2, "a bad setting, flag or environment variable; one line on stderr names it"
+    BAD_SETTING = (
+        2,
+        "a bad setting, flag or environment variable, or no server extra installed; "
+        "one line on stderr names it",
+    )
 
 
 class RoomCommand(ExitCode):
@@ -119,8 +123,23 @@ class BatchCreate(ExitCode):
     """BatchCreate is how `ivschat-grpc batch-create` ends."""
 
     OK = 0, "every item was created (or was already, in an earlier run)"
-    ITEMS_FAILED = 1, "some items failed; the output has each one's error"
-    USAGE = 2, "bad flags, or an input or output file that cannot be used as it is"
+    ITEMS_FAILED = (
+        1,
+        (
+            "some items failed: the service refused them, or a line that is not a request (a bad "
+            "value, an unknown field or column, extra values) was answered INVALID_ARGUMENT "
+            "without being sent; the output has each one's error under its correlation id, and "
+            "the other lines went on"
+        ),
+    )
+    USAGE = (
+        2,
+        (
+            "nothing was sent: bad flags, an input file that cannot be read, a CSV header "
+            "that is missing or names an unknown column, or an output file that cannot be "
+            "used (another batch-create writes to it, or it lost its request_id namespace)"
+        ),
+    )
     STREAM_FAILED = 3, "the stream itself failed; rerun with the same --output to resume"
     # Numbered as the room and chat commands' own, so that 9 means one thing.
     TLS_MISMATCH = (

@@ -1,6 +1,6 @@
 """A thin typed async client for ivschat.v1.ChatService, for other Python services.
 
-    async with ChatClient.connect("chat.internal:50051", tls_ca=ca, token=token) as chat:
+    async with ChatClient.connect("chat.internal:50051", tls_ca="ca.pem", token=token) as chat:
         token = await chat.create_chat_token(room_arn, user_id, deadline_s=5)
 
 Errors come back as ChatServiceError, with the google.rpc details decoded.
@@ -18,7 +18,7 @@ import grpc
 from ivschat.v1 import chat_service_pb2 as pb
 from ivschat.v1 import chat_service_pb2_grpc as pb_grpc
 
-from ivschat_grpc.client._room_client import Connection, RoomServiceError
+from ivschat_grpc.client._room_client import Connection, Pem, RoomServiceError
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,9 +40,21 @@ class ChatClient:
         self._metadata = connection.metadata()
 
     @classmethod
-    def connect(cls, target: str, **options: object) -> ChatClient:
-        """A client for target; options are Connection's (tls_ca, token, ...)."""
-        return cls(Connection(target, **options))  # type: ignore[arg-type]  # Connection checks its own fields
+    def connect(
+        cls,
+        target: str,
+        *,
+        tls_ca: Pem | None = None,
+        client_cert: Pem | None = None,
+        client_key: Pem | None = None,
+        server_name: str | None = None,
+        token: str | None = None,
+    ) -> ChatClient:
+        """A client for target ("host:port"), as RoomClient.connect makes one.
+
+        tls_ca, client_cert and client_key are PEM bytes or a PEM file's path.
+        """
+        return cls(Connection(target, tls_ca, client_cert, client_key, server_name, token))
 
     async def __aenter__(self) -> Self:
         return self

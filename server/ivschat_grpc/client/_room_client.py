@@ -1,17 +1,21 @@
 """A thin typed async client for ivschat.v1.RoomService, for other Python services.
 
-    async with RoomClient.connect("rooms.internal:50051", tls_ca=ca, token=token) as rooms:
+    async with RoomClient.connect("rooms.internal:50051", tls_ca="ca.pem", token=token) as rooms:
         room = await rooms.create_room(pb.CreateRoomRequest(name="match-1"), deadline_s=5)
+
+tls_ca, client_cert and client_key each take PEM bytes, or the path of a PEM
+file (a str or os.PathLike), read once when the client is made.
 
 Errors come back as RoomServiceError, with the google.rpc details decoded.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Self
+from typing import Self, TypeAlias
 
 import grpc
 from google.protobuf import field_mask_pb2
@@ -21,6 +25,21 @@ from ivschat.v1 import room_service_pb2 as pb
 from ivschat.v1 import room_service_pb2_grpc as pb_grpc
 
 Metadata = tuple[tuple[str, str], ...]
+# PEM content as bytes, or the path of a PEM file.
+Pem: TypeAlias = bytes | str | os.PathLike[str]
+
+
+def read_pem(pem: Pem | None, name: str) -> bytes | None:
+    """pem's bytes: itself when bytes, else the file it names, read now."""
+    if pem is None or isinstance(pem, bytes):
+        return pem
+    if not isinstance(pem, str | os.PathLike):
+        raise TypeError(f"{name} must be PEM bytes or a file path, not {type(pem).__name__}")
+    if isinstance(pem, str) and pem.lstrip().startswith("-----BEGIN"):
+        # A path this is not: opening it would fail with the PEM text as a file name.
+        raise TypeError(f"{name} holds PEM text: pass it as bytes (.encode()), or pass its path")
+    with open(pem, "rb") as file:
+        return file.read()
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,16 +91,38 @@ class RoomServiceError(Exception):
         return cls.from_status(error.code(), status)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Connection:
-    """Connection says how to reach the service; TLS and tokens match the server's options."""
+    """Connection says how to reach the service; TLS and tokens match the server's options.
+
+    tls_ca, client_cert and client_key take PEM bytes or a PEM file's path;
+    a path is read here, once, so the fields always hold bytes.
+    """
 
     target: str
-    tls_ca: bytes | None = None
-    client_cert: bytes | None = None
-    client_key: bytes | None = None
-    server_name: str | None = None
-    token: str | None = field(default=None, repr=False)
+    tls_ca: bytes | None
+    client_cert: bytes | None
+    client_key: bytes | None
+    server_name: str | None
+    token: str | None = field(repr=False)
+
+    def __init__(
+        self,
+        target: str,
+        tls_ca: Pem | None = None,
+        client_cert: Pem | None = None,
+        client_key: Pem | None = None,
+        server_name: str | None = None,
+        token: str | None = None,
+    ) -> None:
+        # Frozen: the fields are set once, here, through object's own setattr.
+        set_ = object.__setattr__
+        set_(self, "target", target)
+        set_(self, "tls_ca", read_pem(tls_ca, "tls_ca"))
+        set_(self, "client_cert", read_pem(client_cert, "client_cert"))
+        set_(self, "client_key", read_pem(client_key, "client_key"))
+        set_(self, "server_name", server_name)
+        set_(self, "token", token)
 
     def channel(self) -> grpc.aio.Channel:
         """A channel: TLS when a CA or client certificate is given, else plaintext."""
@@ -106,9 +147,23 @@ class RoomClient:
         self._metadata = connection.metadata()
 
     @classmethod
-    def connect(cls, target: str, **options: object) -> RoomClient:
-        """A client for target; options are Connection's (tls_ca, token, ...)."""
-        return cls(Connection(target, **options))  # type: ignore[arg-type]  # Connection checks its own fields
+    def connect(
+        cls,
+        target: str,
+        *,
+        tls_ca: Pem | None = None,
+        client_cert: Pem | None = None,
+        client_key: Pem | None = None,
+        server_name: str | None = None,
+        token: str | None = None,
+    ) -> RoomClient:
+        """A client for target ("host:port"): TLS when tls_ca or client_cert is given.
+
+        tls_ca, client_cert and client_key are PEM bytes or a PEM file's path;
+        server_name is the name to expect on the server's certificate; token
+        is sent as a bearer token on every call.
+        """
+        return cls(Connection(target, tls_ca, client_cert, client_key, server_name, token))
 
     async def __aenter__(self) -> Self:
         return self

@@ -63,6 +63,16 @@ def record_key(operation: str, request_id: str) -> str:
     return f"{operation}/{request_id.lower()}"
 
 
+def is_record_key(key: str) -> bool:
+    """Whether key is one of record_key's (CreateRoom's keys are bare UUIDs, with no '/').
+
+    A replica that cannot reach the shared store must not send for such a key
+    unless it holds the record itself: another replica may have sent it, and
+    unlike a room, a sent event cannot be looked up to find out.
+    """
+    return "/" in key
+
+
 class Once:
     """Once sends a non-idempotent operation at most once per request_id (see the module)."""
 

@@ -33,6 +33,19 @@ def error_statuses() -> Mapping[str, int]:
     return {**statuses, **COMMON_ERRORS}
 
 
+# Each fault rule key's JSON type: its name in a message, and the Python types it arrives as.
+_JSON_KINDS: Final[Mapping[str, tuple[str, tuple[type, ...]]]] = {
+    "operation": ("a string", (str,)),
+    "name": ("a string or null", (str, type(None))),
+    "error": ("a string or null", (str, type(None))),
+    "create": ("true or false", (bool,)),
+    "drop": ("true or false", (bool,)),
+    "latency_ms": ("a number", (int, float)),
+    "times": ("an integer or null", (int, type(None))),
+    "fields": ("an object", (dict,)),
+}
+
+
 @dataclass(slots=True)
 class FaultRule:
     """FaultRule is one injected misbehaviour."""
@@ -65,6 +78,16 @@ class FaultRule:
         unknown = set(data) - set(cls.__dataclass_fields__)
         if unknown:
             raise ValueError(f"unknown fault rule keys: {', '.join(sorted(unknown))}")
+        # JSON's types, checked here: a wrong one would fail deep in a comparison,
+        # and the answer would be Python's words, not the key's name.
+        wrong = [
+            f"{key} must be {kinds[0]}"
+            for key, value in data.items()
+            for kinds in (_JSON_KINDS[key],)
+            if not isinstance(value, kinds[1]) or (isinstance(value, bool) and bool not in kinds[1])
+        ]
+        if wrong:
+            raise ValueError("; ".join(wrong))
         try:
             return cls(**data)
         except TypeError as e:

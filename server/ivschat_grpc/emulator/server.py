@@ -172,6 +172,8 @@ class EmulatorState:
         self.settings = settings
         self.rooms: dict[str, Json] = {}
         self.chat: deque[ChatAction] = deque(maxlen=settings.record_limit)
+        # The furthest position a ListRooms token has named, which stays valid.
+        self._furthest_token = 0
         self.requests: deque[RecordedRequest] = deque(maxlen=settings.record_limit)
         self.faults = FaultPlan(settings.faults)
         self.logging_configurations: set[str] = set(settings.logging_configurations)
@@ -197,6 +199,7 @@ class EmulatorState:
         self.chat.clear()
         self.requests.clear()
         self.faults.clear()
+        self._furthest_token = 0
 
     def recorded(self, operation: str | None = None) -> list[RecordedRequest]:
         """The recorded requests, optionally for one operation."""
@@ -364,8 +367,10 @@ class EmulatorState:
             except ValueError:
                 position = ""
             # Only this endpoint's own tokens: a position among the rooms, in digits.
+            # A position past the end that it gave out is still its own: rooms
+            # deleted since leave a shorter list, and the page is then empty.
             start = int(position) if _POSITION.fullmatch(position) else -1
-            if not 0 <= start <= len(self.rooms):
+            if not 0 <= start <= max(len(self.rooms), self._furthest_token):
                 start = 0
                 bad_token.append(Violation(("nextToken",), "is not a valid token"))
         _refuse_invalid("ListRooms", params, bad_token)
@@ -394,6 +399,7 @@ class EmulatorState:
         }
         if start + limit < len(rooms):
             out["nextToken"] = base64.urlsafe_b64encode(str(start + limit).encode()).decode()
+            self._furthest_token = max(self._furthest_token, start + limit)
         return out
 
 
@@ -630,6 +636,13 @@ def _fault_fields(rule: FaultRule) -> Json:
     return {**defaults.get(rule.error or "", {}), **rule.fields}
 
 
+def _bad_admin_body(message: str) -> web.HTTPBadRequest:
+    """A 400 in JSON, as the AWS routes answer: a test's client parses one kind of body."""
+    return web.HTTPBadRequest(
+        text=json.dumps({"message": message}), content_type="application/json"
+    )
+
+
 def _admin_routes(state: EmulatorState) -> web.RouteTableDef:
     routes = web.RouteTableDef()
 
@@ -637,7 +650,7 @@ def _admin_routes(state: EmulatorState) -> web.RouteTableDef:
         try:
             return await request.json()
         except ValueError:
-            raise web.HTTPBadRequest(text="body must be JSON") from None
+            raise _bad_admin_body("body must be JSON") from None
 
     @routes.get(f"{ADMIN}/health")
     async def health(_: web.Request) -> web.Response:
@@ -673,7 +686,7 @@ def _admin_routes(state: EmulatorState) -> web.RouteTableDef:
         try:
             rules = [FaultRule.from_json(d) for d in (data if isinstance(data, list) else [data])]
         except ValueError as e:
-            raise web.HTTPBadRequest(text=str(e)) from e
+            raise _bad_admin_body(str(e)) from e
         state.faults.add(*rules)
         return web.json_response([r.to_json() for r in state.faults.rules()])
 
@@ -686,10 +699,10 @@ def _admin_routes(state: EmulatorState) -> web.RouteTableDef:
     async def quota(request: web.Request) -> web.Response:
         data = await body(request)
         if not isinstance(data, dict) or set(data) != {"create_room_per_second"}:
-            raise web.HTTPBadRequest(text='the body is {"create_room_per_second": N or null}')
+            raise _bad_admin_body('the body is {"create_room_per_second": N or null}')
         rate = data["create_room_per_second"]
         if rate is not None and (not isinstance(rate, int | float) or rate <= 0):
-            raise web.HTTPBadRequest(text="create_room_per_second must be positive or null")
+            raise _bad_admin_body("create_room_per_second must be positive or null")
         state.set_quota(None if rate is None else float(rate))
         return web.json_response({"create_room_per_second": rate})
 
@@ -698,7 +711,7 @@ def _admin_routes(state: EmulatorState) -> web.RouteTableDef:
         data = await body(request)
         arns = data.get("arns") if isinstance(data, dict) else None
         if not isinstance(arns, list) or not all(isinstance(a, str) for a in arns):
-            raise web.HTTPBadRequest(text='body must be {"arns": [ARN, ...]}')
+            raise _bad_admin_body('body must be {"arns": [ARN, ...]}')
         state.logging_configurations = set(arns)
         return web.json_response({"arns": sorted(state.logging_configurations)})
 

@@ -11,7 +11,10 @@ When Redis does not answer, each replica falls back on its own:
   every other operation at the same fraction of its own quota;
 - exactly-once within this process only: each replica keeps a copy of the
   records of its own calls, so a call in flight when Redis went away still ends
-  once, and a repeat sent to the same replica still gets the same room.
+  once, and a repeat sent to the same replica still gets the same room. A
+  SendEvent request_id this replica holds no record of is refused, unsent
+  (STATE_UNAVAILABLE): another replica may have sent it, and a second event
+  reaches every user in the room, where a second room can at least be found.
 It says so in the ivschat_grpc_redis_up metric, a log line, and the health of
 the service named REDIS_HEALTH, and goes back to Redis when Redis answers again.
 """
@@ -211,10 +214,18 @@ class FallbackStore:
     to Redis when it answers again, unless Redis has another owner's by then.
     """
 
-    def __init__(self, state: SharedState, shared: RedisStore, own: MemoryStore) -> None:
+    def __init__(
+        self,
+        state: SharedState,
+        shared: RedisStore,
+        own: MemoryStore,
+        shared_only: Callable[[str], bool] = lambda _: False,
+    ) -> None:
         self._state = state
         self._shared = shared
         self._own = own
+        # The request_ids never claimed without Redis unless this process holds their record.
+        self._shared_only = shared_only
         # This process's open claims: request_id -> (fingerprint, made without Redis).
         self._claims: dict[str, tuple[str, bool]] = {}
         # Finished without Redis: request_id -> (fingerprint, token, room).
@@ -254,6 +265,11 @@ class FallbackStore:
             return claim  # type: ignore[no-any-return]  # _try is untyped; this is a Claim
         mine = await self._own.claim(request_id, fingerprint)
         if mine.verdict is Verdict.OWNER:
+            if self._shared_only(request_id) and not mine.resolve_first:
+                # New to this process: only Redis could say whether another
+                # replica sent it. Nothing is sent, so the claim is forgotten.
+                await self._own.release(request_id, mine.token, unknown=False)
+                raise StateUnavailable("Redis unreachable")
             self._claims[request_id] = (fingerprint, True)
         return mine
 

@@ -32,7 +32,7 @@ from ivschat_grpc.aws.connection import StaticCredentials
 from ivschat_grpc.core.creator import Creator
 from ivschat_grpc.core.idempotency import MemoryStore, Store
 from ivschat_grpc.core.lifecycle import Lifecycle
-from ivschat_grpc.core.once import Once
+from ivschat_grpc.core.once import Once, is_record_key
 from ivschat_grpc.core.operations import OPERATIONS
 from ivschat_grpc.core.pacing import Pacer
 from ivschat_grpc.core.page_tokens import PageTokens
@@ -238,6 +238,7 @@ async def _share(
         RedisStore(client, ids.retention_s, ids.claim_timeout_s),
         # Only this process's own calls are kept here, for as long as one can be open.
         MemoryStore(2 * ids.lease_s, ids.claim_timeout_s),
+        shared_only=is_record_key,
     )
     slots: dict[str, SharedSlots] = {}
     # Without Redis each replica takes the share of every quota that

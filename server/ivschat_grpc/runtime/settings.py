@@ -405,6 +405,8 @@ class Option:
     in Settings: "group.name", or a bare name for a setting of no group. A
     value takes one text through convert; a switch takes none and is true when
     given; a repeatable takes one text each time it is given, through convert.
+    metavar is what a value or a repeatable takes, as --help and the
+    configuration doc show it (PORT, SECONDS, FILE, json|text); a switch has none.
     """
 
     field: str
@@ -443,6 +445,7 @@ OPTIONS: Final[Sequence[Option]] = (
         _host,
         "address to bind (default 127.0.0.1)",
         at="listen.host",
+        metavar="ADDRESS",
     ),
     Option(
         "port",
@@ -451,6 +454,7 @@ OPTIONS: Final[Sequence[Option]] = (
         _int(0, 65535),
         "port to bind; 0 picks one (50051)",
         at="listen.port",
+        metavar="PORT",
     ),
     Option(
         "keepalive_time_s",
@@ -459,6 +463,7 @@ OPTIONS: Final[Sequence[Option]] = (
         _positive,
         "seconds between the server's keepalive pings (60)",
         at="listen.keepalive_time_s",
+        metavar="SECONDS",
     ),
     Option(
         "keepalive_timeout_s",
@@ -467,6 +472,7 @@ OPTIONS: Final[Sequence[Option]] = (
         _positive,
         "seconds to wait for a ping's answer before closing the connection (20)",
         at="listen.keepalive_timeout_s",
+        metavar="SECONDS",
     ),
     Option(
         "min_client_ping_interval_s",
@@ -475,6 +481,7 @@ OPTIONS: Final[Sequence[Option]] = (
         _positive,
         "shortest interval allowed between a client's pings; faster clients are cut off (10)",
         at="listen.min_client_ping_interval_s",
+        metavar="SECONDS",
     ),
     Option(
         "health_port",
@@ -483,6 +490,7 @@ OPTIONS: Final[Sequence[Option]] = (
         _int(0, 65535),
         "also serve grpc.health.v1 alone, in plaintext, on this port (off)",
         at="listen.health_port",
+        metavar="PORT",
     ),
     Option(
         "health_host",
@@ -491,6 +499,7 @@ OPTIONS: Final[Sequence[Option]] = (
         _host,
         "address the plaintext health port binds, apart from --host (default 127.0.0.1)",
         at="listen.health_host",
+        metavar="ADDRESS",
     ),
     # --- tls
     Option(
@@ -500,8 +509,17 @@ OPTIONS: Final[Sequence[Option]] = (
         _pem,
         "PEM certificate chain file",
         at="tls.cert",
+        metavar="FILE",
     ),
-    Option("tls_key", "--tls-key", _own("TLS_KEY"), _pem, "PEM private key file", at="tls.key"),
+    Option(
+        "tls_key",
+        "--tls-key",
+        _own("TLS_KEY"),
+        _pem,
+        "PEM private key file",
+        at="tls.key",
+        metavar="FILE",
+    ),
     Option(
         "tls_client_ca",
         "--tls-client-ca",
@@ -509,6 +527,7 @@ OPTIONS: Final[Sequence[Option]] = (
         _pem,
         "PEM CA file; when set, clients must present a certificate it signed (mTLS)",
         at="tls.client_ca",
+        metavar="FILE",
     ),
     # --- auth
     Option(
@@ -518,6 +537,7 @@ OPTIONS: Final[Sequence[Option]] = (
         _tokens_file,
         f"file of accepted bearer tokens, one a line; or {ENV_PREFIX}AUTH_TOKENS=tok1,tok2",
         at="auth.tokens",
+        metavar="FILE",
     ),
     Option(
         "allowed_clients",
@@ -526,6 +546,7 @@ OPTIONS: Final[Sequence[Option]] = (
         _csv,
         "comma-separated client certificate names (CN or DNS SAN) allowed in (mTLS)",
         at="auth.allowed_clients",
+        metavar="NAME,...",
     ),
     # --- limits
     Option(
@@ -535,6 +556,7 @@ OPTIONS: Final[Sequence[Option]] = (
         _positive,
         "seconds for calls sent without a deadline (30)",
         at="limits.default_timeout_s",
+        metavar="SECONDS",
     ),
     Option(
         "grace_s",
@@ -543,6 +565,7 @@ OPTIONS: Final[Sequence[Option]] = (
         _positive,
         "seconds to drain on SIGTERM (10)",
         at="limits.grace_s",
+        metavar="SECONDS",
     ),
     Option(
         "max_concurrent_rpcs",
@@ -551,6 +574,7 @@ OPTIONS: Final[Sequence[Option]] = (
         _int(1),
         "authenticated RPCs at once, streams included; more are refused RESOURCE_EXHAUSTED (256)",
         at="limits.max_concurrent_rpcs",
+        metavar="N",
     ),
     Option(
         "max_health_rpcs",
@@ -559,6 +583,7 @@ OPTIONS: Final[Sequence[Option]] = (
         _int(1),
         "health checks and watches at once, apart from --max-concurrent-rpcs (32)",
         at="limits.max_health_rpcs",
+        metavar="N",
     ),
     Option(
         "idle_timeout_s",
@@ -568,6 +593,7 @@ OPTIONS: Final[Sequence[Option]] = (
         "seconds a stream that owes nothing, or a call still without its request, "
         "may stay silent before it is closed (60)",
         at="limits.idle_timeout_s",
+        metavar="SECONDS",
     ),
     Option(
         "max_message_bytes",
@@ -576,6 +602,7 @@ OPTIONS: Final[Sequence[Option]] = (
         _int(1024, _MAX_GRPC_INT),
         "largest request message; larger is RESOURCE_EXHAUSTED (the largest valid request)",
         at="limits.max_message_bytes",
+        metavar="BYTES",
     ),
     # --- batch
     Option(
@@ -585,6 +612,7 @@ OPTIONS: Final[Sequence[Option]] = (
         _int(1),
         "items one batch stream works on at once (32)",
         at="batch.window",
+        metavar="N",
     ),
     Option(
         "max_streams",
@@ -593,6 +621,7 @@ OPTIONS: Final[Sequence[Option]] = (
         _int(1),
         "batch streams (16)",
         at="batch.max_streams",
+        metavar="N",
     ),
     Option(
         "max_items_per_stream",
@@ -601,6 +630,7 @@ OPTIONS: Final[Sequence[Option]] = (
         _int(1),
         "items one batch stream may send (no limit)",
         at="batch.max_items_per_stream",
+        metavar="N",
     ),
     # --- idempotency
     Option(
@@ -612,6 +642,7 @@ OPTIONS: Final[Sequence[Option]] = (
         "that survives a crash, or memory, lost with the process (sqlite; memory with "
         "--emulator)",
         at="idempotency.store",
+        metavar="sqlite|memory",
     ),
     Option(
         "state_dir",
@@ -621,6 +652,7 @@ OPTIONS: Final[Sequence[Option]] = (
         "folder of the sqlite request_id store, locked by one process at a time "
         "($XDG_STATE_HOME/ivschat-grpc, else ~/.local/state/ivschat-grpc)",
         at="idempotency.state_dir",
+        metavar="FOLDER",
     ),
     Option(
         "idempotency_retention_s",
@@ -629,6 +661,7 @@ OPTIONS: Final[Sequence[Option]] = (
         _positive,
         "seconds a request_id is remembered (86400)",
         at="idempotency.retention_s",
+        metavar="SECONDS",
     ),
     Option(
         "idempotency_lease_s",
@@ -637,6 +670,7 @@ OPTIONS: Final[Sequence[Option]] = (
         _positive,
         "seconds one call may work on a request_id at most, its AWS calls included (60)",
         at="idempotency.lease_s",
+        metavar="SECONDS",
     ),
     Option(
         "idempotency_claim_timeout_s",
@@ -646,6 +680,7 @@ OPTIONS: Final[Sequence[Option]] = (
         "seconds a request_id's claim outlives its owner's last heartbeat, so a dead owner's "
         "claim lapses this soon; owners renew every third of it (5)",
         at="idempotency.claim_timeout_s",
+        metavar="SECONDS",
     ),
     Option(
         "idempotency_settle_s",
@@ -654,6 +689,7 @@ OPTIONS: Final[Sequence[Option]] = (
         _positive,
         "seconds to let an unanswered create finish at AWS before looking the room up (2)",
         at="idempotency.settle_s",
+        metavar="SECONDS",
     ),
     Option(
         "idempotency_recheck_s",
@@ -663,6 +699,7 @@ OPTIONS: Final[Sequence[Option]] = (
         "seconds after an ambiguous create or a takeover at which the service looks once more "
         "and deletes a room a late create made twice (40: AWS's 30 s read timeout, and more)",
         at="idempotency.recheck_s",
+        metavar="SECONDS",
     ),
     # --- redis
     Option(
@@ -673,6 +710,7 @@ OPTIONS: Final[Sequence[Option]] = (
         "share every operation's pacing bucket and the request_id records with every replica "
         "through Redis (redis://host:port/0 or unix:///path) (default: this process alone)",
         at="redis.url",
+        metavar="URL",
     ),
     Option(
         "redis_down_create_rate",
@@ -681,6 +719,7 @@ OPTIONS: Final[Sequence[Option]] = (
         _slow_rate,
         "CreateRoom calls a second for this process while Redis is unreachable (1)",
         at="redis.down_create_rate",
+        metavar="TPS",
     ),
     # --- telemetry
     Option(
@@ -690,6 +729,7 @@ OPTIONS: Final[Sequence[Option]] = (
         _level,
         "log level (INFO)",
         at="telemetry.log_level",
+        metavar="LEVEL",
     ),
     Option(
         "log_format",
@@ -698,14 +738,16 @@ OPTIONS: Final[Sequence[Option]] = (
         _log_format,
         "json or text (json)",
         at="telemetry.log_format",
+        metavar="json|text",
     ),
     Option(
         "metrics_port",
         "--metrics-port",
         _own("METRICS_PORT"),
         _int(0, 65535),
-        "serve Prometheus metrics at http://METRICS_HOST:PORT/metrics (off)",
+        "serve Prometheus metrics at /metrics on this port, bound to --metrics-host (off)",
         at="telemetry.metrics_port",
+        metavar="PORT",
     ),
     Option(
         "metrics_host",
@@ -714,6 +756,7 @@ OPTIONS: Final[Sequence[Option]] = (
         _host,
         "address the metrics endpoint binds, apart from --host (default 127.0.0.1)",
         at="telemetry.metrics_host",
+        metavar="ADDRESS",
     ),
     Option(
         "tracing",
@@ -722,6 +765,7 @@ OPTIONS: Final[Sequence[Option]] = (
         _tracing,
         "OpenTelemetry spans per RPC: off, or otlp (to OTEL_EXPORTER_OTLP_ENDPOINT) (off)",
         at="telemetry.tracing",
+        metavar="off|otlp",
     ),
     # --- aws
     Option(
@@ -731,6 +775,7 @@ OPTIONS: Final[Sequence[Option]] = (
         _region,
         "AWS region",
         at="aws.region",
+        metavar="REGION",
     ),
     Option(
         "endpoint_url",
@@ -739,6 +784,7 @@ OPTIONS: Final[Sequence[Option]] = (
         _url("http", "https"),
         "IVS Chat endpoint URL (default: AWS's)",
         at="aws.endpoint_url",
+        metavar="URL",
     ),
     Option(
         "create_rate",
@@ -747,6 +793,7 @@ OPTIONS: Final[Sequence[Option]] = (
         _rate,
         'CreateRoom calls a second for the process, or "off" (5, AWS\'s quota)',
         at="aws.create_rate",
+        metavar="TPS|off",
     ),
     Option(
         "operation_rates",
@@ -756,6 +803,7 @@ OPTIONS: Final[Sequence[Option]] = (
         "OPERATION=TPS,...: calls a second for the process for operations other than CreateRoom, "
         '"off" for none (AWS\'s quota for each)',
         at="aws.operation_rates",
+        metavar="OPERATION=TPS,...",
     ),
     Option(
         "aws_max_in_flight",
@@ -764,6 +812,7 @@ OPTIONS: Final[Sequence[Option]] = (
         _int(1),
         "AWS calls in flight at once, per operation (16)",
         at="aws.max_in_flight",
+        metavar="N",
     ),
     # --- no group: how the process runs
     Option(
@@ -773,6 +822,7 @@ OPTIONS: Final[Sequence[Option]] = (
         _event_loop,
         "uvloop, or asyncio for the standard library's loop (uvloop)",
         at="event_loop",
+        metavar="uvloop|asyncio",
     ),
     Option(
         "emulator",
@@ -824,7 +874,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             )
         else:
             env = f" ({', '.join(option.env)})" if option.env else ""
-            parser.add_argument(option.flag, dest=option.field, help=option.help + env)
+            parser.add_argument(
+                option.flag, dest=option.field, metavar=option.metavar, help=option.help + env
+            )
 
 
 def configuration_table() -> str:
@@ -840,7 +892,8 @@ def configuration_table() -> str:
         for o in OPTIONS:
             if o.group == group:
                 env = ", ".join(f"`{e}`" for e in o.env) or "none"
-                rows.append(f"| `{o.flag}` | {env} | {cell(o.help)} |")
+                flag = f"{o.flag} {o.metavar}" if o.metavar else o.flag
+                rows.append(f"| `{cell(flag)}` | {env} | {cell(o.help)} |")
         sections.append("\n".join(rows) + "\n")
     return "\n".join(sections)
 

@@ -172,7 +172,8 @@ class Metrics:
         # down, and a series stuck at 0 would fire every "Redis down" alert.
         self.redis_up = Gauge(
             "ivschat_grpc_redis_up",
-            "1 while Redis answers; 0 while pacing and exactly-once run in this process alone",
+            "1 while Redis answers; 0 while pacing and exactly-once run in this process alone; "
+            "absent without --redis-url",
             registry=r if redis else None,
         )
         self.batch_items = Counter(
