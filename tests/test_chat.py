@@ -467,7 +467,7 @@ async def test_a_request_id_whose_first_call_sent_nothing_sends_on_retry(
     # Throttled past the deadline: never sent, so the retry goes ahead.
     facade.emulator.state.faults.add(FaultRule(operation="SendEvent", error="ThrottlingException"))
     request = pb.SendEventRequest(room_arn=arn, event_name="goal", request_id=str(uuid.uuid4()))
-    failed = await refused(chat(facade).SendEvent(request, timeout=0.5))
+    failed = await refused(chat(facade).SendEvent(request, timeout=2))
     assert "event_may_have_been_sent" not in error_info(failed).metadata
     facade.emulator.state.faults.clear()
     await chat(facade).SendEvent(request, timeout=10)
