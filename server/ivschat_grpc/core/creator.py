@@ -36,7 +36,13 @@ from ivschat.v1 import room_service_pb2 as pb
 
 from ivschat_grpc.aws import convert
 from ivschat_grpc.core.calls import AwsCallError, CallControl, Refusal, Rooms
-from ivschat_grpc.core.idempotency import Claim, StateUnavailable, Store, Verdict
+from ivschat_grpc.core.idempotency import (
+    Claim,
+    StateUnavailable,
+    Store,
+    Verdict,
+    claim_surviving_cancel,
+)
 from ivschat_grpc.core.lifecycle import Lifecycle
 from ivschat_grpc.core.outcomes import Outcome, Ran, ran
 from ivschat_grpc.core.pacing import Priority
@@ -293,30 +299,17 @@ class Creator:
                 raise AwsCallError(Outcome.DEADLINE_EXCEEDED) from None
 
     async def _claim(self, request_id: str, digest: str) -> Claim:
-        """Claim, even if our caller is cancelled meanwhile; then give back what it won.
+        """Claim request_id; a cancelled caller's win is given back (claim_surviving_cancel)."""
 
-        A store that cannot record the claim fails the call before anything is sent.
-        """
-        claiming = asyncio.ensure_future(self._store.claim(request_id, digest))
-        try:
-            return await asyncio.shield(claiming)
-        except asyncio.CancelledError:
-            claiming.add_done_callback(lambda t: self._release_unused(request_id, t))
-            raise
-        except StateUnavailable:
-            raise Refusal(Outcome.STATE_UNAVAILABLE) from None
-
-    def _release_unused(self, request_id: str, claiming: asyncio.Future[Any]) -> None:
-        if claiming.cancelled() or claiming.exception() is not None:
-            return
-        claim = claiming.result()
-        if claim.verdict is Verdict.OWNER:
+        def give_back(claim: Claim) -> None:
             # The drain waits for it, as for owners.
             self.lifecycle.track(
                 asyncio.ensure_future(
                     self._release(request_id, claim.token, unknown=claim.resolve_first)
                 )
             )
+
+        return await claim_surviving_cancel(self._store, request_id, digest, give_back)
 
     async def _own(
         self,

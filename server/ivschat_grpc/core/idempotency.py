@@ -22,8 +22,12 @@ import enum
 import secrets
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
+
+from ivschat_grpc.core.calls import Refusal
+from ivschat_grpc.core.outcomes import Outcome
 
 
 class Verdict(enum.Enum):
@@ -69,6 +73,34 @@ class Store(Protocol):
 
     async def wait(self, request_id: str, timeout_s: float | None) -> None:
         """Return once request_id is no longer pending (or timeout_s has passed)."""
+
+
+async def claim_surviving_cancel(
+    store: Store, key: str, digest: str, give_back: Callable[[Claim], None]
+) -> Claim:
+    """Claim key even if the caller is cancelled meanwhile; a claim it then won goes to give_back.
+
+    The store's claim runs to its end whatever happens to the caller, since
+    its record stays either way: an ownership nobody uses must be given back,
+    or the next caller waits out its lease. A store that cannot record the
+    claim fails the call before anything is sent.
+    """
+    claiming = asyncio.ensure_future(store.claim(key, digest))
+    try:
+        return await asyncio.shield(claiming)
+    except asyncio.CancelledError:
+        claiming.add_done_callback(lambda done: _give_back_won(done, give_back))
+        raise
+    except StateUnavailable:
+        raise Refusal(Outcome.STATE_UNAVAILABLE) from None
+
+
+def _give_back_won(claiming: asyncio.Future[Any], give_back: Callable[[Claim], None]) -> None:
+    if claiming.cancelled() or claiming.exception() is not None:
+        return
+    claim: Claim = claiming.result()
+    if claim.verdict is Verdict.OWNER:
+        give_back(claim)
 
 
 def new_token() -> str:

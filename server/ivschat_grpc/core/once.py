@@ -36,7 +36,13 @@ from google.protobuf.message import Message
 
 from ivschat_grpc.core.calls import Answer, AwsCallError, CallControl, Operations, Refusal
 from ivschat_grpc.core.creator import Heartbeat
-from ivschat_grpc.core.idempotency import Claim, StateUnavailable, Store, Verdict
+from ivschat_grpc.core.idempotency import (
+    Claim,
+    StateUnavailable,
+    Store,
+    Verdict,
+    claim_surviving_cancel,
+)
 from ivschat_grpc.core.lifecycle import Lifecycle
 from ivschat_grpc.core.outcomes import Outcome, Ran, ran
 from ivschat_grpc.core.violations import Violation
@@ -168,24 +174,14 @@ class Once:
         return answer
 
     async def _claim(self, key: str, digest: str) -> Claim:
-        """Claim, even if our caller is cancelled meanwhile; then give back what it won."""
-        claiming = asyncio.ensure_future(self._store.claim(key, digest))
-        try:
-            return await asyncio.shield(claiming)
-        except asyncio.CancelledError:
-            claiming.add_done_callback(lambda t: self._release_unused(key, t))
-            raise
-        except StateUnavailable:
-            raise Refusal(Outcome.STATE_UNAVAILABLE) from None
+        """Claim key; what a cancelled caller won is given back (see claim_surviving_cancel)."""
 
-    def _release_unused(self, key: str, claiming: asyncio.Future[Any]) -> None:
-        if claiming.cancelled() or claiming.exception() is not None:
-            return
-        claim = claiming.result()
-        if claim.verdict is Verdict.OWNER:
+        def give_back(claim: Claim) -> None:
             self.lifecycle.track(
                 asyncio.ensure_future(self._release(key, claim.token, unknown=claim.resolve_first))
             )
+
+        return await claim_surviving_cancel(self._store, key, digest, give_back)
 
     async def _settle(self, key: str, token: str, *, unknown: bool) -> None:
         """Release the claim, through a cancel of the caller; the drain waits for it."""
