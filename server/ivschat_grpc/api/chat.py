@@ -14,7 +14,7 @@ import grpc
 from ivschat.v1 import chat_service_pb2 as pb
 from ivschat.v1 import chat_service_pb2_grpc as pb_grpc
 
-from ivschat_grpc.api.unary import AwsServicer, Send, answered, guarded
+from ivschat_grpc.api.unary import AwsServicer, Send, guarded
 from ivschat_grpc.aws import convert, request_checks
 from ivschat_grpc.core.calls import Answer, CallControl, Operations
 from ivschat_grpc.core.once import Once, fingerprint
@@ -36,12 +36,10 @@ class ChatService(AwsServicer, pb_grpc.ChatServiceServicer):
         context: grpc.aio.ServicerContext[pb.CreateChatTokenRequest, pb.CreateChatTokenResponse],
     ) -> pb.CreateChatTokenResponse:
         """Make one user's token to one room, or end with the error table's status."""
-        params, violations = request_checks.create_chat_token(request)
-        send = self._send("CreateChatToken", params)
-        answer = await self._at_aws(context, "CreateChatToken", violations, send)
-        assert answer is not None  # noqa: S101 - nothing is tolerated: a failure aborted
-        answered(context, answer.request_id, answer.attempts)
-        return convert.to_chat_token(answer.result)
+        result = await self._result(
+            context, "CreateChatToken", request_checks.create_chat_token(request)
+        )
+        return convert.to_chat_token(result)
 
     @guarded
     async def SendEvent(
@@ -50,16 +48,10 @@ class ChatService(AwsServicer, pb_grpc.ChatServiceServicer):
         context: grpc.aio.ServicerContext[pb.SendEventRequest, pb.SendEventResponse],
     ) -> pb.SendEventResponse:
         """Send one event, at most once per request_id; never resent after an ambiguity."""
-        params, violations = request_checks.send_event(request)
-        send = (
-            self._send_once(request, params)
-            if request.HasField("request_id")
-            else self._send(_SEND_EVENT, params)
-        )
-        answer = await self._at_aws(context, _SEND_EVENT, violations, send)
-        assert answer is not None  # noqa: S101 - nothing is tolerated: a failure aborted
-        answered(context, answer.request_id, answer.attempts)
-        return pb.SendEventResponse(id=str(answer.result.get("id", "")))
+        checked = request_checks.send_event(request)
+        once = self._send_once(request, checked[0]) if request.HasField("request_id") else None
+        result = await self._result(context, _SEND_EVENT, checked, once)
+        return pb.SendEventResponse(id=str(result.get("id", "")))
 
     def _send_once(self, request: pb.SendEventRequest, params: dict[str, Any]) -> Send[Answer]:
         """A send of SendEvent through Once, keyed by request's request_id, for _at_aws."""
@@ -85,11 +77,7 @@ class ChatService(AwsServicer, pb_grpc.ChatServiceServicer):
         context: grpc.aio.ServicerContext[pb.DisconnectUserRequest, pb.DisconnectUserResponse],
     ) -> pb.DisconnectUserResponse:
         """Disconnect one user from a room, or end with the error table's status."""
-        params, violations = request_checks.disconnect_user(request)
-        send = self._send("DisconnectUser", params)
-        answer = await self._at_aws(context, "DisconnectUser", violations, send)
-        assert answer is not None  # noqa: S101 - nothing is tolerated: a failure aborted
-        answered(context, answer.request_id, answer.attempts)
+        await self._result(context, "DisconnectUser", request_checks.disconnect_user(request))
         return pb.DisconnectUserResponse()
 
     @guarded
@@ -99,9 +87,7 @@ class ChatService(AwsServicer, pb_grpc.ChatServiceServicer):
         context: grpc.aio.ServicerContext[pb.DeleteMessageRequest, pb.DeleteMessageResponse],
     ) -> pb.DeleteMessageResponse:
         """Delete one message for a room's users, or end with the error table's status."""
-        params, violations = request_checks.delete_message(request)
-        send = self._send("DeleteMessage", params)
-        answer = await self._at_aws(context, "DeleteMessage", violations, send)
-        assert answer is not None  # noqa: S101 - nothing is tolerated: a failure aborted
-        answered(context, answer.request_id, answer.attempts)
-        return pb.DeleteMessageResponse(id=str(answer.result.get("id", "")))
+        result = await self._result(
+            context, "DeleteMessage", request_checks.delete_message(request)
+        )
+        return pb.DeleteMessageResponse(id=str(result.get("id", "")))

@@ -96,11 +96,8 @@ class RoomService(AwsServicer, pb_grpc.RoomServiceServicer):
         context: grpc.aio.ServicerContext[pb.GetRoomRequest, pb.Room],
     ) -> pb.Room:
         """Read one room, or end with the error table's status."""
-        params, violations = request_checks.get_room(request)
-        answer = await self._at_aws(context, "GetRoom", violations, self._send("GetRoom", params))
-        assert answer is not None  # noqa: S101 - nothing is tolerated: a failure aborted
-        answered(context, answer.request_id, answer.attempts)
-        return convert.to_room(answer.result)
+        result = await self._result(context, "GetRoom", request_checks.get_room(request))
+        return convert.to_room(result)
 
     @guarded
     async def ListRooms(
@@ -109,15 +106,13 @@ class RoomService(AwsServicer, pb_grpc.RoomServiceServicer):
         context: grpc.aio.ServicerContext[pb.ListRoomsRequest, pb.ListRoomsResponse],
     ) -> pb.ListRoomsResponse:
         """One page of rooms; AWS's nextToken goes back sealed, bound to the filters."""
-        params, violations = request_checks.list_rooms(request, self._page_tokens)
-        send = self._send("ListRooms", params)
-        answer = await self._at_aws(context, "ListRooms", violations, send)
-        assert answer is not None  # noqa: S101 - nothing is tolerated: a failure aborted
-        answered(context, answer.request_id, answer.attempts)
-        aws_token = answer.result.get("nextToken")
+        result = await self._result(
+            context, "ListRooms", request_checks.list_rooms(request, self._page_tokens)
+        )
+        aws_token = result.get("nextToken")
         filters = request_checks.list_filters(request)
         return pb.ListRoomsResponse(
-            rooms=[convert.to_room_summary(r) for r in answer.result.get("rooms", ())],
+            rooms=[convert.to_room_summary(r) for r in result.get("rooms", ())],
             next_page_token=self._page_tokens.issue(aws_token, filters) if aws_token else "",
         )
 
@@ -128,12 +123,8 @@ class RoomService(AwsServicer, pb_grpc.RoomServiceServicer):
         context: grpc.aio.ServicerContext[pb.UpdateRoomRequest, pb.Room],
     ) -> pb.Room:
         """Change the masked fields of one room, or end with the error table's status."""
-        params, violations = request_checks.update_room(request)
-        send = self._send("UpdateRoom", params)
-        answer = await self._at_aws(context, "UpdateRoom", violations, send)
-        assert answer is not None  # noqa: S101 - nothing is tolerated: a failure aborted
-        answered(context, answer.request_id, answer.attempts)
-        return convert.to_room(answer.result)
+        result = await self._result(context, "UpdateRoom", request_checks.update_room(request))
+        return convert.to_room(result)
 
     @guarded
     async def DeleteRoom(

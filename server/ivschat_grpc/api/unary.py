@@ -114,6 +114,27 @@ class AwsServicer:
 
         return send
 
+    async def _result(
+        self,
+        context: grpc.aio.ServicerContext[Any, Any],
+        operation: str,
+        checked: tuple[dict[str, Any], list[Violation]],
+        send: Send[Answer] | None = None,
+    ) -> Mapping[str, Any]:
+        """AWS's result for a call that must succeed: checked is (params, violations).
+
+        The send is operation's through the adapter unless one is given; any
+        failure ends the call (see _at_aws), and the AWS request id of an
+        answer goes in the trailers.
+        """
+        params, violations = checked
+        answer = await self._at_aws(
+            context, operation, violations, send or self._send(operation, params)
+        )
+        assert answer is not None  # noqa: S101 - nothing is tolerated: a failure aborted
+        answered(context, answer.request_id, answer.attempts)
+        return answer.result
+
     async def _at_aws(
         self,
         context: grpc.aio.ServicerContext[Any, Any],
