@@ -11,14 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Self
 
-import grpc
 from ivschat.v1 import chat_service_pb2 as pb
 from ivschat.v1 import chat_service_pb2_grpc as pb_grpc
 
-from ivschat_grpc.client._room_client import Connection, Pem, RoomServiceError
+from ivschat_grpc.client._room_client import Connection, RoomServiceError, _Client
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,38 +28,14 @@ class ChatServiceError(RoomServiceError):
         return self.metadata.get("event_may_have_been_sent") == "true"
 
 
-class ChatClient:
+class ChatClient(_Client):
     """ChatClient calls ChatService; use it as an async context manager."""
 
+    _error = ChatServiceError
+
     def __init__(self, connection: Connection) -> None:
-        self._channel = connection.channel()
+        super().__init__(connection)
         self._stub = pb_grpc.ChatServiceStub(self._channel)
-        self._metadata = connection.metadata()
-
-    @classmethod
-    def connect(
-        cls,
-        target: str,
-        *,
-        tls_ca: Pem | None = None,
-        client_cert: Pem | None = None,
-        client_key: Pem | None = None,
-        server_name: str | None = None,
-        token: str | None = None,
-    ) -> ChatClient:
-        """A client for target ("host:port"), as RoomClient.connect makes one.
-
-        tls_ca, client_cert and client_key are PEM bytes or a PEM file's path.
-        """
-        return cls(Connection(target, tls_ca, client_cert, client_key, server_name, token))
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self._channel.close()
 
     async def create_chat_token(
         self,
@@ -83,12 +56,7 @@ class ChatClient:
         )
         if session_duration_minutes is not None:
             request.session_duration_minutes = session_duration_minutes
-        try:
-            return await self._stub.CreateChatToken(
-                request, timeout=deadline_s, metadata=self._metadata
-            )
-        except grpc.aio.AioRpcError as e:
-            raise ChatServiceError.from_rpc_error(e) from None
+        return await self._call(self._stub.CreateChatToken, request, deadline_s)
 
     async def send_event(
         self,
@@ -109,12 +77,7 @@ class ChatClient:
         )
         if request_id is not None:
             request.request_id = request_id
-        try:
-            response = await self._stub.SendEvent(
-                request, timeout=deadline_s, metadata=self._metadata
-            )
-        except grpc.aio.AioRpcError as e:
-            raise ChatServiceError.from_rpc_error(e) from None
+        response = await self._call(self._stub.SendEvent, request, deadline_s)
         return response.id
 
     async def disconnect_user(
@@ -124,10 +87,7 @@ class ChatClient:
         request = pb.DisconnectUserRequest(room_arn=room_arn, user_id=user_id)
         if reason is not None:
             request.reason = reason
-        try:
-            await self._stub.DisconnectUser(request, timeout=deadline_s, metadata=self._metadata)
-        except grpc.aio.AioRpcError as e:
-            raise ChatServiceError.from_rpc_error(e) from None
+        await self._call(self._stub.DisconnectUser, request, deadline_s)
 
     async def delete_message(
         self, room_arn: str, message_id: str, *, deadline_s: float, reason: str | None = None
@@ -136,10 +96,5 @@ class ChatClient:
         request = pb.DeleteMessageRequest(room_arn=room_arn, id=message_id)
         if reason is not None:
             request.reason = reason
-        try:
-            response = await self._stub.DeleteMessage(
-                request, timeout=deadline_s, metadata=self._metadata
-            )
-        except grpc.aio.AioRpcError as e:
-            raise ChatServiceError.from_rpc_error(e) from None
+        response = await self._call(self._stub.DeleteMessage, request, deadline_s)
         return response.id

@@ -12,10 +12,10 @@ Errors come back as RoomServiceError, with the google.rpc details decoded.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Self, TypeAlias
+from typing import Any, Self, TypeAlias, TypeVar
 
 import grpc
 from google.protobuf import field_mask_pb2
@@ -137,13 +137,18 @@ class Connection:
         return (("authorization", f"Bearer {self.token}"),) if self.token else ()
 
 
-class RoomClient:
-    """RoomClient calls RoomService; use it as an async context manager."""
+R = TypeVar("R")
+
+
+class _Client:
+    """_Client is what RoomClient and ChatClient share: one channel, its metadata, the errors."""
+
+    # The error a failed call raises: RoomServiceError, or a subclass.
+    _error: type[RoomServiceError] = RoomServiceError
 
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
         self._channel = connection.channel()
-        self._stub = pb_grpc.RoomServiceStub(self._channel)
         self._metadata = connection.metadata()
 
     @classmethod
@@ -156,7 +161,7 @@ class RoomClient:
         client_key: Pem | None = None,
         server_name: str | None = None,
         token: str | None = None,
-    ) -> RoomClient:
+    ) -> Self:
         """A client for target ("host:port"): TLS when tls_ca or client_cert is given.
 
         tls_ca, client_cert and client_key are PEM bytes or a PEM file's path;
@@ -173,24 +178,31 @@ class RoomClient:
     ) -> None:
         await self._channel.close()
 
+    async def _call(
+        self, method: Callable[..., Awaitable[R]], request: Any, deadline_s: float
+    ) -> R:
+        """method(request) within deadline_s, its failure raised as this client's error."""
+        try:
+            return await method(request, timeout=deadline_s, metadata=self._metadata)
+        except grpc.aio.AioRpcError as e:
+            raise self._error.from_rpc_error(e) from e
+
+
+class RoomClient(_Client):
+    """RoomClient calls RoomService; use it as an async context manager."""
+
+    def __init__(self, connection: Connection) -> None:
+        super().__init__(connection)
+        self._stub = pb_grpc.RoomServiceStub(self._channel)
+
     async def create_room(self, request: pb.CreateRoomRequest, *, deadline_s: float) -> pb.Room:
         """Create one room within the gRPC deadline deadline_s, or raise RoomServiceError."""
-        try:
-            response = await self._stub.CreateRoom(
-                request, timeout=deadline_s, metadata=self._metadata
-            )
-        except grpc.aio.AioRpcError as e:
-            raise RoomServiceError.from_rpc_error(e) from e
+        response = await self._call(self._stub.CreateRoom, request, deadline_s)
         return response.room
 
     async def get_room(self, arn: str, *, deadline_s: float) -> pb.Room:
         """Read one room by its ARN within deadline_s, or raise RoomServiceError."""
-        try:
-            return await self._stub.GetRoom(
-                pb.GetRoomRequest(arn=arn), timeout=deadline_s, metadata=self._metadata
-            )
-        except grpc.aio.AioRpcError as e:
-            raise RoomServiceError.from_rpc_error(e) from e
+        return await self._call(self._stub.GetRoom, pb.GetRoomRequest(arn=arn), deadline_s)
 
     async def list_rooms(
         self,
@@ -214,10 +226,7 @@ class RoomClient:
             message_review_handler_uri=message_review_handler_uri,
             logging_configuration_identifier=logging_configuration_identifier,
         )
-        try:
-            return await self._stub.ListRooms(request, timeout=deadline_s, metadata=self._metadata)
-        except grpc.aio.AioRpcError as e:
-            raise RoomServiceError.from_rpc_error(e) from e
+        return await self._call(self._stub.ListRooms, request, deadline_s)
 
     async def all_rooms(
         self,
@@ -253,20 +262,14 @@ class RoomClient:
         request = pb.UpdateRoomRequest(
             room=room, update_mask=field_mask_pb2.FieldMask(paths=list(update_mask))
         )
-        try:
-            return await self._stub.UpdateRoom(request, timeout=deadline_s, metadata=self._metadata)
-        except grpc.aio.AioRpcError as e:
-            raise RoomServiceError.from_rpc_error(e) from e
+        return await self._call(self._stub.UpdateRoom, request, deadline_s)
 
     async def delete_room(
         self, arn: str, *, deadline_s: float, allow_missing: bool = False
     ) -> None:
         """Delete one room by its ARN within deadline_s, or raise RoomServiceError."""
         request = pb.DeleteRoomRequest(arn=arn, allow_missing=allow_missing)
-        try:
-            await self._stub.DeleteRoom(request, timeout=deadline_s, metadata=self._metadata)
-        except grpc.aio.AioRpcError as e:
-            raise RoomServiceError.from_rpc_error(e) from e
+        await self._call(self._stub.DeleteRoom, request, deadline_s)
 
     async def batch_create(
         self,
