@@ -35,18 +35,18 @@ from google.protobuf import unknown_fields
 from ivschat.v1 import room_service_pb2 as pb
 
 from ivschat_grpc.aws import convert
-from ivschat_grpc.core.calls import AwsCallError, CallControl, Refusal, Rooms
+from ivschat_grpc.core.calls import AwsCallError, CallControl, Rooms
 from ivschat_grpc.core.idempotency import (
     Claim,
     StateUnavailable,
     Store,
     Verdict,
     claim_surviving_cancel,
+    wait_or_refuse,
 )
 from ivschat_grpc.core.lifecycle import Lifecycle
 from ivschat_grpc.core.outcomes import Outcome, Ran, ran
 from ivschat_grpc.core.pacing import Priority
-from ivschat_grpc.core.violations import Violation
 
 log = logging.getLogger(__name__)
 
@@ -261,19 +261,8 @@ class Creator:
                 if due is not None:
                     self._look_again(request_id, params.get("name"), room.arn, due)
                 return Result(room, None, 0, True)
-            if claim.verdict is Verdict.MISMATCH:
-                raise Refusal(
-                    Outcome.REQUEST_ID_REUSED,
-                    [Violation(("request_id",), "was already used for a different request")],
-                )
-            if claim.verdict is Verdict.WAIT:
-                left = remaining()
-                if left is not None and left <= 0:
-                    raise Refusal(Outcome.REQUEST_IN_PROGRESS)
-                try:
-                    await self._store.wait(request_id, left)
-                except StateUnavailable:
-                    raise Refusal(Outcome.STATE_UNAVAILABLE) from None
+            if claim.verdict in (Verdict.MISMATCH, Verdict.WAIT):
+                await wait_or_refuse(self._store, request_id, claim, remaining())
                 continue
             margin = min(_LEASE_MARGIN_S, 0.1 * self._lease_s)
             owner_deadline = claimed_at + self._lease_s - margin

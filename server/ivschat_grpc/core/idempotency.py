@@ -28,6 +28,7 @@ from typing import Any, Protocol
 
 from ivschat_grpc.core.calls import Refusal
 from ivschat_grpc.core.outcomes import Outcome
+from ivschat_grpc.core.violations import Violation
 
 
 class Verdict(enum.Enum):
@@ -91,6 +92,25 @@ async def claim_surviving_cancel(
     except asyncio.CancelledError:
         claiming.add_done_callback(lambda done: _give_back_won(done, give_back))
         raise
+    except StateUnavailable:
+        raise Refusal(Outcome.STATE_UNAVAILABLE) from None
+
+
+async def wait_or_refuse(store: Store, key: str, claim: Claim, left_s: float | None) -> None:
+    """For a claim another request holds: refuse it, or wait until key's record changes.
+
+    A different request under the same key is refused; so is a wait past the
+    caller's deadline, with the record still pending.
+    """
+    if claim.verdict is Verdict.MISMATCH:
+        raise Refusal(
+            Outcome.REQUEST_ID_REUSED,
+            [Violation(("request_id",), "was already used for a different request")],
+        )
+    if left_s is not None and left_s <= 0:
+        raise Refusal(Outcome.REQUEST_IN_PROGRESS)
+    try:
+        await store.wait(key, left_s)
     except StateUnavailable:
         raise Refusal(Outcome.STATE_UNAVAILABLE) from None
 

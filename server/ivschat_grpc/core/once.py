@@ -42,10 +42,10 @@ from ivschat_grpc.core.idempotency import (
     Store,
     Verdict,
     claim_surviving_cancel,
+    wait_or_refuse,
 )
 from ivschat_grpc.core.lifecycle import Lifecycle
 from ivschat_grpc.core.outcomes import Outcome, Ran, ran
-from ivschat_grpc.core.violations import Violation
 
 log = logging.getLogger(__name__)
 
@@ -119,19 +119,8 @@ class Once:
             claim = await self._claim(key, digest)
             if claim.verdict is Verdict.DONE:
                 return Answer({result_member: claim.room.decode()}, None, 0)
-            if claim.verdict is Verdict.MISMATCH:
-                raise Refusal(
-                    Outcome.REQUEST_ID_REUSED,
-                    [Violation(("request_id",), "was already used for a different request")],
-                )
-            if claim.verdict is Verdict.WAIT:
-                left = remaining()
-                if left is not None and left <= 0:
-                    raise Refusal(Outcome.REQUEST_IN_PROGRESS)
-                try:
-                    await self._store.wait(key, left)
-                except StateUnavailable:
-                    raise Refusal(Outcome.STATE_UNAVAILABLE) from None
+            if claim.verdict in (Verdict.MISMATCH, Verdict.WAIT):
+                await wait_or_refuse(self._store, key, claim, remaining())
                 continue
             if claim.resolve_first:
                 # An earlier call's outcome is unknown, or its owner died mid-call.
