@@ -19,6 +19,7 @@ from ivschat_grpc.emulator import Emulator, FaultRule
 from tests.support.env import use_emulator_credentials
 from tests.support.facade import LOGGING_ARNS, Facade, facade_settings, serving
 from tests.support.richstatus import detail, error_info, field_violations, status_of, trailer
+from tests.support.waiting import until
 
 LAMBDA = "arn:aws:lambda:us-east-1:123456789012:function:review"
 
@@ -254,6 +255,9 @@ async def test_deadline_shorter_than_latency(
         # The server answers just before the caller's own timer, with details.
         assert error_info(info.value).reason == "DEADLINE_EXCEEDED"
         assert error_info(info.value).metadata["room_may_exist"] == "true"
+    # A request out when its caller's answer went may reach the endpoint after
+    # it, on a loaded machine: "may exist" is the truth, so wait for each.
+    await until(lambda: create_calls(facade.emulator) >= 5)
     assert create_calls(facade.emulator) == 5
     assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
 
