@@ -43,6 +43,29 @@ async def test_serve_without_credentials_says_what_to_set(monkeypatch: pytest.Mo
     assert "AWS_ACCESS_KEY_ID" in output
 
 
+@pytest.mark.parametrize(
+    ("variables", "named"),
+    [
+        ({"AWS_PROFILE": "chat-admin"}, "AWS_PROFILE: no profile 'chat-admin'"),
+        ({"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE"}, "lack"),
+    ],
+    ids=["profile-nobody-has", "half-a-key-pair"],
+)
+async def test_serve_with_an_aws_chain_it_cannot_read_names_the_setting(
+    monkeypatch: pytest.MonkeyPatch, variables: dict[str, str], named: str
+) -> None:
+    # README's real-AWS command with a profile nobody made: a traceback, exit 1, before.
+    monkeypatch.setenv("AWS_REGION", "us-west-2")
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    code, output = await run_to_end("serve", "--port", "0")
+    assert code == 2, output
+    assert named in output
+    assert "Traceback" not in output
+    said = [line for line in output.splitlines() if line.startswith("ivschat-grpc:")]
+    assert len(said) == 1, output
+
+
 async def test_serve_emulator_creates_a_room_and_stops_on_sigterm() -> None:
     async with running("serve", "--emulator", "--port", "0") as (proc, lines):
         m = await read_until(proc, lines, r"listening on 127\.0\.0\.1:(\d+)")

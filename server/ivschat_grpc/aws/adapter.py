@@ -23,11 +23,13 @@ from aiobotocore.config import AioConfig
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
+    ConfigParseError,
     ConnectionClosedError,
     ConnectTimeoutError,
     EndpointConnectionError,
     NoCredentialsError,
     PartialCredentialsError,
+    ProfileNotFound,
     ReadTimeoutError,
 )
 
@@ -313,10 +315,31 @@ def _session(settings: AwsConnection, credentials: StaticCredentials | None) -> 
     )
 
 
+class AwsChainError(Exception):
+    """AwsChainError is AWS's standard chain refusing its own settings: a profile, a file."""
+
+
 async def credentials_available(region: str) -> bool:
-    """Whether AWS's standard chain finds credentials; never reveals them."""
-    session = aioboto3.Session(region_name=region)
-    # aioboto3 returns a coroutine here; its stubs declare the sync signature.
-    pending = cast("Awaitable[object | None]", session.get_credentials())
-    credentials = await pending
+    """Whether AWS's standard chain finds credentials; never reveals them.
+
+    A chain that cannot even be read (a profile named that no file holds, an
+    unparsable config file, half a key pair) raises AwsChainError, naming the
+    setting to fix: it is a bad setting, not a missing one.
+    """
+    try:
+        session = aioboto3.Session(region_name=region)
+        # aioboto3 returns a coroutine here; its stubs declare the sync signature.
+        pending = cast("Awaitable[object | None]", session.get_credentials())
+        credentials = await pending
+    except ProfileNotFound as e:
+        raise AwsChainError(
+            f"AWS_PROFILE: no profile {e.kwargs.get('profile')!r} in AWS's config or "
+            "credentials file; name one that exists, or unset AWS_PROFILE"
+        ) from None
+    except PartialCredentialsError as e:
+        raise AwsChainError(
+            f"AWS credentials from {e.kwargs.get('provider')} lack {e.kwargs.get('cred_var')}"
+        ) from None
+    except ConfigParseError as e:
+        raise AwsChainError(f"AWS's config file {e.kwargs.get('path')} cannot be parsed") from None
     return credentials is not None

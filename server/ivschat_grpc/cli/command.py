@@ -280,7 +280,7 @@ async def _run_emulator(settings: EmulatorSettings) -> None:
 
 
 async def _serve(settings: config.Settings) -> None:
-    from ivschat_grpc.aws.adapter import credentials_available
+    from ivschat_grpc.aws.adapter import AwsChainError, credentials_available
     from ivschat_grpc.aws.connection import StaticCredentials
     from ivschat_grpc.emulator import DEFAULT_REGION, Emulator, EmulatorSettings
     from ivschat_grpc.runtime import settings as config
@@ -308,7 +308,11 @@ async def _serve(settings: config.Settings) -> None:
             print(f"embedded local IVS Chat endpoint at {emu.url}", flush=True)
         else:
             region = settings.aws.connection().region
-            if not await credentials_available(region):
+            try:
+                found = await credentials_available(region)
+            except AwsChainError as e:
+                raise config.ConfigError(str(e)) from None
+            if not found:
                 raise config.ConfigError(
                     "no AWS credentials found: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
                     "AWS_SECRET_ACCESS_KEY, or run with an IAM role; or pass --emulator"
