@@ -188,3 +188,16 @@ async def test_emulator_refuses_a_bad_quota_in_one_line(flags: tuple[str, ...], 
     assert code == 2
     [line] = output.strip().splitlines()
     assert line.startswith(f"ivschat-grpc: {named}: ")
+
+
+@pytest.mark.parametrize(
+    "argv", [("get-room", "--id", "x"), ("send-event", "arn", "goal", "--name", "n")]
+)
+async def test_a_flag_the_command_does_not_take_shows_that_commands_usage(
+    argv: tuple[str, ...],
+) -> None:
+    # argparse showed the top-level usage, which lists no command's flags.
+    code, output = await run_to_end(*argv)
+    assert code == 2
+    assert f"usage: ivschat-grpc {argv[0]} " in output
+    assert f"ivschat-grpc {argv[0]}: error: unrecognized arguments:" in output

@@ -67,11 +67,14 @@ def _parser(server: bool = True) -> argparse.ArgumentParser:
     """The command's parser; serve's and emulator's flags only with server (the extra's)."""
     parser = argparse.ArgumentParser(prog="ivschat-grpc", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="serve RoomService over gRPC")
+    serve = sub.add_parser("serve", help="serve RoomService and ChatService over gRPC")
     emu = sub.add_parser("emulator", help="run the local IVS Chat endpoint")
     if server:
         _add_server_arguments(serve, emu)
     _add_client_commands(sub)
+    for command in sub.choices.values():
+        # So that a flag the command does not take is refused with its own usage.
+        command.set_defaults(command_parser=command)
     return parser
 
 
@@ -364,7 +367,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return Serve.BAD_SETTING
-    args = _parser(server).parse_args(argv)
+    args, unknown = _parser(server).parse_known_args(argv)
+    if unknown:
+        # argparse would show the top-level usage, which does not list the flag's command's flags.
+        args.command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.command == "create-room":
         return create_room.main(args)
     if args.command == "batch-create":
