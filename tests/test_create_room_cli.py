@@ -137,6 +137,8 @@ async def test_tls_and_tokens_match_the_server(
         code, _, err = await create_room(*at(service), *tls)
         assert code == 4
         assert "UNAUTHENTICATED" in err
+        # The server's message speaks of headers; the command names its own ways.
+        assert "--token-file FILE, or in IVSCHAT_GRPC_TOKEN" in err
         code, out, err = await create_room(*at(service), *tls, "--token-file", str(token_file))
         assert code == 0, err
         monkeypatch.setenv("IVSCHAT_GRPC_TOKEN", "cli-token")

@@ -30,7 +30,7 @@ from typing import Any, Final, TextIO
 from google.protobuf import json_format
 from ivschat.v1 import chat_service_pb2 as pb
 
-from ivschat_grpc.cli import connection_flags, tls_hints
+from ivschat_grpc.cli import connection_flags, create_room, tls_hints
 from ivschat_grpc.cli.exit_codes import CHAT_COMMAND_BY_CODE, ChatCommand, run_client
 from ivschat_grpc.client import ChatClient, ChatServiceError
 
@@ -150,6 +150,7 @@ def _report(error: ChatServiceError, err: TextIO) -> int:
         return ChatCommand.MAY_HAVE_RUN
     if error.retry_after_s is not None:
         err.write(f"retry after {error.retry_after_s:g} s\n")
+    create_room.hint_token(error, err)
     return CHAT_COMMAND_BY_CODE.get(error.code, ChatCommand.FAILED)
 
 

@@ -100,7 +100,16 @@ def report(
         return RoomCommand.MAY_EXIST
     if error.retry_after_s is not None:
         err.write(f"retry after {error.retry_after_s:g} s\n")
+    hint_token(error, err)
     return by_code.get(error.code, otherwise)
+
+
+def hint_token(error: RoomServiceError, err: TextIO) -> None:
+    """Say how to pass a token, after an UNAUTHENTICATED: the server's words speak of headers."""
+    if error.code is grpc.StatusCode.UNAUTHENTICATED:
+        err.write(
+            f"pass the caller token with --token-file FILE, or in {connection_flags.TOKEN_ENV}\n"
+        )
 
 
 async def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
