@@ -122,9 +122,8 @@ class RoomService(AwsServicer, pb_grpc.RoomServiceServicer):
         request: pb.UpdateRoomRequest,
         context: grpc.aio.ServicerContext[pb.UpdateRoomRequest, pb.Room],
     ) -> pb.Room:
-        """Change the masked fields of one room, or end with the error table's status."""
-        result = await self._result(context, "UpdateRoom", request_checks.update_room(request))
-        return convert.to_room(result)
+        """Change the masked fields and tags of one room, or end with the error table's status."""
+        return convert.to_room(await self._update(context, request_checks.update_room(request)))
 
     @guarded
     async def DeleteRoom(

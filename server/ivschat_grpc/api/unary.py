@@ -4,7 +4,10 @@ RoomService and ChatService each check a request and say what to send; the
 rest of a unary call is the same for both, and lives here once: the refusal of
 violations, the AWS timeout within the caller's deadline, the registration the
 drain answers from, the error table's status, and the AWS request id in the
-trailers and the log line.
+trailers and the log line. An Update RPC that masks tags makes several AWS
+calls (the resource's own update, then the tag calls); they run here too, one
+after the other within the one deadline, each failure saying which parts of
+the update were applied (core/tag_sync.py).
 """
 
 from __future__ import annotations
@@ -18,9 +21,12 @@ from typing import Any, Final, TypeVar
 import grpc
 
 from ivschat_grpc import errors
+from ivschat_grpc.aws import request_checks
+from ivschat_grpc.core import tag_sync
 from ivschat_grpc.core.calls import Answer, CallControl, CallFailed, Operations
 from ivschat_grpc.core.operations import OPERATIONS
-from ivschat_grpc.core.outcomes import Outcome
+from ivschat_grpc.core.outcomes import Outcome, Ran, ran
+from ivschat_grpc.core.tag_sync import Part, Progress, Update
 from ivschat_grpc.core.violations import Violation
 from ivschat_grpc.runtime.telemetry import rpc_fields
 
@@ -82,9 +88,10 @@ class AwsServicer:
     def __init__(self, aws: Operations, default_timeout_s: float) -> None:
         self._aws = aws
         self._default_timeout_s = default_timeout_s
-        # Unary calls at work, by the task that runs them; and, once the drain
-        # must answer them, the answer each is owed.
-        self._calls: dict[asyncio.Task[Any], tuple[CallControl, bool, str]] = {}
+        # Unary calls at work, by the task that runs them (with the progress of
+        # the update they are part of, if any); and, once the drain must
+        # answer them, the answer each is owed.
+        self._calls: dict[asyncio.Task[Any], tuple[CallControl, bool, str, Progress | None]] = {}
         self._interruptions = errors.Interruptions()
 
     def answer_now(self) -> None:
@@ -95,16 +102,19 @@ class AwsServicer:
         operation's may-exist key; one not yet sent, or a read, is stopped
         and answered UNAVAILABLE, since nothing it did needs minding.
         """
-        for task, (control, with_request_id, operation) in self._calls.items():
+        for task, (control, with_request_id, operation, progress) in self._calls.items():
             control.stopped = True  # nothing more is sent for it
             # A read changed nothing, so "retry" is true of it whatever happened.
             may_have_run = control.may_have_created(with_request_id) or control.maybe_ran
-            self._interruptions.interrupt(
-                task,
+            changes = may_have_run and OPERATIONS[operation].changes
+            owed = (
                 errors.build(Outcome.SHUT_DOWN_IN_FLIGHT, operation=operation)
-                if may_have_run and OPERATIONS[operation].changes
-                else errors.shutting_down(),
+                if changes
+                else errors.shutting_down()
             )
+            if progress is not None:
+                owed = errors.partial(owed, progress.report(maybe_ran=changes))
+            self._interruptions.interrupt(task, owed)
 
     def _send(self, operation: str, params: Mapping[str, Any]) -> Send[Answer]:
         """A send of operation with params through the adapter, for _at_aws."""
@@ -135,6 +145,70 @@ class AwsServicer:
         answered(context, answer.request_id, answer.attempts)
         return answer.result
 
+    async def _update(
+        self,
+        context: grpc.aio.ServicerContext[Any, Any],
+        checked: tuple[Update, list[Violation]],
+    ) -> Mapping[str, Any]:
+        """AWS's result for an Update RPC (AIP-134): the resource's own update, then its tags.
+
+        Without masked tags, it is the update operation's _result. With them,
+        the current tags come from the first call's answer: the update's, or,
+        with no field masked, the read's (GetRoom's); when the tags sent could
+        be refused for what the resource carries, ListTagsForResource reads
+        them before anything is sent that changes it. UntagResource, then
+        TagResource, make them the tags sent, and the answer's tags are those
+        of the first answer with that diff applied, not read again. A failure
+        of any call says which parts were applied (core/tag_sync.py).
+        """
+        update, violations = checked
+        desired = update.tags
+        if desired is None:
+            assert update.params is not None  # noqa: S101 - an update of nothing but fields
+            return await self._result(context, update.operation, (dict(update.params), violations))
+        if violations:
+            await errors.abort(context, errors.invalid_request(violations))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + aws_timeout(context.time_remaining(), self._default_timeout_s)
+        progress = Progress(fields=update.params is not None)
+
+        async def call(operation: str, params: Mapping[str, Any], part: Part | None) -> Any:
+            progress.sending(part)
+            send = self._send(operation, params)
+            answer = await self._at_aws(
+                context, operation, [], send, deadline=deadline, progress=progress
+            )
+            assert answer is not None  # noqa: S101 - nothing is tolerated: a failure aborted
+            answered(context, answer.request_id, answer.attempts)
+            progress.done()
+            return answer.result
+
+        async def refuse_against(current: Mapping[str, str]) -> None:
+            refused = request_checks.tags_against(current, desired, update.tags_path)
+            if refused:
+                await errors.abort(context, errors.invalid_request(refused))
+
+        if update.params is None:
+            resource = await call(*update.read, None)
+            await refuse_against(resource.get("tags") or {})
+        else:
+            if update.check_first:
+                listed = await call("ListTagsForResource", {"resourceArn": update.arn}, None)
+                await refuse_against(listed.get("tags") or {})
+            # Otherwise nothing the resource carries can refuse the tags sent
+            # (request_checks.tags_need_current), so the fields go first.
+            resource = await call(update.operation, update.params, Part.FIELDS)
+        current: Mapping[str, str] = resource.get("tags") or {}
+        change = tag_sync.diff(current, desired)
+        remove_part, set_part = progress.plan(change)
+        if remove_part is not None:
+            keys = {"resourceArn": update.arn, "tagKeys": list(change.remove)}
+            await call("UntagResource", keys, remove_part)
+        if set_part is not None:
+            tags = {"resourceArn": update.arn, "tags": dict(change.set)}
+            await call("TagResource", tags, set_part)
+        return {**resource, "tags": tag_sync.applied(current, change)}
+
     async def _at_aws(
         self,
         context: grpc.aio.ServicerContext[Any, Any],
@@ -144,20 +218,27 @@ class AwsServicer:
         *,
         with_request_id: bool = False,
         tolerate: Callable[[CallFailed, CallControl], bool] | None = None,
+        deadline: float | None = None,
+        progress: Progress | None = None,
     ) -> T | None:
         """Refuse violations, or send within the caller's deadline; a failure ends the call.
 
         The call is registered for the drain, which may end it with the answer
         it is owed. A failure tolerate accepts ends nothing: the answer is None,
-        and AWS's request id goes in the trailers.
+        and AWS's request id goes in the trailers. deadline (the loop's time)
+        is the one an earlier call of the same RPC worked out; progress, the
+        update this call is part of, whose report every failure carries.
         """
         if violations:
             await errors.abort(context, errors.invalid_request(violations))
-        timeout = aws_timeout(context.time_remaining(), self._default_timeout_s)
+        if deadline is None:
+            timeout = aws_timeout(context.time_remaining(), self._default_timeout_s)
+        else:
+            timeout = max(0.0, deadline - asyncio.get_running_loop().time())
         control = CallControl()
         task = asyncio.current_task()
         assert task is not None  # noqa: S101 - grpc runs every call in a task
-        self._calls[task] = (control, with_request_id, operation)
+        self._calls[task] = (control, with_request_id, operation, progress)
         try:
             return await send(timeout, control)
         except CallFailed as e:
@@ -165,7 +246,11 @@ class AwsServicer:
                 answered(context, e.request_id, e.attempts)
                 return None
             rpc_fields().update(aws_request_id=e.request_id, attempts=e.attempts)
-            await errors.abort(context, errors.from_failed(e, operation))
+            failure = errors.from_failed(e, operation)
+            if progress is not None:
+                maybe_ran = control.maybe_ran or ran(e.code, e.http_status) is Ran.MAYBE
+                failure = errors.partial(failure, progress.report(maybe_ran=maybe_ran))
+            await errors.abort(context, failure)
         except asyncio.CancelledError:
             owed = self._interruptions.take(task)
             if owed is None:

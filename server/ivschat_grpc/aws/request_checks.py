@@ -16,6 +16,7 @@ from ivschat.v1 import room_service_pb2 as pb
 from ivschat_grpc.aws import convert, validation
 from ivschat_grpc.core.creator import RESERVED_TAG
 from ivschat_grpc.core.page_tokens import BadPageToken, PageTokens
+from ivschat_grpc.core.tag_sync import Update
 from ivschat_grpc.core.violations import MapKey, Path, Violation
 
 # ListRooms' filters: each request field with its AWS member. Empty is no filter.
@@ -26,8 +27,11 @@ LIST_FILTERS: Final[Mapping[str, str]] = {
 }
 _HANDLER: Final = "message_review_handler"
 _HANDLER_PARTS: Final = frozenset({f"{_HANDLER}.uri", f"{_HANDLER}.fallback_result"})
+# The mask path that names a resource's tags, which TagResource and
+# UntagResource change rather than its own update operation.
+TAGS: Final = "tags"
 # Every path update_mask may name; "*" names them all.
-MASK_PATHS: Final = (*convert.UPDATABLE, *sorted(_HANDLER_PARTS))
+MASK_PATHS: Final = (*convert.UPDATABLE, TAGS, *sorted(_HANDLER_PARTS))
 
 
 def get_room(request: pb.GetRoomRequest) -> tuple[dict[str, Any], list[Violation]]:
@@ -79,13 +83,16 @@ def list_filters(request: pb.ListRoomsRequest) -> dict[str, str]:
     return {field: value for field in LIST_FILTERS if (value := getattr(request, field))}
 
 
-def update_room(request: pb.UpdateRoomRequest) -> tuple[dict[str, Any], list[Violation]]:
-    """UpdateRoom's AWS members for request, and every rule it breaks, named as the proto does.
+def update_room(request: pb.UpdateRoomRequest) -> tuple[Update, list[Violation]]:
+    """UpdateRoom's AWS work for request, and every rule it breaks, named as the proto does.
 
     Only the masked fields are sent, each as it is in room, zero or not. AWS
     replaces a room's review handler whole, so its uri and fallback_result are
     masked together (or as message_review_handler); a lone
     message_review_handler.uri is taken only empty, which detaches the handler.
+    Masked tags (or, with no mask, tags that room sets) become the room's
+    tags, through TagResource and UntagResource (core/tag_sync.py); a mask of
+    tags alone sends no UpdateRoom.
     """
     out: list[Violation] = []
     room = request.room
@@ -103,8 +110,10 @@ def update_room(request: pb.UpdateRoomRequest) -> tuple[dict[str, Any], list[Vio
     fields: list[str]
     if not paths:
         fields = convert.set_fields(room)
+        with_tags = bool(room.tags)
     elif "*" in paths:
         fields = list(convert.UPDATABLE)
+        with_tags = True
     else:
         masked = set(paths)
         parts = masked & _HANDLER_PARTS
@@ -121,9 +130,88 @@ def update_room(request: pb.UpdateRoomRequest) -> tuple[dict[str, Any], list[Vio
         if parts:
             masked.add(_HANDLER)
         fields = [field for field in convert.UPDATABLE if field in masked]
+        with_tags = TAGS in masked
     params = convert.to_update_params(room, fields)
     checked = _renamed(validation.check("UpdateRoom", params), {"identifier": "arn"})
-    return params, out + [Violation(("room", *v.path), v.message) for v in checked]
+    out += [Violation(("room", *v.path), v.message) for v in checked]
+    update, tag_violations = tags_update(
+        "UpdateRoom",
+        params,
+        arn=room.arn,
+        read=("GetRoom", {"identifier": room.arn}),
+        tags=dict(room.tags) if with_tags else None,
+        path=("room", TAGS),
+        fields=bool(fields) or not with_tags,
+    )
+    return update, out + tag_violations
+
+
+def tags_update(
+    operation: str,
+    params: dict[str, Any],
+    *,
+    arn: str,
+    read: tuple[str, dict[str, Any]],
+    tags: dict[str, str] | None,
+    path: Path,
+    fields: bool,
+) -> tuple[Update, list[Violation]]:
+    """An Update RPC's work (core/tag_sync.Update), and the rules its tags break on their own.
+
+    operation with params is the resource's own update, sent when fields;
+    read gives the resource and its tags when it is not; tags (None: not
+    masked) sit at path in the request. The rules that need the resource's
+    current tags are tags_against's.
+    """
+    found = validation.check("Tags", tags) if tags is not None else []
+    violations = [Violation((*path, *v.path), v.message) for v in found]
+    update = Update(
+        operation=operation,
+        params=params if fields else None,
+        arn=arn,
+        read=read,
+        tags=tags,
+        tags_path=path,
+        check_first=tags is not None and tags_need_current(tags),
+    )
+    return update, violations
+
+
+def tags_need_current(desired: Mapping[str, str]) -> bool:
+    """Whether tags_against could refuse desired: only then must the tags be read first."""
+    return RESERVED_TAG in desired or len(desired) >= validation.bounds("Tags").max
+
+
+def tags_against(
+    current: Mapping[str, str], desired: Mapping[str, str], path: Path
+) -> list[Violation]:
+    """The rules desired (at path) breaks given the resource's current tags.
+
+    The reserved request_id tag is the service's: desired may name it only
+    with the value the resource has (as a resource read and sent back does),
+    and it counts in AWS's limit whenever the resource carries it.
+    """
+    out: list[Violation] = []
+    if RESERVED_TAG in desired and desired[RESERVED_TAG] != current.get(RESERVED_TAG):
+        has = "carries another value" if RESERVED_TAG in current else "has none"
+        out.append(
+            Violation(
+                (*path, MapKey(RESERVED_TAG)),
+                f"is reserved for request_id: it cannot be set or changed (the resource {has}); "
+                "leave it out and it is kept",
+            )
+        )
+    most = validation.bounds("Tags").max
+    own = sum(1 for key in desired if key != RESERVED_TAG)
+    if RESERVED_TAG in current and own >= most:
+        out.append(
+            Violation(
+                path,
+                f"must hold at most {most - 1} tags besides {RESERVED_TAG}, which the resource "
+                f"carries and which counts in AWS's {most}, not {own}",
+            )
+        )
+    return out
 
 
 # An unknown mask path is shown to its caller cut to this many characters: a

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, Final, NoReturn
 
@@ -23,8 +23,18 @@ from grpc_status import rpc_status
 from ivschat_grpc.core.calls import AwsCallError, CallFailed, Refusal
 from ivschat_grpc.core.operations import OPERATIONS, Operation
 from ivschat_grpc.core.outcomes import Outcome
+from ivschat_grpc.core.tag_sync import Report
 from ivschat_grpc.core.violations import MapKey, Violation
-from ivschat_grpc.errors.table import CONTRACT, Detail, Key, Refused, Row, row_for
+from ivschat_grpc.errors.table import (
+    CONTRACT,
+    PARTIAL_STATES,
+    PARTIAL_UPDATE,
+    Detail,
+    Key,
+    Refused,
+    Row,
+    row_for,
+)
 
 REQUEST_ID_KEY: Final = "aws-request-id"
 # A status travels in a header, and gRPC clients refuse headers past 8 to
@@ -323,6 +333,26 @@ def from_failed(error: CallFailed, operation: str) -> Failure:
         fields=error.fields,
         request_id=error.request_id,
     )
+
+
+def partial(failure: Failure, report: Report) -> Failure:
+    """failure, of an update that several AWS calls make, saying which of its parts were applied.
+
+    Its ErrorInfo metadata names the parts by state (core/tag_sync.REPORT_KEYS),
+    and its message says the same, and that the same request converges.
+    """
+    first, *rest = failure.details
+    assert isinstance(first, error_details_pb2.ErrorInfo)  # noqa: S101 - build() puts it first
+    info = error_details_pb2.ErrorInfo()
+    info.CopyFrom(first)
+    info.metadata.update(report.metadata())
+    parts = "; ".join(
+        template.format(parts=", ".join(named))
+        for state, template in PARTIAL_STATES.items()
+        if (named := report.named(state))
+    )
+    message = failure.message + PARTIAL_UPDATE.format(parts=parts)
+    return replace(failure, message=message, details=(info, *rest))
 
 
 def invalid_request(violations: Sequence[Violation]) -> Failure:

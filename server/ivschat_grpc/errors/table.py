@@ -20,6 +20,7 @@ from typing import Final
 import grpc
 
 from ivschat_grpc.core.outcomes import Outcome
+from ivschat_grpc.core.tag_sync import State
 
 AWS_DOMAIN: Final = "ivschat.amazonaws.com"
 FACADE_DOMAIN: Final = "ivschat-grpc"
@@ -307,6 +308,16 @@ CONTRACT: Final[Mapping[Key, Row]] = {
     Refused.UNEXPECTED: Row(
         _C.INTERNAL, Detail.NONE, "the service failed unexpectedly", "INTERNAL"
     ),
+}
+
+# What a failed update made of several AWS calls (the fields, then the tags)
+# adds to its row's message, naming its parts by state (core/tag_sync.py); its
+# ErrorInfo metadata names them under the same states' keys.
+PARTIAL_UPDATE: Final = "; of this update, {parts}; the same request sent again converges"
+PARTIAL_STATES: Final[Mapping[State, str]] = {
+    State.APPLIED: "applied: {parts}",
+    State.MAYBE_APPLIED: "maybe applied: {parts}",
+    State.NOT_APPLIED: "not applied: {parts}",
 }
 
 # Codes AWS may answer that nobody listed, by HTTP status class; the first match wins.
