@@ -57,6 +57,18 @@ def operations_table() -> str:
     return "\n".join(rows) + "\n"
 
 
+def partial_updates() -> str:
+    """What a failed update of several AWS calls says of its parts, from core/tag_sync.py."""
+    _code()
+    from ivschat_grpc.core.tag_sync import MEANINGS, REPORT_KEYS, Part
+
+    rows = ["| ErrorInfo metadata key | the parts it lists |", "|---|---|"]
+    rows += [f"| `{key}` | {MEANINGS[state]} |" for state, key in REPORT_KEYS.items()]
+    rows += ["", "| part | what it is |", "|---|---|"]
+    rows += [f"| `{part}` | {MEANINGS[part]} |" for part in Part]
+    return "\n".join(rows) + "\n"
+
+
 def exit_codes(command: str) -> Callable[[], str]:
     """command's exit codes, from cli/exit_codes.py."""
 
@@ -152,6 +164,7 @@ def module_map() -> str:
 SECTIONS: dict[str, tuple[Path, Callable[[], str]]] = {
     "errors": (ROOT / "docs" / "errors.md", errors_table),
     "operations": (ROOT / "docs" / "errors.md", operations_table),
+    "partial updates": (ROOT / "docs" / "errors.md", partial_updates),
     "client connection flags": (ROOT / "docs" / "calling.md", connection_flags_table),
     "room command exit codes": (ROOT / "docs" / "calling.md", exit_codes("create-room")),
     "chat command exit codes": (ROOT / "docs" / "calling.md", exit_codes("send-event")),

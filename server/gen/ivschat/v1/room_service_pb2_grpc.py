@@ -97,9 +97,10 @@ class RoomServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetRoom(self, request, context):
-        """GetRoom returns one room, named by its ARN, with AWS's GetRoom. GetRoom
-        changes nothing, so the service resends it after any failure that may
-        pass, within the caller's deadline; it is paced to AWS's GetRoom quota.
+        """GetRoom returns one room, named by its ARN, with its tags, with AWS's
+        GetRoom. GetRoom changes nothing, so the service resends it after any
+        failure that may pass, within the caller's deadline; it is paced to AWS's
+        GetRoom quota.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -115,9 +116,13 @@ class RoomServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def UpdateRoom(self, request, context):
-        """UpdateRoom changes the fields of one room that update_mask names, with
-        AWS's UpdateRoom (AIP-134). UpdateRoom sets the same values however often
-        it runs, so a call AWS may have run is resent within the deadline.
+        """UpdateRoom changes the fields of one room that update_mask names (AIP-134):
+        its fields with AWS's UpdateRoom, its tags with UntagResource and
+        TagResource. UpdateRoom sets the same values however often it runs, so a
+        call AWS may have run is resent within the deadline, and a repeat of the
+        whole request converges; when a later AWS call fails after an earlier one
+        succeeded, the error's ErrorInfo metadata says which parts were applied
+        (applied, maybe_applied, not_applied).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -51,9 +51,10 @@ class RoomServiceStub:
     it, so a client that stops reading stalls only its own stream.
     """
     GetRoom: _grpc.UnaryUnaryMultiCallable[_room_service_pb2.GetRoomRequest, _room_service_pb2.Room]
-    """GetRoom returns one room, named by its ARN, with AWS's GetRoom. GetRoom
-    changes nothing, so the service resends it after any failure that may
-    pass, within the caller's deadline; it is paced to AWS's GetRoom quota.
+    """GetRoom returns one room, named by its ARN, with its tags, with AWS's
+    GetRoom. GetRoom changes nothing, so the service resends it after any
+    failure that may pass, within the caller's deadline; it is paced to AWS's
+    GetRoom quota.
     """
     ListRooms: _grpc.UnaryUnaryMultiCallable[_room_service_pb2.ListRoomsRequest, _room_service_pb2.ListRoomsResponse]
     """ListRooms pages through the account's rooms, newest update first, with
@@ -61,9 +62,13 @@ class RoomServiceStub:
     and resent after any failure that may pass, since it changes nothing.
     """
     UpdateRoom: _grpc.UnaryUnaryMultiCallable[_room_service_pb2.UpdateRoomRequest, _room_service_pb2.Room]
-    """UpdateRoom changes the fields of one room that update_mask names, with
-    AWS's UpdateRoom (AIP-134). UpdateRoom sets the same values however often
-    it runs, so a call AWS may have run is resent within the deadline.
+    """UpdateRoom changes the fields of one room that update_mask names (AIP-134):
+    its fields with AWS's UpdateRoom, its tags with UntagResource and
+    TagResource. UpdateRoom sets the same values however often it runs, so a
+    call AWS may have run is resent within the deadline, and a repeat of the
+    whole request converges; when a later AWS call fails after an earlier one
+    succeeded, the error's ErrorInfo metadata says which parts were applied
+    (applied, maybe_applied, not_applied).
     """
     DeleteRoom: _grpc.UnaryUnaryMultiCallable[_room_service_pb2.DeleteRoomRequest, _empty_pb2.Empty]
     """DeleteRoom deletes one room, named by its ARN, with AWS's DeleteRoom
@@ -94,9 +99,10 @@ class RoomServiceAsyncStub(RoomServiceStub):
     it, so a client that stops reading stalls only its own stream.
     """
     GetRoom: _aio.UnaryUnaryMultiCallable[_room_service_pb2.GetRoomRequest, _room_service_pb2.Room]  # type: ignore[assignment]
-    """GetRoom returns one room, named by its ARN, with AWS's GetRoom. GetRoom
-    changes nothing, so the service resends it after any failure that may
-    pass, within the caller's deadline; it is paced to AWS's GetRoom quota.
+    """GetRoom returns one room, named by its ARN, with its tags, with AWS's
+    GetRoom. GetRoom changes nothing, so the service resends it after any
+    failure that may pass, within the caller's deadline; it is paced to AWS's
+    GetRoom quota.
     """
     ListRooms: _aio.UnaryUnaryMultiCallable[_room_service_pb2.ListRoomsRequest, _room_service_pb2.ListRoomsResponse]  # type: ignore[assignment]
     """ListRooms pages through the account's rooms, newest update first, with
@@ -104,9 +110,13 @@ class RoomServiceAsyncStub(RoomServiceStub):
     and resent after any failure that may pass, since it changes nothing.
     """
     UpdateRoom: _aio.UnaryUnaryMultiCallable[_room_service_pb2.UpdateRoomRequest, _room_service_pb2.Room]  # type: ignore[assignment]
-    """UpdateRoom changes the fields of one room that update_mask names, with
-    AWS's UpdateRoom (AIP-134). UpdateRoom sets the same values however often
-    it runs, so a call AWS may have run is resent within the deadline.
+    """UpdateRoom changes the fields of one room that update_mask names (AIP-134):
+    its fields with AWS's UpdateRoom, its tags with UntagResource and
+    TagResource. UpdateRoom sets the same values however often it runs, so a
+    call AWS may have run is resent within the deadline, and a repeat of the
+    whole request converges; when a later AWS call fails after an earlier one
+    succeeded, the error's ErrorInfo metadata says which parts were applied
+    (applied, maybe_applied, not_applied).
     """
     DeleteRoom: _aio.UnaryUnaryMultiCallable[_room_service_pb2.DeleteRoomRequest, _empty_pb2.Empty]  # type: ignore[assignment]
     """DeleteRoom deletes one room, named by its ARN, with AWS's DeleteRoom
@@ -152,9 +162,10 @@ class RoomServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _room_service_pb2.GetRoomRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_room_service_pb2.Room, _abc.Awaitable[_room_service_pb2.Room]]:
-        """GetRoom returns one room, named by its ARN, with AWS's GetRoom. GetRoom
-        changes nothing, so the service resends it after any failure that may
-        pass, within the caller's deadline; it is paced to AWS's GetRoom quota.
+        """GetRoom returns one room, named by its ARN, with its tags, with AWS's
+        GetRoom. GetRoom changes nothing, so the service resends it after any
+        failure that may pass, within the caller's deadline; it is paced to AWS's
+        GetRoom quota.
         """
 
     @_abc_1.abstractmethod
@@ -174,9 +185,13 @@ class RoomServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _room_service_pb2.UpdateRoomRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_room_service_pb2.Room, _abc.Awaitable[_room_service_pb2.Room]]:
-        """UpdateRoom changes the fields of one room that update_mask names, with
-        AWS's UpdateRoom (AIP-134). UpdateRoom sets the same values however often
-        it runs, so a call AWS may have run is resent within the deadline.
+        """UpdateRoom changes the fields of one room that update_mask names (AIP-134):
+        its fields with AWS's UpdateRoom, its tags with UntagResource and
+        TagResource. UpdateRoom sets the same values however often it runs, so a
+        call AWS may have run is resent within the deadline, and a repeat of the
+        whole request converges; when a later AWS call fails after an earlier one
+        succeeded, the error's ErrorInfo metadata says which parts were applied
+        (applied, maybe_applied, not_applied).
         """
 
     @_abc_1.abstractmethod

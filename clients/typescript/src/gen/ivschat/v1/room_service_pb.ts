@@ -213,13 +213,18 @@ export type UpdateRoomRequest = Message<"ivschat.v1.UpdateRoomRequest"> & {
    * update_mask names the fields to change: name, maximum_message_length,
    * maximum_message_rate_per_second, message_review_handler (or its uri and
    * fallback_result together: AWS replaces the handler whole, so one alone is
-   * INVALID_ARGUMENT, but for an empty uri) and
-   * logging_configuration_identifiers. update_mask empty means every
-   * updatable field set in room; "*" means every updatable field.
-   * A masked field at its zero value is sent as such and validated as
-   * CreateRoom validates it, so a masked empty message_review_handler.uri
+   * INVALID_ARGUMENT, but for an empty uri), logging_configuration_identifiers
+   * and tags. update_mask empty means every updatable field set in room, tags
+   * when room.tags is not empty; "*" means every updatable field, tags
+   * included. A masked field at its zero value is sent as such and validated
+   * as CreateRoom validates it, so a masked empty message_review_handler.uri
    * detaches the handler and a masked maximum_message_length of 0 is
-   * INVALID_ARGUMENT.
+   * INVALID_ARGUMENT. Masked tags become the room's tags: the service adds,
+   * changes and removes tags until they equal room.tags. The reserved
+   * ivschat-grpc:request-id tag is never set, changed or removed this way:
+   * room.tags may name it only with the value the room has (as a room read
+   * with GetRoom does), and omitting it keeps it. A mask of tags alone sends
+   * no AWS UpdateRoom.
    *
    * @generated from field: google.protobuf.FieldMask update_mask = 2;
    */
@@ -453,7 +458,9 @@ export type Room = Message<"ivschat.v1.Room"> & {
   messageReviewHandler?: MessageReviewHandler | undefined;
 
   /**
-   * tags are the tags attached to the room.
+   * tags are the tags attached to the room, ivschat-grpc:request-id
+   * included when CreateRoom had a request_id; UpdateRoom changes them
+   * through update_mask's tags.
    *
    * @generated from field: map<string, string> tags = 9;
    */
@@ -631,9 +638,10 @@ export const RoomService: GenService<{
     output: typeof BatchCreateRoomsResponseSchema;
   },
   /**
-   * GetRoom returns one room, named by its ARN, with AWS's GetRoom. GetRoom
-   * changes nothing, so the service resends it after any failure that may
-   * pass, within the caller's deadline; it is paced to AWS's GetRoom quota.
+   * GetRoom returns one room, named by its ARN, with its tags, with AWS's
+   * GetRoom. GetRoom changes nothing, so the service resends it after any
+   * failure that may pass, within the caller's deadline; it is paced to AWS's
+   * GetRoom quota.
    *
    * @generated from rpc ivschat.v1.RoomService.GetRoom
    */
@@ -655,9 +663,13 @@ export const RoomService: GenService<{
     output: typeof ListRoomsResponseSchema;
   },
   /**
-   * UpdateRoom changes the fields of one room that update_mask names, with
-   * AWS's UpdateRoom (AIP-134). UpdateRoom sets the same values however often
-   * it runs, so a call AWS may have run is resent within the deadline.
+   * UpdateRoom changes the fields of one room that update_mask names (AIP-134):
+   * its fields with AWS's UpdateRoom, its tags with UntagResource and
+   * TagResource. UpdateRoom sets the same values however often it runs, so a
+   * call AWS may have run is resent within the deadline, and a repeat of the
+   * whole request converges; when a later AWS call fails after an earlier one
+   * succeeded, the error's ErrorInfo metadata says which parts were applied
+   * (applied, maybe_applied, not_applied).
    *
    * @generated from rpc ivschat.v1.RoomService.UpdateRoom
    */
