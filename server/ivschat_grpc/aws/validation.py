@@ -32,13 +32,14 @@ from typing import Any, Final
 
 from botocore.loaders import create_loader
 
+from ivschat_grpc.core.tag_sync import AWS_TAG_PREFIX
 from ivschat_grpc.core.violations import MapKey, Path, Violation
 
 SERVICE: Final = "ivschat"
 API_VERSION: Final = "2020-07-14"
 
 # AWS reserves this prefix for its own tags; callers may not create them.
-RESERVED_TAG_PREFIX: Final = "aws:"
+RESERVED_TAG_PREFIX: Final = AWS_TAG_PREFIX
 # Beyond Unicode letters, digits and spaces, tags allow exactly these.
 TAG_PUNCTUATION: Final = frozenset("_.:/=+-@")
 
