@@ -70,17 +70,24 @@ def request_from(args: argparse.Namespace) -> pb.CreateRoomRequest:
         request.message_review_handler.uri = args.review_handler_uri or ""
         if args.fallback_result:
             request.message_review_handler.fallback_result = FALLBACK[args.fallback_result]
-    for pair in args.tag:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise ValueError(f"--tag {pair!r} is not KEY=VALUE")
-        request.tags[key] = value
+    request.tags.update(tags_from(args.tag))
     request.logging_configuration_identifiers.extend(args.logging_configuration)
     if args.request_id is not None:
         request.request_id = args.request_id
     elif args.with_request_id:
         request.request_id = str(uuid.uuid4())
     return request
+
+
+def tags_from(pairs: list[str]) -> dict[str, str]:
+    """The tags that --tag KEY=VALUE flags give, the later of two with one key winning."""
+    tags: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise ValueError(f"--tag {pair!r} is not KEY=VALUE")
+        tags[key] = value
+    return tags
 
 
 def report(

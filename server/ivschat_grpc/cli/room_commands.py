@@ -4,7 +4,9 @@ get-room and update-room print the room as JSON, as create-room does;
 list-rooms prints {"rooms": [...], "next_page_token": "..."}: pass the token
 as --page-token, with the same filters, for the next page, or --all to follow
 every page. update-room changes only what its flags name (each flag is one
-update_mask path). delete-room prints nothing. On failure each prints the
+update_mask path); its --tag flags together are the room's whole tag map,
+which --clear-tags empties (the reserved ivschat-grpc:request-id tag is kept
+either way). delete-room prints nothing. On failure each prints the
 status code, the message and every field violation to stderr, and exits with
 a code per class of failure, numbered as create-room's.
 """
@@ -22,7 +24,7 @@ from google.protobuf.message import Message
 from ivschat.v1 import room_service_pb2 as pb
 
 from ivschat_grpc.cli import connection_flags, tls_hints
-from ivschat_grpc.cli.create_room import FALLBACK, report
+from ivschat_grpc.cli.create_room import FALLBACK, report, tags_from
 from ivschat_grpc.cli.exit_codes import ROOM_COMMAND_BY_CODE, RoomCommand, run_client
 from ivschat_grpc.client import RoomClient, RoomServiceError
 
@@ -91,6 +93,18 @@ def add_update_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="detach every logging configuration",
     )
+    tags = parser.add_mutually_exclusive_group()
+    tags.add_argument(
+        "--tag",
+        action="append",
+        metavar="KEY=VALUE",
+        help="the room's tags, replacing its own (repeatable); ivschat-grpc:request-id is kept",
+    )
+    tags.add_argument(
+        "--clear-tags",
+        action="store_true",
+        help="remove every tag but ivschat-grpc:request-id",
+    )
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds (default 30)")
     connection_flags.add_arguments(parser)
 
@@ -121,6 +135,11 @@ def update_from(args: argparse.Namespace) -> tuple[pb.Room, list[str]]:
         mask.append("logging_configuration_identifiers")
     if args.no_logging_configurations:
         mask.append("logging_configuration_identifiers")
+    if args.tag is not None:
+        room.tags.update(tags_from(args.tag))
+        mask.append("tags")
+    if args.clear_tags:
+        mask.append("tags")  # and no tags: the room keeps none of its own
     return room, mask
 
 
