@@ -8,6 +8,9 @@ from typing import Any
 
 import aioboto3
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 from ivschat_grpc.emulator import DEFAULT_ACCESS_KEY_ID, DEFAULT_REGION, DEFAULT_SECRET_ACCESS_KEY
 
 
@@ -42,11 +45,29 @@ def point_env_at(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
     use_emulator_credentials(monkeypatch)
 
 
-def direct_client(url: str) -> Any:
-    """An aioboto3 IVS Chat client for a local endpoint, as a direct caller would make it."""
+def direct_client(url: str, config: Any = None) -> Any:
+    """An aioboto3 IVS Chat client for a local endpoint, as a direct caller would make it.
+
+    config (an AioConfig) changes its retries, timeouts or checks.
+    """
     session = aioboto3.Session(
         aws_access_key_id=DEFAULT_ACCESS_KEY_ID,
         aws_secret_access_key=DEFAULT_SECRET_ACCESS_KEY,
         region_name=DEFAULT_REGION,
     )
-    return session.client("ivschat", endpoint_url=url)
+    return session.client("ivschat", endpoint_url=url, config=config)
+
+
+def signed_headers(
+    url: str,
+    body: bytes = b"",
+    *,
+    method: str = "POST",
+    service: str = "ivschat",
+    content_type: str = "application/json",
+) -> dict[str, str]:
+    """Headers that sign a request to url (its path and query as sent) as botocore signs them."""
+    request = AWSRequest(method=method, url=url, data=body, headers={"Content-Type": content_type})
+    creds = Credentials(DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY)
+    SigV4Auth(creds, service, DEFAULT_REGION).add_auth(request)
+    return dict(request.headers)
