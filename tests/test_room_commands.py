@@ -1,15 +1,17 @@
-"""ivschat-grpc get-room and delete-room, end to end, as a person runs them."""
+"""ivschat-grpc's room commands, end to end, as a person runs them."""
 
 from __future__ import annotations
 
 import json
 
 from ivschat.v1 import room_service_pb2 as pb
+from ivschat_grpc.core.creator import RESERVED_TAG
 
 from tests.support.facade import Facade
 from tests.support.processes import run_command
 
 MISSING = "arn:aws:ivschat:us-east-1:123456789012:room/AbCdEfGhIjKl"
+REQUEST_ID = "3f2b9a4e-6c1d-4e8a-9b7f-2d5c8e1a0b3c"
 
 
 def at(facade: Facade) -> tuple[str, str]:
@@ -101,3 +103,35 @@ async def test_update_room_exits_3_on_a_bad_value_and_6_on_a_missing_room(
     code, _, err = await run_command("update-room", MISSING, "--name", "x", *at(facade))
     assert code == 6
     assert "error: NOT_FOUND" in err
+
+
+async def test_update_room_tags_replace_the_map_and_clear_tags_empties_it(
+    facade: Facade,
+) -> None:
+    request = pb.CreateRoomRequest(name="cli", tags={"a": "1", "b": "2"}, request_id=REQUEST_ID)
+    room = (await facade.stub.CreateRoom(request, timeout=10)).room
+    code, out, err = await run_command(
+        "update-room", room.arn, "--tag", "a=9", "--tag", "c=3", *at(facade)
+    )
+    assert code == 0, err
+    assert json.loads(out)["tags"] == {"a": "9", "c": "3", RESERVED_TAG: REQUEST_ID}
+    assert facade.emulator.state.recorded("UpdateRoom") == []  # tags alone: no UpdateRoom
+    code, out, err = await run_command(
+        "update-room", room.arn, "--name", "renamed", "--clear-tags", *at(facade)
+    )
+    assert code == 0, err
+    printed = json.loads(out)
+    assert (printed["name"], printed["tags"]) == ("renamed", {RESERVED_TAG: REQUEST_ID})
+
+
+async def test_update_room_exits_3_naming_a_bad_tag_and_2_on_a_bare_one(facade: Facade) -> None:
+    code, _, err = await run_command("update-room", MISSING, "--tag", "aws:x=1", *at(facade))
+    assert code == 3
+    assert '  room.tags["aws:x"]: key must not start with "aws:"' in err
+    code, _, err = await run_command("update-room", MISSING, "--tag", "novalue", *at(facade))
+    assert code == 2
+    assert "KEY=VALUE" in err
+    code, _, err = await run_command(
+        "update-room", MISSING, "--tag", "a=1", "--clear-tags", *at(facade)
+    )
+    assert code == 2
