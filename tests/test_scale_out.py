@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from google.protobuf import field_mask_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from ivschat.v1 import room_service_pb2 as pb
 from ivschat.v1 import room_service_pb2_grpc as pb_grpc
@@ -348,42 +349,87 @@ async def test_two_replicas_share_each_lookup_bucket_with_no_throttles(
 
 
 ROOM_OPERATIONS = ("GetRoom", "ListRooms", "UpdateRoom", "DeleteRoom")
+TAG_OPERATIONS = ("ListTagsForResource", "UntagResource", "TagResource")
+TAG_QUOTA = 10.0  # AWS's quota for each tag operation
 
 
-async def test_three_replicas_share_each_room_bucket_with_no_throttles(
-    monkeypatch: pytest.MonkeyPatch, redis_url: str
+def room_calls(stubs: list[Any], rooms: list[pb.Room], each: int) -> list[Awaitable[Any]]:
+    """One call of each room operation per room of the first half; the second half is deleted."""
+    return [
+        call
+        for i in range(each)
+        for call in (
+            stubs[i % 3].GetRoom(pb.GetRoomRequest(arn=rooms[i].arn), timeout=60),
+            stubs[(i + 1) % 3].ListRooms(pb.ListRoomsRequest(page_size=5), timeout=60),
+            stubs[(i + 2) % 3].UpdateRoom(
+                pb.UpdateRoomRequest(room=pb.Room(arn=rooms[i].arn, name=f"updated-{i}")),
+                timeout=60,
+            ),
+            stubs[i % 3].DeleteRoom(pb.DeleteRoomRequest(arn=rooms[each + i].arn), timeout=60),
+        )
+    ]
+
+
+def tag_calls(stubs: list[Any], rooms: list[pb.Room], each: int) -> list[Awaitable[Any]]:
+    """An UpdateRoom of name and tags per room, each one of every tag operation.
+
+    Each names the reserved tag it keeps, so its tags are read first
+    (ListTagsForResource); then one tag goes (UntagResource), one comes
+    (TagResource). UpdateRoom, between them, is unpaced, so that the tag calls
+    come all at once rather than at UpdateRoom's 5 a second.
+    """
+    calls = []
+    for i, room in enumerate(rooms[:each]):
+        tags = {RESERVED_TAG: room.tags[RESERVED_TAG], "new": str(i)}
+        change = pb.Room(arn=room.arn, name=f"tagged-{i}", tags=tags)
+        mask = field_mask_pb2.FieldMask(paths=["name", "tags"])
+        request = pb.UpdateRoomRequest(room=change, update_mask=mask)
+        calls.append(stubs[i % 3].UpdateRoom(request, timeout=60))
+    return calls
+
+
+@pytest.mark.parametrize(
+    ("operations", "quota", "calls", "unpaced"),
+    [
+        (ROOM_OPERATIONS, QUOTA, room_calls, ()),
+        (TAG_OPERATIONS, TAG_QUOTA, tag_calls, ("UpdateRoom",)),
+    ],
+    ids=["room", "tag"],
+)
+async def test_three_replicas_share_each_bucket_with_no_throttles(
+    monkeypatch: pytest.MonkeyPatch,
+    redis_url: str,
+    operations: tuple[str, ...],
+    quota: float,
+    calls: Callable[[list[Any], list[pb.Room], int], list[Awaitable[Any]]],
+    unpaced: tuple[str, ...],
 ) -> None:
-    """Callers ask each room operation for twice its quota at once, spread over three replicas."""
+    """Callers ask each operation for twice its quota at once, spread over three replicas.
+
+    The endpoint holds those operations to their quota, and only them.
+    """
     use_emulator_credentials(monkeypatch)
-    quotas = dict.fromkeys(ROOM_OPERATIONS, QUOTA)
-    each = int(2 * QUOTA)
+    quotas = dict.fromkeys(operations, quota)
+    each = int(2 * quota)
+    rates = dict.fromkeys(unpaced)
     async with (
         Emulator(EmulatorSettings(create_room_rate=None, quotas=quotas)) as emu,
-        replicas(emu, redis_url, 3, create_rate=None) as three,
+        replicas(emu, redis_url, 3, create_rate=None, operation_rates=rates) as three,
     ):
         stubs = [stub for _, stub, _ in three]
         made = await asyncio.gather(
             *(
-                stubs[0].CreateRoom(pb.CreateRoomRequest(name=f"bucket-{i}"), timeout=30)
+                stubs[0].CreateRoom(
+                    pb.CreateRoomRequest(
+                        name=f"bucket-{i}", tags={"old": "x"}, request_id=str(uuid.uuid4())
+                    ),
+                    timeout=30,
+                )
                 for i in range(2 * each)
             )
         )
-        arns = [m.room.arn for m in made]
-        reads = [
-            call
-            for i in range(each)
-            for call in (
-                stubs[i % 3].GetRoom(pb.GetRoomRequest(arn=arns[i]), timeout=60),
-                stubs[(i + 1) % 3].ListRooms(pb.ListRoomsRequest(page_size=5), timeout=60),
-                stubs[(i + 2) % 3].UpdateRoom(
-                    pb.UpdateRoomRequest(room=pb.Room(arn=arns[i], name=f"updated-{i}")),
-                    timeout=60,
-                ),
-                stubs[i % 3].DeleteRoom(pb.DeleteRoomRequest(arn=arns[each + i]), timeout=60),
-            )
-        ]
-        await asyncio.gather(*reads)
-    for operation in ROOM_OPERATIONS:
+        await asyncio.gather(*calls(stubs, [m.room for m in made], each))
+    for operation in operations:
         sent = emu.state.recorded(operation)
         assert len(sent) == each, operation
-        assert [r for r in sent if r.status == 429] == [], operation
+    assert [(r.operation, r.status) for r in emu.state.recorded() if r.status == 429] == []
