@@ -4,10 +4,10 @@ It speaks the room operations (CreateRoom, GetRoom, ListRooms, UpdateRoom,
 DeleteRoom), the logging configuration operations (Create, Get, List, Update,
 DeleteLoggingConfiguration), the tag operations (TagResource, UntagResource,
 ListTagsForResource, at /tags/{resourceArn}) and the chat operations
-(CreateChatToken, SendEvent, DisconnectUser, DeleteMessage) the way AWS does (SigV4, modeled
-errors with x-amzn-ErrorType, ISO 8601 times), keeps rooms and logging
-configurations in memory, keeps what the chat operations did (events sent,
-users disconnected, messages deleted, tokens made, without the tokens
+(CreateChatToken, SendEvent, DisconnectUser, DeleteMessage) the way AWS does
+(SigV4, modeled errors with x-amzn-ErrorType, ISO 8601 times), keeps rooms and
+logging configurations in memory, keeps what the chat operations did (events
+sent, users disconnected, messages deleted, tokens made, without the tokens
 themselves) in `EmulatorState.chat`, records every request it receives,
 enforces every operation's AWS quota (each can be changed or turned off) and
 misbehaves on demand through fault rules. Admin routes under /_emulator/ are
@@ -345,10 +345,10 @@ class EmulatorState:
         """The recorded requests, optionally for one operation."""
         return [r for r in self.requests if operation is None or r.operation == operation]
 
-    def arn(self, room_id: str, resource: str = "room") -> str:
+    def arn(self, resource_id: str, resource: str = "room") -> str:
         """The ARN of a room (or another resource) in this endpoint's account and region."""
         settings = self.settings
-        return f"arn:aws:ivschat:{settings.region}:{settings.account}:{resource}/{room_id}"
+        return f"arn:aws:ivschat:{settings.region}:{settings.account}:{resource}/{resource_id}"
 
     def name_in(self, params: Json) -> object:
         """The name a fault rule matches a request by.
