@@ -67,7 +67,9 @@ def _parser(server: bool = True) -> argparse.ArgumentParser:
     """The command's parser; serve's and emulator's flags only with server (the extra's)."""
     parser = argparse.ArgumentParser(prog="ivschat-grpc", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="serve RoomService and ChatService over gRPC")
+    serve = sub.add_parser(
+        "serve", help="serve RoomService, ChatService and LoggingConfigurationService over gRPC"
+    )
     emu = sub.add_parser("emulator", help="run the local IVS Chat endpoint")
     if server:
         _add_server_arguments(serve, emu)
