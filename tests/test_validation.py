@@ -240,19 +240,17 @@ def test_update_room_required_ranges_and_tag_rules_from_the_shapes() -> None:
         ("messageReviewHandler.fallbackResult", "must be one of ALLOW, DENY"),
         (
             "loggingConfigurationIdentifiers[0]",
-            "must be a match of the pattern "
-            "arn:aws:ivschat:[a-z0-9-]+:[0-9]+:logging-configuration/[a-zA-Z0-9-]+",
+            "must be a logging configuration ARN, "
+            "arn:aws:ivschat:<region>:<account>:logging-configuration/<id>",
         ),
     ]
 
 
 def test_tag_rules_apply_wherever_tags_appear() -> None:
     # TagResource's tags and UntagResource's keys (a query-string list) share
-    # CreateRoom's tag shapes, so the additions follow them there. (The model's
-    # ResourceArn pattern allows a one-letter resource type only, so a room ARN
-    # breaks it; that is the model's to answer for, and not what this test is about.)
+    # CreateRoom's tag shapes, so the additions follow them there.
     def tag_findings(operation: str, params: dict[str, Any]) -> list[tuple[str, str]]:
-        return [f for f in found(operation, params) if f[0] != "resourceArn"]
+        return found(operation, params)
 
     tags = {"aws:mine": "v", "ok": "v#"}
     assert tag_findings("TagResource", {"resourceArn": ROOM, "tags": tags}) == [
@@ -276,12 +274,155 @@ def test_tag_rules_apply_wherever_tags_appear() -> None:
     ]
 
 
+RESOURCE_ARN_HINT = (
+    "must be a room or logging configuration ARN, "
+    "arn:aws:ivschat:<region>:<account>:room/<id> or "
+    "arn:aws:ivschat:<region>:<account>:logging-configuration/<id>"
+)
+
+
 def test_uri_members_are_checked_like_body_members() -> None:
     assert found("ListTagsForResource", {"resourceArn": "arn:aws:s3:::bucket"}) == [
+        ("resourceArn", RESOURCE_ARN_HINT),
+    ]
+
+
+@pytest.mark.parametrize("operation", ["TagResource", "UntagResource", "ListTagsForResource"])
+@pytest.mark.parametrize(
+    ("arn", "ok"),
+    [
+        (ROOM, True),
+        ("arn:aws:ivschat:eu-west-1:123456789012:logging-configuration/AbCdEf123456", True),
+        # What the model's own pattern takes: a one-letter resource type, which no ARN has.
+        ("arn:aws:ivschat:us-east-1:123456789012:r/abc123", False),
+        ("arn:aws:ivschat:us-east-1:123456789012:channel/abc123", False),
+        ("arn:aws:ivschat:us-east-1:123456789012:rooms/abc123", False),
+        ("arn:aws:ivs:us-east-1:123456789012:room/abc123", False),
+        ("arn:aws:ivschat:us-east-1:123456789012:room/", False),
+        ("arn:aws:ivschat:us-east-1:123456789012:room/abc123\n", False),
+        ("abc123", False),
+    ],
+)
+def test_resource_arn_takes_rooms_and_logging_configurations_only(
+    operation: str, arn: str, ok: bool
+) -> None:
+    # The model's ResourceArn pattern is corrected (validation.CORRECTIONS):
+    # as the model states it, no room ARN would pass, and nothing could be tagged.
+    params: dict[str, Any] = {"resourceArn": arn, "tags": {}, "tagKeys": []}
+    expected = [] if ok else [("resourceArn", RESOURCE_ARN_HINT)]
+    assert found(operation, params) == expected
+
+
+_EXACTLY_ONE = ("", "must set exactly one of s3, cloudWatchLogs, firehose")
+
+
+@pytest.mark.parametrize(
+    ("destination", "violations"),
+    [
+        ({"s3": {"bucketName": "abc"}}, []),
+        ({"s3": {"bucketName": "a" * 63}}, []),
+        ({"s3": {"bucketName": "my.logs-1"}}, []),
         (
-            "resourceArn",
-            "must be a match of the pattern arn:aws:ivschat:[a-z0-9-]+:[0-9]+:[a-z-]/[a-zA-Z0-9-]+",
+            {"s3": {"bucketName": "ab"}},
+            [("s3.bucketName", "must be 3 to 63 characters long, not 2")],
         ),
+        (
+            {"s3": {"bucketName": "a" * 64}},
+            [("s3.bucketName", "must be 3 to 63 characters long, not 64")],
+        ),
+        (
+            {"s3": {"bucketName": "Logs"}},
+            [("s3.bucketName", "must be a match of the pattern [a-z0-9-.]+")],
+        ),
+        ({"cloudWatchLogs": {"logGroupName": "/aws/ivs.chat_logs#1-"}}, []),
+        ({"cloudWatchLogs": {"logGroupName": "l" * 512}}, []),
+        (
+            {"cloudWatchLogs": {"logGroupName": ""}},
+            [
+                ("cloudWatchLogs.logGroupName", "must be 1 to 512 characters long, not 0"),
+                # The model's pattern asks for a character too, and says so.
+                (
+                    "cloudWatchLogs.logGroupName",
+                    "must be a match of the pattern [\\.\\-_/#A-Za-z0-9]+",
+                ),
+            ],
+        ),
+        (
+            {"cloudWatchLogs": {"logGroupName": "l" * 513}},
+            [("cloudWatchLogs.logGroupName", "must be 1 to 512 characters long, not 513")],
+        ),
+        (
+            {"cloudWatchLogs": {"logGroupName": "a b"}},
+            [
+                (
+                    "cloudWatchLogs.logGroupName",
+                    "must be a match of the pattern [\\.\\-_/#A-Za-z0-9]+",
+                )
+            ],
+        ),
+        ({"firehose": {"deliveryStreamName": "Stream_1.a-b"}}, []),
+        ({"firehose": {"deliveryStreamName": "f" * 64}}, []),
+        (
+            {"firehose": {"deliveryStreamName": "f" * 65}},
+            [("firehose.deliveryStreamName", "must be 1 to 64 characters long, not 65")],
+        ),
+        (
+            {"firehose": {"deliveryStreamName": "a/b"}},
+            [("firehose.deliveryStreamName", "must be a match of the pattern [a-zA-Z0-9_.-]+")],
+        ),
+        ({"s3": {}}, [("s3.bucketName", "is required")]),
+        # Exactly one kind of destination: none, or two, names the destination itself.
+        ({}, [_EXACTLY_ONE]),
+        ({"s3": {"bucketName": "abc"}, "firehose": {"deliveryStreamName": "f"}}, [_EXACTLY_ONE]),
+    ],
+)
+def test_logging_destinations_at_their_documented_bounds(
+    destination: dict[str, Any], violations: list[tuple[str, str]]
+) -> None:
+    expected = [
+        (".".join(p for p in ("destinationConfiguration", path) if p), message)
+        for path, message in violations
+    ]
+    identifier = LOGCFG + "AbCdEf123456"
+    update = {"identifier": identifier, "destinationConfiguration": destination}
+    assert found("CreateLoggingConfiguration", {"destinationConfiguration": destination}) == (
+        expected
+    )
+    assert found("UpdateLoggingConfiguration", update) == expected
+
+
+@pytest.mark.parametrize(
+    ("identifier", "ok"),
+    [
+        (LOGCFG + "AbCdEf123456", True),
+        (logcfg_arn(128), True),
+        (logcfg_arn(129), False),
+        (LOGCFG, False),
+        (ROOM, False),
+        ("AbCdEf123456", False),
+    ],
+)
+def test_logging_configuration_identifiers_are_arns(identifier: str, ok: bool) -> None:
+    for operation in ("GetLoggingConfiguration", "DeleteLoggingConfiguration"):
+        messages = [m for _, m in found(operation, {"identifier": identifier})]
+        if ok:
+            assert messages == []
+        elif len(identifier) > 128:
+            assert messages == ["must be 1 to 128 characters long, not 129"]
+        else:
+            assert messages == [
+                "must be a logging configuration ARN, "
+                "arn:aws:ivschat:<region>:<account>:logging-configuration/<id>"
+            ]
+
+
+def test_untag_keys_follow_the_tag_key_rules() -> None:
+    assert found("UntagResource", {"resourceArn": ROOM, "tagKeys": []}) == []
+    assert found("UntagResource", {"resourceArn": ROOM, "tagKeys": ["k" * 128] * 50}) == []
+    assert found("UntagResource", {"resourceArn": ROOM, "tagKeys": ["", "k" * 129, "aws:x"]}) == [
+        ("tagKeys[0]", "must be 1 to 128 characters long, not 0"),
+        ("tagKeys[1]", "must be 1 to 128 characters long, not 129"),
+        ("tagKeys[2]", 'key must not start with "aws:"'),
     ]
 
 

@@ -10,8 +10,10 @@ What the model does not carry is data beside it: :data:`HINTS` (how a shape's
 values look, what a list or map holds, for messages) and :data:`ADDITIONS`
 (AWS's "Tag naming limits and requirements", which the tag members' reference
 points to) and :data:`MAP_BYTES` (the 1 KB that AWS documents for chat
-attributes). An addition hangs on a shape, so it applies wherever that shape
-appears: CreateRoom's tags, UpdateRoom's, TagResource's, UntagResource's keys.
+attributes). Where the model is wrong, :data:`CORRECTIONS` holds what AWS
+accepts instead (the tag operations' ResourceArn). An addition hangs on a
+shape, so it applies wherever that shape appears: CreateRoom's tags,
+UpdateRoom's, TagResource's, UntagResource's keys.
 
 Members the model does not know are ignored, as AWS's REST-JSON services
 ignore them (that is what lets an older service take a newer client's input).
@@ -67,6 +69,14 @@ class Addition:
 
 
 @dataclass(frozen=True, slots=True)
+class Correction:
+    """Correction is a string shape's rule as AWS applies it, where the model states it wrongly."""
+
+    # The pattern that replaces the model's, anchored to the whole value as the model's are.
+    pattern: str
+
+
+@dataclass(frozen=True, slots=True)
 class Bounds:
     """Bounds is a shape's inclusive min and max, as the model states them."""
 
@@ -95,6 +105,15 @@ HINTS: Final[Mapping[str, Hint]] = {
         looks_like="a room ARN, arn:aws:ivschat:<region>:<account>:room/<id>; "
         "a bare room id is not accepted"
     ),
+    "LoggingConfigurationIdentifier": Hint(
+        looks_like="a logging configuration ARN, "
+        "arn:aws:ivschat:<region>:<account>:logging-configuration/<id>"
+    ),
+    "ResourceArn": Hint(
+        looks_like="a room or logging configuration ARN, "
+        "arn:aws:ivschat:<region>:<account>:room/<id> or "
+        "arn:aws:ivschat:<region>:<account>:logging-configuration/<id>"
+    ),
     "Tags": Hint(noun="tags"),
     "TagKeyList": Hint(noun="tag keys"),
     "LoggingConfigurationIdentifierList": Hint(noun="identifiers"),
@@ -109,6 +128,17 @@ ADDITIONS: Final[Mapping[str, tuple[Addition, ...]]] = {
         ),
     ),
     "TagValue": (Addition(_tag_chars_ok, f"value may hold only {_TAG_CHARS}"),),
+}
+
+# The model's ResourceArn pattern, arn:aws:ivschat:[a-z0-9-]+:[0-9]+:[a-z-]/[a-zA-Z0-9-]+,
+# allows a one-letter resource type, so no ARN that IVS Chat makes matches it:
+# its tag operations could tag nothing. These are the two resource types IVS
+# Chat has, with the id pattern the model gives each type's own ARN shape
+# (RoomArn, LoggingConfigurationArn).
+CORRECTIONS: Final[Mapping[str, Correction]] = {
+    "ResourceArn": Correction(
+        pattern="arn:aws:ivschat:[a-z0-9-]+:[0-9]+:(room|logging-configuration)/[a-zA-Z0-9-]+"
+    ),
 }
 
 # AWS's documented limit on a map's total size, in UTF-8 bytes of its keys and
@@ -161,11 +191,17 @@ def bounds(shape_name: str) -> Bounds:
     return Bounds(min=int(shape.get("min", 0)), max=int(shape["max"]))
 
 
+def pattern(shape_name: str) -> str:
+    """A string shape's pattern as AWS applies it: the model's, unless corrected."""
+    correction = CORRECTIONS.get(shape_name)
+    return correction.pattern if correction is not None else str(_shapes()[shape_name]["pattern"])
+
+
 @cache
 def _pattern(shape_name: str) -> re.Pattern[str]:
     # AWS anchors every pattern to the whole value; fullmatch does so too,
     # and unlike "$" it does not let a trailing newline through.
-    return re.compile(_shapes()[shape_name]["pattern"])
+    return re.compile(pattern(shape_name))
 
 
 def check(operation_or_input_shape: str, params: Mapping[str, Any]) -> list[Violation]:
@@ -227,7 +263,7 @@ def _string(shape_name: str, shape: Shape, value: object, path: Path, out: list[
     if "pattern" in shape and _pattern(shape_name).fullmatch(value) is None:
         hint = HINTS.get(shape_name)
         looks_like = hint.looks_like if hint is not None else None
-        wanted = looks_like or f"a match of the pattern {shape['pattern']}"
+        wanted = looks_like or f"a match of the pattern {pattern(shape_name)}"
         out.append(Violation(path, f"must be {wanted}"))
     model_ok = len(out) == before
     for addition in ADDITIONS.get(shape_name, ()):
