@@ -16,8 +16,14 @@ from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from ivschat_grpc.cli import batch_create, chat_commands, create_room, room_commands
-from ivschat_grpc.cli.exit_codes import Serve
+from ivschat_grpc.cli import (
+    batch_create,
+    chat_commands,
+    create_room,
+    logging_commands,
+    room_commands,
+)
+from ivschat_grpc.cli.exit_codes import LOGGING_COMMANDS, Serve
 
 # serve and emulator need the server extra (aioboto3, aiohttp, uvloop, ...);
 # the client commands need only the base install, so what serve and emulator
@@ -160,6 +166,25 @@ def _add_client_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
                 ("send-event", "send one event to a room"),
                 ("disconnect-user", "disconnect one user from a room"),
                 ("delete-message", "delete one message of a room"),
+            )
+        ),
+        *(
+            (
+                name,
+                what,
+                logging_commands.__doc__,
+                partial(logging_commands.add_arguments, command=name),
+            )
+            for name, what in zip(
+                LOGGING_COMMANDS,
+                (
+                    "create one logging configuration and print it as JSON",
+                    "print one logging configuration as JSON",
+                    "print a page of logging configurations (or, with --all, all) as JSON",
+                    "change the fields of one logging configuration that the flags name",
+                    "delete one logging configuration",
+                ),
+                strict=True,
             )
         ),
         (
@@ -381,6 +406,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return room_commands.main(args)
     if args.command in chat_commands.COMMANDS:
         return chat_commands.main(args)
+    if args.command in LOGGING_COMMANDS:
+        return logging_commands.main(args)
     from ivschat_grpc.runtime import settings as config
 
     try:
