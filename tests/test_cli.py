@@ -146,6 +146,42 @@ async def test_emulator_flags_set_faults_and_logging_configurations_at_start() -
         assert await stop(emu) == 0
 
 
+async def test_emulator_flags_set_the_logging_configuration_quota_and_delay() -> None:
+    args = ("--logging-configuration-quota", "1", "--logging-configuration-delay", "600")
+    async with running("emulator", "--port", "0", *args) as (emu, lines):
+        url = (await read_until(emu, lines, r"listening on (http://127\.0\.0\.1:\d+)"))[1]
+        async with direct_client(url) as client:
+            logs = {"cloudWatchLogs": {"logGroupName": "logs"}}
+            made = await client.create_logging_configuration(destinationConfiguration=logs)
+            assert made["state"] == "CREATING"
+            with pytest.raises(client.exceptions.ServiceQuotaExceededException) as caught:
+                await client.create_logging_configuration(destinationConfiguration=logs)
+            assert caught.value.response["limit"] == 1
+        assert await stop(emu) == 0
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (("--logging-configuration-quota", "ten"), "--logging-configuration-quota ten"),
+        (("--logging-configuration-quota", "-1"), "--logging-configuration-quota -1"),
+        (("--logging-configuration-quota", "1.5"), "--logging-configuration-quota 1.5"),
+        (("--logging-configuration-delay", "soon"), "--logging-configuration-delay soon"),
+        (("--logging-configuration-delay", "-1"), "--logging-configuration-delay -1"),
+        (("--logging-configuration-delay", "nan"), "--logging-configuration-delay nan"),
+        (("--logging-configuration-delay", "3601"), "--logging-configuration-delay 3601"),
+        (("--logging-configuration", "Logs1"), "--logging-configuration Logs1"),
+    ],
+)
+async def test_emulator_refuses_a_bad_logging_configuration_flag_in_one_line(
+    flags: tuple[str, ...], named: str
+) -> None:
+    code, output = await run_to_end("emulator", "--port", "0", *flags)
+    assert code == 2
+    [line] = output.strip().splitlines()
+    assert line.startswith(f"ivschat-grpc: {named}: ")
+
+
 async def test_emulator_refuses_a_bad_fault_flag() -> None:
     code, output = await run_to_end("emulator", "--fault", '{"error": "NoSuchError"}')
     assert code == 2

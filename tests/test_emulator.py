@@ -267,7 +267,7 @@ async def test_admin_routes_set_faults_quota_and_read_the_record(
             await ivschat.create_room()
         resp = await http.put(f"{admin}/logging-configurations", json={"arns": []})
         assert resp.status == 200
-        assert emulator.state.logging_configurations == set()
+        assert emulator.state.logging_configurations == {}
 
 
 async def test_faults_given_at_start_apply() -> None:

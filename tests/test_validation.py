@@ -136,7 +136,10 @@ CASES: list[tuple[str, Build, str | None]] = [
 @pytest.mark.parametrize(("build", "field"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 async def test_constraint_boundaries(facade: Facade, build: Build, field: str | None) -> None:
     request = build()
-    facade.emulator.state.logging_configurations.update(request.logging_configuration_identifiers)
+    state = facade.emulator.state
+    state.register_logging_configurations(
+        [*state.logging_configurations, *request.logging_configuration_identifiers]
+    )
     if field is None:
         response = await facade.stub.CreateRoom(request, timeout=10)
         assert response.room.id

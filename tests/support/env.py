@@ -42,11 +42,14 @@ def point_env_at(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
     use_emulator_credentials(monkeypatch)
 
 
-def direct_client(url: str) -> Any:
-    """An aioboto3 IVS Chat client for a local endpoint, as a direct caller would make it."""
+def direct_client(url: str, config: Any = None) -> Any:
+    """An aioboto3 IVS Chat client for a local endpoint, as a direct caller would make it.
+
+    config (an AioConfig) changes its retries, timeouts or checks.
+    """
     session = aioboto3.Session(
         aws_access_key_id=DEFAULT_ACCESS_KEY_ID,
         aws_secret_access_key=DEFAULT_SECRET_ACCESS_KEY,
         region_name=DEFAULT_REGION,
     )
-    return session.client("ivschat", endpoint_url=url)
+    return session.client("ivschat", endpoint_url=url, config=config)

@@ -204,7 +204,7 @@ def _pattern(shape_name: str) -> re.Pattern[str]:
     return re.compile(pattern(shape_name))
 
 
-def check(operation_or_input_shape: str, params: Mapping[str, Any]) -> list[Violation]:
+def check(operation_or_input_shape: str, params: object) -> list[Violation]:
     """Every violation in an operation's input (or in a value of a named shape).
 
     An absent member that is not required is never a violation: AWS applies

@@ -120,7 +120,21 @@ def _add_server_arguments(serve: argparse.ArgumentParser, emu: argparse.Argument
         action="append",
         default=[],
         metavar="ARN",
-        help="a logging configuration ARN that exists (repeatable)",
+        help="a logging configuration ARN that exists, ACTIVE, from the start (repeatable)",
+    )
+    emu.add_argument(
+        "--logging-configuration-quota",
+        default=None,
+        metavar="N",
+        help='how many logging configurations the account may hold, or "off" for no limit '
+        "(default 10, as at AWS)",
+    )
+    emu.add_argument(
+        "--logging-configuration-delay",
+        default=None,
+        metavar="SECONDS",
+        help="how long a created, updated or deleted logging configuration stays CREATING, "
+        "UPDATING or DELETING (default 0: done at once, as AWS's Create and Update answer)",
     )
     emu.add_argument(
         "--fault", action="append", default=[], metavar="JSON", help="a fault rule (repeatable)"
@@ -211,7 +225,12 @@ def _emulator_settings(args: argparse.Namespace) -> EmulatorSettings:
         EmulatorSettings,
         FaultRule,
     )
-    from ivschat_grpc.emulator.server import DEFAULT_CREATE_ROOM_RATE
+    from ivschat_grpc.emulator.server import (
+        DEFAULT_CREATE_ROOM_RATE,
+        DEFAULT_LOGGING_CONFIGURATION_DELAY_S,
+        DEFAULT_LOGGING_CONFIGURATION_QUOTA,
+        bad_logging_configuration_arns,
+    )
     from ivschat_grpc.runtime import settings as config
 
     if not config.is_loopback(args.host) and not args.insecure:
@@ -220,6 +239,12 @@ def _emulator_settings(args: argparse.Namespace) -> EmulatorSettings:
             "it listens on loopback only; pass --insecure to listen there anyway"
         )
     rates = _emulator_quotas(args.quota, args.create_room_rate)
+    bad = bad_logging_configuration_arns(args.logging_configuration)
+    if bad:
+        raise config.ConfigError(
+            f"--logging-configuration {bad[0]}: must be a logging configuration ARN, "
+            "arn:aws:ivschat:<region>:<account>:logging-configuration/<id>"
+        )
     try:
         faults = tuple(FaultRule.from_json(json.loads(f)) for f in args.fault)
     except ValueError as e:
@@ -241,8 +266,45 @@ def _emulator_settings(args: argparse.Namespace) -> EmulatorSettings:
         create_room_rate=rates.pop("CreateRoom", DEFAULT_CREATE_ROOM_RATE),
         quotas={op: rate for op, rate in rates.items() if rate is not None},
         logging_configurations=frozenset(args.logging_configuration),
+        logging_configuration_quota=_logging_configuration_quota(
+            args.logging_configuration_quota, DEFAULT_LOGGING_CONFIGURATION_QUOTA
+        ),
+        logging_configuration_delay_s=_logging_configuration_delay(
+            args.logging_configuration_delay, DEFAULT_LOGGING_CONFIGURATION_DELAY_S
+        ),
         faults=faults,
     )
+
+
+def _logging_configuration_quota(raw: str | None, default: int) -> int | None:
+    from ivschat_grpc.runtime import settings as config
+
+    if raw is None:
+        return default
+    if raw == "off":
+        return None
+    if not (raw.isascii() and raw.isdigit()):
+        raise config.ConfigError(
+            f'--logging-configuration-quota {raw}: must be a whole number from 0, or "off"'
+        )
+    return int(raw)
+
+
+def _logging_configuration_delay(raw: str | None, default: float) -> float:
+    from ivschat_grpc.runtime import settings as config
+
+    if raw is None:
+        return default
+    try:
+        delay = float(raw)
+    except ValueError:
+        delay = -1.0
+    # An hour is past any test's patience; more is a typo, not a delay.
+    if not 0 <= delay <= 3600:
+        raise config.ConfigError(
+            f"--logging-configuration-delay {raw}: must be a number of seconds from 0 to 3600"
+        )
+    return delay
 
 
 def _quota_rate(flag: str, raw: str) -> float | None:

@@ -1,13 +1,14 @@
 """The local IVS Chat endpoint: AWS's REST-JSON wire protocol on loopback.
 
 It speaks the room operations (CreateRoom, GetRoom, ListRooms, UpdateRoom,
-DeleteRoom) and the chat operations (CreateChatToken, SendEvent,
-DisconnectUser, DeleteMessage) the way AWS does (SigV4, modeled errors with
-x-amzn-ErrorType, ISO 8601 times), keeps the rooms in memory, keeps what the
-chat operations did (events sent, users disconnected, messages deleted, tokens
-made, without the tokens themselves) in `EmulatorState.chat`, records every
-request it receives, enforces every operation's AWS quota (each can be
-changed or turned off) and
+DeleteRoom), the logging configuration operations (Create, Get, List, Update,
+DeleteLoggingConfiguration) and the chat operations (CreateChatToken,
+SendEvent, DisconnectUser, DeleteMessage) the way AWS does (SigV4, modeled
+errors with x-amzn-ErrorType, ISO 8601 times), keeps rooms and logging
+configurations in memory, keeps what the chat operations did (events sent,
+users disconnected, messages deleted, tokens made, without the tokens
+themselves) in `EmulatorState.chat`, records every request it receives,
+enforces every operation's AWS quota (each can be changed or turned off) and
 misbehaves on demand through fault rules. Admin routes under /_emulator/ are
 unsigned: the endpoint binds to loopback and holds nothing real.
 """
@@ -16,13 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import copy
 import json
 import re
 import secrets
 import string
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Self
@@ -46,6 +48,21 @@ DEFAULT_REGION: Final = "us-east-1"
 DEFAULT_ACCOUNT: Final = "123456789012"
 # AWS's CreateRoom quota: 5 requests a second per account and region.
 DEFAULT_CREATE_ROOM_RATE: Final = 5.0
+# AWS's quota of logging configurations per account and region (ivschat-quotas.md).
+DEFAULT_LOGGING_CONFIGURATION_QUOTA: Final = 10
+# How long a logging configuration stays CREATING, UPDATING or DELETING. AWS's
+# Create and Update answer ACTIVE (the only state their output shapes allow,
+# and what the AWS CLI's examples show), so by default a change is done at once.
+DEFAULT_LOGGING_CONFIGURATION_DELAY_S: Final = 0.0
+# Where a logging configuration registered by ARN alone (a flag, the admin
+# route) logs to: it needs some destination, and logs nothing here.
+REGISTERED_DESTINATION: Final[Mapping[str, Mapping[str, str]]] = {
+    "cloudWatchLogs": {"logGroupName": "ivschat-emulator"}
+}
+# The resource type a logging configuration's errors name. The model's
+# ResourceType enum holds ROOM alone; AWS does not document what its errors
+# about a logging configuration say, and ROOM would mislead.
+LOGGING_CONFIGURATION: Final = "LOGGING_CONFIGURATION"
 ADMIN: Final = "/_emulator"
 _ID_ALPHABET: Final = string.ascii_letters + string.digits
 _POSITION: Final = re.compile(r"[0-9]{1,9}")
@@ -55,6 +72,10 @@ _INVALID_INPUT: Final[Mapping[str, str]] = {
     "DeleteRoom": "identifier is invalid",
     "UpdateRoom": "identifier is invalid",
     "ListRooms": "invalid ListRooms input",
+    "GetLoggingConfiguration": "identifier is invalid",
+    "UpdateLoggingConfiguration": "identifier is invalid",
+    "DeleteLoggingConfiguration": "identifier is invalid",
+    "ListLoggingConfigurations": "invalid ListLoggingConfigurations input",
 }
 
 Json = dict[str, Any]
@@ -76,7 +97,14 @@ class EmulatorSettings:
     # The other operations' quotas, calls a second: by default AWS's, as AWS
     # enforces them all; an operation not named has none.
     quotas: Mapping[str, float] = field(default_factory=lambda: aws_quotas())
+    # The ARNs of logging configurations that exist from the start, ACTIVE
+    # (and again after a reset).
     logging_configurations: frozenset[str] = frozenset()
+    # How many logging configurations the account may hold, or None for no limit.
+    logging_configuration_quota: int | None = DEFAULT_LOGGING_CONFIGURATION_QUOTA
+    # Seconds a created, updated or deleted logging configuration stays
+    # CREATING, UPDATING or DELETING before it is ACTIVE, or gone.
+    logging_configuration_delay_s: float = DEFAULT_LOGGING_CONFIGURATION_DELAY_S
     faults: tuple[FaultRule, ...] = ()
     record_limit: int = 100_000
 
@@ -90,7 +118,9 @@ class RecordedRequest:
     body: Any
     status: int = 0
     error: str | None = None
+    # What the request created, even when its answer was an error or none.
     room_id: str | None = None
+    logging_configuration_id: str | None = None
 
     def to_json(self) -> Json:
         """The record's JSON form."""
@@ -101,6 +131,7 @@ class RecordedRequest:
             "status": self.status,
             "error": self.error,
             "roomId": self.room_id,
+            "loggingConfigurationId": self.logging_configuration_id,
         }
 
 
@@ -120,7 +151,11 @@ class _Dropped(Exception):
 
 def _refuse_invalid(operation: str, params: Json, extra: list[Violation] | None = None) -> None:
     """Answer a validation error naming every field that breaks the model (or extra)."""
-    violations = validation.check(operation, params) + (extra or [])
+    _refuse(operation, validation.check(operation, params) + (extra or []))
+
+
+def _refuse(operation: str, violations: list[Violation]) -> None:
+    """Answer a validation error naming each violation's field, if there are any."""
     if violations:
         raise AwsError(
             Outcome.VALIDATION,
@@ -139,6 +174,11 @@ def _iso(when: datetime) -> str:
 
 def _now_iso() -> str:
     return _iso(datetime.now(UTC))
+
+
+def bad_logging_configuration_arns(arns: Iterable[str]) -> list[str]:
+    """The ARNs that are no logging configuration ARN, of those given to register."""
+    return [a for a in arns if validation.check("LoggingConfigurationIdentifier", a)]
 
 
 def _new_id() -> str:
@@ -165,18 +205,71 @@ class ChatAction:
         return {"operation": self.operation, "roomArn": self.room_arn, **self.fields}
 
 
+class _Pager:
+    """_Pager makes and takes one list operation's nextTokens, and only its own.
+
+    A token is the list's name and a position in digits. One given before
+    items were deleted still pages what is left (maybe nothing), as the
+    furthest position given stays valid.
+    """
+
+    def __init__(self, kind: str) -> None:
+        self._kind = kind
+        self._furthest = 0
+
+    def start(self, params: Json, total: int) -> tuple[int, list[Violation]]:
+        """Where the page nextToken names begins, or a violation naming the token."""
+        token = params.get("nextToken")
+        # The model says only that a token is a string; a wrong type is the walker's to name.
+        if not token or not isinstance(token, str):
+            return 0, []
+        try:
+            kind, _, position = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
+        except ValueError:
+            kind, position = "", ""
+        start = int(position) if kind == self._kind and _POSITION.fullmatch(position) else -1
+        if not 0 <= start <= max(total, self._furthest):
+            return 0, [Violation(("nextToken",), "is not a valid token")]
+        return start, []
+
+    def page(self, items: list[Json], start: int, limit: int) -> tuple[list[Json], str | None]:
+        """The page of items from start, and the token of the next page (None on the last)."""
+        end = start + limit
+        if end >= len(items):
+            return items[start:end], None
+        self._furthest = max(self._furthest, end)
+        return items[start:end], base64.urlsafe_b64encode(f"{self._kind}:{end}".encode()).decode()
+
+    def reset(self) -> None:
+        """Forget the tokens given."""
+        self._furthest = 0
+
+
+# A logging configuration's states while a change is under way, and what each becomes.
+_SETTLES_TO: Final[Mapping[str, str | None]] = {
+    "CREATING": "ACTIVE",
+    "UPDATING": "ACTIVE",
+    "DELETING": None,
+}
+
+
 class EmulatorState:
     """EmulatorState is everything the endpoint knows, readable by tests."""
 
     def __init__(self, settings: EmulatorSettings) -> None:
         self.settings = settings
         self.rooms: dict[str, Json] = {}
+        # Logging configurations by ARN, as AWS returns them.
+        self.logging_configurations: dict[str, Json] = {}
+        # When each logging configuration that is CREATING, UPDATING or
+        # DELETING is done: ACTIVE, or gone.
+        self._settles_at: dict[str, datetime] = {}
         self.chat: deque[ChatAction] = deque(maxlen=settings.record_limit)
-        # The furthest position a ListRooms token has named, which stays valid.
-        self._furthest_token = 0
+        self._room_pages = _Pager("rooms")
+        self._logging_configuration_pages = _Pager("logging-configurations")
         self.requests: deque[RecordedRequest] = deque(maxlen=settings.record_limit)
         self.faults = FaultPlan(settings.faults)
-        self.logging_configurations: set[str] = set(settings.logging_configurations)
+        self.register_logging_configurations(settings.logging_configurations)
         self.quota: TokenBucket | None = None
         self.set_quota(settings.create_room_rate)
         self.quotas = {
@@ -194,20 +287,89 @@ class EmulatorState:
         return None if bucket is None else bucket.rate
 
     def reset(self) -> None:
-        """Forget rooms, requests and faults; keep the settings."""
+        """Forget rooms, logging configurations, requests and faults; keep the settings.
+
+        The logging configurations given at start exist again, ACTIVE.
+        """
         self.rooms.clear()
         self.chat.clear()
         self.requests.clear()
         self.faults.clear()
-        self._furthest_token = 0
+        self._room_pages.reset()
+        self._logging_configuration_pages.reset()
+        self.register_logging_configurations(self.settings.logging_configurations)
+
+    def register_logging_configurations(self, arns: Iterable[str]) -> None:
+        """Make these the logging configurations that exist: ACTIVE, keeping any that did.
+
+        Their ids are their ARNs' last part, and they log to REGISTERED_DESTINATION.
+        """
+        wanted = set(arns)
+        for arn in set(self.logging_configurations) - wanted:
+            self._forget_logging_configuration(arn)
+        now = _now_iso()
+        for arn in sorted(wanted - set(self.logging_configurations)):
+            self.logging_configurations[arn] = {
+                "arn": arn,
+                "id": arn.rsplit("/", 1)[-1],
+                "name": "",
+                "createTime": now,
+                "updateTime": now,
+                "destinationConfiguration": copy.deepcopy(dict(REGISTERED_DESTINATION)),
+                "state": "ACTIVE",
+                "tags": {},
+            }
+
+    def settle(self) -> None:
+        """Finish every logging configuration change whose delay is over."""
+        now = datetime.now(UTC)
+        for arn, when in list(self._settles_at.items()):
+            if when > now:
+                continue
+            config = self.logging_configurations[arn]
+            settled = _SETTLES_TO[config["state"]]
+            if settled is None:
+                self._forget_logging_configuration(arn)
+            else:
+                del self._settles_at[arn]
+                config["state"] = settled
+                config["updateTime"] = _iso(when)
+
+    def _forget_logging_configuration(self, arn: str) -> None:
+        del self.logging_configurations[arn]
+        self._settles_at.pop(arn, None)
 
     def recorded(self, operation: str | None = None) -> list[RecordedRequest]:
         """The recorded requests, optionally for one operation."""
         return [r for r in self.requests if operation is None or r.operation == operation]
 
-    def arn(self, room_id: str) -> str:
-        """The ARN of a room in this endpoint's account and region."""
-        return f"arn:aws:ivschat:{self.settings.region}:{self.settings.account}:room/{room_id}"
+    def arn(self, room_id: str, resource: str = "room") -> str:
+        """The ARN of a room (or another resource) in this endpoint's account and region."""
+        settings = self.settings
+        return f"arn:aws:ivschat:{settings.region}:{settings.account}:{resource}/{room_id}"
+
+    def name_in(self, params: Json) -> object:
+        """The name a fault rule matches a request by.
+
+        The request's own name, or else the name of the room or logging
+        configuration it identifies, if that exists.
+        """
+        if "name" in params:
+            return params["name"]
+        for member in ("identifier", "roomIdentifier", "resourceArn"):
+            arn = params.get(member)
+            if isinstance(arn, str):
+                resource = self._resource(arn)
+                return None if resource is None else resource.get("name")
+        return None
+
+    def _resource(self, arn: str) -> Json | None:
+        """The room or logging configuration an ARN names, if it exists."""
+        config = self.logging_configurations.get(arn)
+        if config is not None:
+            return config
+        room = self.rooms.get(arn.rsplit("/", 1)[-1])
+        return room if room is not None and room["arn"] == arn else None
 
     # --- operations ---------------------------------------------------------
 
@@ -240,14 +402,12 @@ class EmulatorState:
         return room
 
     def _logging_configurations_exist(self, params: Json) -> None:
+        # One being deleted can no longer be named: it will be gone, and a
+        # room that names one cannot be in the way of its deletion.
         for arn in params.get("loggingConfigurationIdentifiers", []):
-            if arn not in self.logging_configurations:
-                raise AwsError(
-                    Outcome.NOT_FOUND,
-                    f"Logging configuration {arn} not found",
-                    resourceId=arn.rsplit("/", 1)[-1],
-                    resourceType="LOGGING_CONFIGURATION",
-                )
+            config = self.logging_configurations.get(arn)
+            if config is None or config["state"] == "DELETING":
+                raise _logging_configuration_not_found(arn)
 
     def _room_for(self, operation: str, params: Json, member: str = "identifier") -> Json:
         _refuse_invalid(operation, params)
@@ -357,22 +517,7 @@ class EmulatorState:
 
     def list_rooms(self, params: Json) -> Json:
         """Page through rooms, newest update first, filtered as AWS filters."""
-        # The model says only that a token is a string; this endpoint's tokens are its own.
-        bad_token: list[Violation] = []
-        start = 0
-        token = params.get("nextToken")
-        if token and isinstance(token, str):
-            try:
-                position = base64.urlsafe_b64decode(token.encode()).decode()
-            except ValueError:
-                position = ""
-            # Only this endpoint's own tokens: a position among the rooms, in digits.
-            # A position past the end that it gave out is still its own: rooms
-            # deleted since leave a shorter list, and the page is then empty.
-            start = int(position) if _POSITION.fullmatch(position) else -1
-            if not 0 <= start <= max(len(self.rooms), self._furthest_token):
-                start = 0
-                bad_token.append(Violation(("nextToken",), "is not a valid token"))
+        start, bad_token = self._room_pages.start(params, len(self.rooms))
         _refuse_invalid("ListRooms", params, bad_token)
         limit = int(params.get("maxResults", validation.bounds("MaxRoomResults").max))
         # Rooms updated in the same millisecond come newest made first, as a stable order.
@@ -386,7 +531,7 @@ class EmulatorState:
         if "loggingConfigurationIdentifier" in params:
             lc = params["loggingConfigurationIdentifier"]
             rooms = [r for r in rooms if lc in r["loggingConfigurationIdentifiers"]]
-        page = rooms[start : start + limit]
+        page, next_token = self._room_pages.page(rooms, start, limit)
         out: Json = {
             "rooms": [
                 {
@@ -397,10 +542,130 @@ class EmulatorState:
                 for r in page
             ]
         }
-        if start + limit < len(rooms):
-            out["nextToken"] = base64.urlsafe_b64encode(str(start + limit).encode()).decode()
-            self._furthest_token = max(self._furthest_token, start + limit)
+        if next_token is not None:
+            out["nextToken"] = next_token
         return out
+
+    # --- logging configurations ----------------------------------------------
+
+    def _logging_configuration_for(self, operation: str, params: Json) -> Json:
+        _refuse_invalid(operation, params)
+        config = self.logging_configurations.get(str(params["identifier"]))
+        if config is None:
+            raise _logging_configuration_not_found(str(params["identifier"]))
+        return config
+
+    def _change_logging_configuration(self, config: Json, state: str) -> None:
+        """Start a change: in state for the delay, or done at once without one."""
+        delay = self.settings.logging_configuration_delay_s
+        config["updateTime"] = _now_iso()
+        if delay <= 0:
+            if _SETTLES_TO[state] is None:
+                self._forget_logging_configuration(config["arn"])
+            else:
+                config["state"] = _SETTLES_TO[state]
+            return
+        config["state"] = state
+        self._settles_at[config["arn"]] = datetime.now(UTC) + timedelta(seconds=delay)
+
+    def _refuse_unsettled(self, config: Json) -> None:
+        # AWS documents no answer for a change to a configuration mid-change;
+        # its modeled ConflictException is the closest.
+        if config["state"] != "ACTIVE":
+            raise AwsError(
+                Outcome.CONFLICT,
+                f"Logging configuration {config['arn']} is {config['state']}",
+                resourceId=config["id"],
+                resourceType=LOGGING_CONFIGURATION,
+            )
+
+    def create_logging_configuration(self, params: Json) -> Json:
+        """Validate and store a logging configuration, within the account's quota."""
+        _refuse_invalid("CreateLoggingConfiguration", params)
+        quota = self.settings.logging_configuration_quota
+        if quota is not None and len(self.logging_configurations) >= quota:
+            raise AwsError(
+                Outcome.QUOTA_EXCEEDED,
+                f"The account may hold at most {quota} logging configurations",
+                resourceId=self.settings.account,
+                resourceType=LOGGING_CONFIGURATION,
+                limit=quota,
+            )
+        config_id = _new_id()
+        now = _now_iso()
+        config: Json = {
+            "arn": self.arn(config_id, "logging-configuration"),
+            "id": config_id,
+            "name": params.get("name", ""),
+            "createTime": now,
+            "updateTime": now,
+            "destinationConfiguration": copy.deepcopy(params["destinationConfiguration"]),
+            "state": "CREATING",
+            "tags": dict(params.get("tags", {})),
+        }
+        self.logging_configurations[config["arn"]] = config
+        self._change_logging_configuration(config, "CREATING")
+        return config
+
+    def get_logging_configuration(self, params: Json) -> Json:
+        """Return one logging configuration by ARN."""
+        return self._logging_configuration_for("GetLoggingConfiguration", params)
+
+    def update_logging_configuration(self, params: Json) -> Json:
+        """Change the members present (name, destination), as AWS's Update does: it has no mask."""
+        config = self._logging_configuration_for("UpdateLoggingConfiguration", params)
+        self._refuse_unsettled(config)
+        for member in ("name", "destinationConfiguration"):
+            if member in params:
+                config[member] = copy.deepcopy(params[member])
+        self._change_logging_configuration(config, "UPDATING")
+        return config
+
+    def delete_logging_configuration(self, params: Json) -> None:
+        """Delete one logging configuration, unless a room names it.
+
+        AWS's IVS Chat documents nothing about deleting one that rooms use. IVS
+        documents its sibling, DeleteRecordingConfiguration, as refused with
+        409 ConflictException while a channel uses the configuration, and
+        ConflictException is modeled here too; so is this.
+        """
+        config = self._logging_configuration_for("DeleteLoggingConfiguration", params)
+        self._refuse_unsettled(config)
+        users = [
+            r for r in self.rooms.values() if config["arn"] in r["loggingConfigurationIdentifiers"]
+        ]
+        if users:
+            raise AwsError(
+                Outcome.CONFLICT,
+                f"Logging configuration {config['arn']} is used by {len(users)} room(s); "
+                "remove it from them with UpdateRoom first",
+                resourceId=config["id"],
+                resourceType=LOGGING_CONFIGURATION,
+            )
+        self._change_logging_configuration(config, "DELETING")
+
+    def list_logging_configurations(self, params: Json) -> Json:
+        """Page through the logging configurations, oldest made first."""
+        configs = list(self.logging_configurations.values())
+        start, bad_token = self._logging_configuration_pages.start(params, len(configs))
+        _refuse_invalid("ListLoggingConfigurations", params, bad_token)
+        limit = int(
+            params.get("maxResults", validation.bounds("MaxLoggingConfigurationResults").max)
+        )
+        page, next_token = self._logging_configuration_pages.page(configs, start, limit)
+        out: Json = {"loggingConfigurations": page}
+        if next_token is not None:
+            out["nextToken"] = next_token
+        return out
+
+
+def _logging_configuration_not_found(arn: str) -> AwsError:
+    return AwsError(
+        Outcome.NOT_FOUND,
+        f"Logging configuration {arn} not found",
+        resourceId=arn.rsplit("/", 1)[-1],
+        resourceType=LOGGING_CONFIGURATION,
+    )
 
 
 def aws_quotas() -> dict[str, float]:
@@ -419,7 +684,22 @@ OPERATIONS: Final[Mapping[str, tuple[Operation, int]]] = {
     "SendEvent": (EmulatorState.send_event, 200),
     "DisconnectUser": (EmulatorState.disconnect_user, 200),
     "DeleteMessage": (EmulatorState.delete_message, 200),
+    "CreateLoggingConfiguration": (EmulatorState.create_logging_configuration, 200),
+    "GetLoggingConfiguration": (EmulatorState.get_logging_configuration, 200),
+    "ListLoggingConfigurations": (EmulatorState.list_logging_configurations, 200),
+    "UpdateLoggingConfiguration": (EmulatorState.update_logging_configuration, 200),
+    "DeleteLoggingConfiguration": (EmulatorState.delete_logging_configuration, 204),
 }
+
+
+def _record_created(record: RecordedRequest, result: Json | None) -> None:
+    """Keep the id of what a create made in its record, answered or not."""
+    if result is None:
+        return
+    if record.operation == "CreateRoom":
+        record.room_id = result["id"]
+    elif record.operation == "CreateLoggingConfiguration":
+        record.logging_configuration_id = result["id"]
 
 
 def _error_response(request_id: str, status: int, code: str, body: Json) -> web.Response:
@@ -485,6 +765,7 @@ def build_app(state: EmulatorState) -> web.Application:
                 Outcome.VALIDATION, "The request body is not a JSON object", reason="OTHER"
             )
         params: Json = record.body
+        state.settle()
         bucket = state.quota if operation == "CreateRoom" else state.quotas.get(operation)
         if bucket is not None and not bucket.try_take():
             raise AwsError(
@@ -494,7 +775,7 @@ def build_app(state: EmulatorState) -> web.Application:
                 resourceType="ROOM",
                 limit=int(bucket.rate),
             )
-        rule = state.faults.take(operation, params.get("name"))
+        rule = state.faults.take(operation, state.name_in(params))
         handler, status = OPERATIONS[operation]
         ran = False
         if rule is not None:
@@ -503,8 +784,7 @@ def build_app(state: EmulatorState) -> web.Application:
             if rule.create:
                 # The operation runs (a room is made, or deleted) before the fault.
                 result, ran = handler(state, params), True
-                if operation == "CreateRoom" and result is not None:
-                    record.room_id = result["id"]
+                _record_created(record, result)
             if rule.drop:
                 _drop(request)
             if rule.error is not None:
@@ -515,8 +795,7 @@ def build_app(state: EmulatorState) -> web.Application:
                 raise AwsError(rule.error, message, **fields)
         if not ran:
             result = handler(state, params)
-        if operation == "CreateRoom" and result is not None:
-            record.room_id = result["id"]
+        _record_created(record, result)
         if result is None:
             return web.Response(status=status, headers={"x-amzn-RequestId": record.request_id})
         return web.json_response(
@@ -615,22 +894,30 @@ class _AwsRunner(web.AppRunner):
 
 def _fault_fields(rule: FaultRule) -> Json:
     """The modeled fields an injected error carries, unless the rule overrides them."""
+    resource: Json = (
+        {"resourceId": "InjectedLoggingConfiguration", "resourceType": LOGGING_CONFIGURATION}
+        if "LoggingConfiguration" in rule.operation
+        else {"resourceId": "InjectedRoom", "resourceType": "ROOM"}
+    )
+    aws = AWS_OPERATIONS.get(rule.operation)
     defaults: Mapping[str, Json] = {
         Outcome.VALIDATION: {
             "reason": "FIELD_VALIDATION_FAILED",
             "fieldList": [{"name": "name", "message": "Injected validation failure"}],
         },
-        Outcome.CONFLICT: {"resourceId": "InjectedRoom", "resourceType": "ROOM"},
-        Outcome.NOT_FOUND: {"resourceId": "InjectedRoom", "resourceType": "ROOM"},
+        Outcome.CONFLICT: resource,
+        Outcome.NOT_FOUND: resource,
         Outcome.QUOTA_EXCEEDED: {
-            "resourceId": "InjectedRoom",
-            "resourceType": "ROOM",
-            "limit": 50000,
+            **resource,
+            "limit": DEFAULT_LOGGING_CONFIGURATION_QUOTA
+            if resource["resourceType"] == LOGGING_CONFIGURATION
+            else 50000,
         },
+        # As the quota's own throttle says it.
         Outcome.THROTTLED: {
-            "resourceId": "CreateRoom",
+            "resourceId": rule.operation,
             "resourceType": "ROOM",
-            "limit": 5,
+            "limit": int(aws.rate) if aws is not None else 5,
         },
     }
     return {**defaults.get(rule.error or "", {}), **rule.fields}
@@ -712,7 +999,10 @@ def _admin_routes(state: EmulatorState) -> web.RouteTableDef:
         arns = data.get("arns") if isinstance(data, dict) else None
         if not isinstance(arns, list) or not all(isinstance(a, str) for a in arns):
             raise _bad_admin_body('body must be {"arns": [ARN, ...]}')
-        state.logging_configurations = set(arns)
+        bad = bad_logging_configuration_arns(arns)
+        if bad:
+            raise _bad_admin_body(f"not a logging configuration ARN: {bad[0]}")
+        state.register_logging_configurations(arns)
         return web.json_response({"arns": sorted(state.logging_configurations)})
 
     @routes.post(f"{ADMIN}/reset")
