@@ -54,11 +54,11 @@ class Kind:
     send: Callable[[grpc.aio.Channel, Message, float], Awaitable[Any]]
 
 
-async def _create_room(channel: grpc.aio.Channel, request: Message, deadline_s: float) -> Any:
+async def _create_room(channel: grpc.aio.Channel, request: Any, deadline_s: float) -> Any:
     return (await pb_grpc.RoomServiceStub(channel).CreateRoom(request, timeout=deadline_s)).room
 
 
-async def _create_logging(channel: grpc.aio.Channel, request: Message, deadline_s: float) -> Any:
+async def _create_logging(channel: grpc.aio.Channel, request: Any, deadline_s: float) -> Any:
     stub = lc_pb_grpc.LoggingConfigurationServiceStub(channel)
     return await stub.CreateLoggingConfiguration(request, timeout=deadline_s)
 

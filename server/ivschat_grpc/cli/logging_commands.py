@@ -22,13 +22,14 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Awaitable
 from typing import Final, TextIO
 
 from google.protobuf import json_format
 from google.protobuf.message import Message
 from ivschat.v1 import logging_configuration_service_pb2 as pb
 
-from ivschat_grpc.cli import connection_flags, create_room, tls_hints
+from ivschat_grpc.cli import connection_flags, create_room, room_commands, tls_hints
 from ivschat_grpc.cli.exit_codes import LOGGING_COMMAND_BY_CODE, LoggingCommand, run_client
 from ivschat_grpc.client import LoggingConfigurationClient, LoggingConfigurationServiceError
 
@@ -65,13 +66,8 @@ def add_arguments(parser: argparse.ArgumentParser, *, command: str) -> None:
         parser.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE")
         create_room.add_request_id_arguments(parser, "configuration")
     elif command == "list-logging-configurations":
-        parser.add_argument(
-            "--page-size", type=int, default=0, help="1-50 configurations a page (default 50)"
-        )
-        parser.add_argument("--page-token", default="", help="a next_page_token printed before")
-        parser.add_argument(
-            "--all", action="store_true", help="follow every page and print them all at once"
-        )
+        room_commands.add_paging_arguments(parser, "configurations")
+        return
     else:
         parser.add_argument("arn", help=_ARN_HELP)
         if command == "update-logging-configuration":
@@ -133,16 +129,15 @@ async def _call(
 
 async def _list(logs: LoggingConfigurationClient, args: argparse.Namespace) -> dict[str, object]:
     """One page (or, with --all, every page from --page-token on) as printed."""
-    found: list[dict[str, object]] = []
-    token = args.page_token
-    while True:
-        page = await logs.list_logging_configurations(
+
+    def page(token: str) -> Awaitable[pb.ListLoggingConfigurationsResponse]:
+        return logs.list_logging_configurations(
             deadline_s=args.timeout, page_size=args.page_size, page_token=token
         )
-        found += [_json(config) for config in page.logging_configurations]
-        token = page.next_page_token
-        if not (args.all and token):
-            return {"logging_configurations": found, "next_page_token": token}
+
+    return await room_commands.listed(
+        page, lambda got: got.logging_configurations, "logging_configurations", args
+    )
 
 
 async def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:

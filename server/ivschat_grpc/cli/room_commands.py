@@ -15,7 +15,8 @@ import argparse
 import json
 import os
 import sys
-from typing import TextIO
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, TextIO
 
 from google.protobuf import json_format
 from google.protobuf.message import Message
@@ -50,12 +51,15 @@ def add_list_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--logging-configuration", default="", metavar="ARN", help="only rooms logging to it"
     )
-    parser.add_argument("--page-size", type=int, default=0, help="1-50 rooms a page (default 50)")
+    add_paging_arguments(parser, "rooms", ", with the same filters")
+
+
+def add_paging_arguments(parser: argparse.ArgumentParser, noun: str, same: str = "") -> None:
+    """A list command's paging (of noun, with the same what, if any), then the connection."""
+    parser.add_argument("--page-size", type=int, default=0, help=f"1-50 {noun} a page (default 50)")
+    parser.add_argument("--page-token", default="", help=f"a next_page_token printed before{same}")
     parser.add_argument(
-        "--page-token", default="", help="a next_page_token printed before, with the same filters"
-    )
-    parser.add_argument(
-        "--all", action="store_true", help="follow every page and print all the rooms at once"
+        "--all", action="store_true", help=f"follow every page and print all the {noun} at once"
     )
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds a page (default 30)")
     connection_flags.add_arguments(parser)
@@ -160,16 +164,31 @@ async def _list(rooms: RoomClient, args: argparse.Namespace) -> dict[str, object
         "message_review_handler_uri": args.review_handler_uri,
         "logging_configuration_identifier": args.logging_configuration,
     }
+
+    def page(token: str) -> Awaitable[pb.ListRoomsResponse]:
+        return rooms.list_rooms(
+            deadline_s=args.timeout, page_size=args.page_size, page_token=token, **filters
+        )
+
+    return await listed(page, lambda got: got.rooms, "rooms", args)
+
+
+async def listed(
+    page: Callable[[str], Awaitable[Any]],
+    items: Callable[[Any], Iterable[Message]],
+    key: str,
+    args: argparse.Namespace,
+) -> dict[str, object]:
+    """What a list command prints: one page of items under key (or, with --all, every page
+    from --page-token on), and the next page's token."""
     found: list[dict[str, object]] = []
     token = args.page_token
     while True:
-        page = await rooms.list_rooms(
-            deadline_s=args.timeout, page_size=args.page_size, page_token=token, **filters
-        )
-        found += [_json(room) for room in page.rooms]
-        token = page.next_page_token
+        got = await page(token)
+        found += [_json(item) for item in items(got)]
+        token = got.next_page_token
         if not (args.all and token):
-            return {"rooms": found, "next_page_token": token}
+            return {key: found, "next_page_token": token}
 
 
 def main(args: argparse.Namespace) -> int:

@@ -32,7 +32,7 @@ from ivschat_grpc.api.security import AuthInterceptor, server_credentials
 from ivschat_grpc.api.wrapping import HEALTH_PREFIX, Registrar, WrappingInterceptor
 from ivschat_grpc.aws.adapter import IvsChat
 from ivschat_grpc.aws.connection import StaticCredentials
-from ivschat_grpc.core.creator import LOGGING_CONFIGURATIONS, ROOMS, Creator
+from ivschat_grpc.core.creator import LOGGING_CONFIGURATIONS, ROOMS, Creator, Kind, M
 from ivschat_grpc.core.idempotency import MemoryStore, Store
 from ivschat_grpc.core.lifecycle import Lifecycle
 from ivschat_grpc.core.once import Once, is_record_key
@@ -357,16 +357,21 @@ async def build_server(
     )
     # The generated add_* functions take any server.
     registrar: Any = Registrar(server, wrappers, reader)
-    creator = Creator(
-        aws,
-        store,
-        ids.lease_s,
-        ids.settle_s,
-        ids.claim_timeout_s,
-        ids.recheck_s,
-        lifecycle,
-        kind=ROOMS,
-    )
+
+    def creator_of(kind: Kind[M]) -> Creator[M]:
+        # Every kind on the same store and settings: a request_id's record is apart by its key.
+        return Creator(
+            aws,
+            store,
+            ids.lease_s,
+            ids.settle_s,
+            ids.claim_timeout_s,
+            ids.recheck_s,
+            lifecycle,
+            kind=kind,
+        )
+
+    creator = creator_of(ROOMS)
     batch = settings.batch
     rooms = RoomService(
         creator,
@@ -385,17 +390,7 @@ async def build_server(
     once = Once(aws, store, ids.claim_timeout_s, lifecycle)
     chat = ChatService(aws, once, limits.default_timeout_s)
     chat_pb_grpc.add_ChatServiceServicer_to_server(chat, registered)
-    # The same store and settings as rooms': a request_id's record is apart by its key.
-    logging_creator = Creator(
-        aws,
-        store,
-        ids.lease_s,
-        ids.settle_s,
-        ids.claim_timeout_s,
-        ids.recheck_s,
-        lifecycle,
-        kind=LOGGING_CONFIGURATIONS,
-    )
+    logging_creator = creator_of(LOGGING_CONFIGURATIONS)
     logging_configurations = LoggingConfigurationService(
         logging_creator, aws, limits.default_timeout_s, page_tokens
     )
