@@ -1,7 +1,4 @@
-"""The public Python clients for ivschat.v1's three services, for other services.
-
-RoomClient, ChatClient and LoggingConfigurationClient, one per service.
-"""
+"""The public Python clients, one per ivschat.v1 service, for other services."""
 
 from ivschat_grpc.client._chat_client import ChatClient, ChatServiceError
 from ivschat_grpc.client._logging_client import (
