@@ -20,7 +20,8 @@ from ivschat_grpc.cli.command import loop_factory
 from ivschat_grpc.emulator import Emulator, EmulatorSettings
 from ivschat_grpc.runtime.settings import Settings
 
-from tests.support.env import clean_environment, point_env_at
+from tests.support.endpoint import UNCHECKED, unthrottled_settings
+from tests.support.env import clean_environment, direct_client, point_env_at
 from tests.support.facade import LOGGING_ARNS, Facade, MakeFacade, facade_with
 from tests.support.faultmatrix import FAULT_MATRIX
 from tests.support.processes import RedisServer
@@ -98,6 +99,20 @@ async def emulator() -> AsyncIterator[Emulator]:
     )
     async with Emulator(settings) as emu:
         yield emu
+
+
+@pytest.fixture
+async def unthrottled() -> AsyncIterator[Emulator]:
+    """A local endpoint with no quota on any operation and one logging configuration."""
+    async with Emulator(unthrottled_settings()) as emu:
+        yield emu
+
+
+@pytest.fixture
+async def unchecked(unthrottled: Emulator) -> AsyncIterator[Any]:
+    """An aioboto3 client for unthrottled that tries once and checks nothing itself."""
+    async with direct_client(unthrottled.url, UNCHECKED) as client:
+        yield client
 
 
 @pytest.fixture

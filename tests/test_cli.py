@@ -213,7 +213,7 @@ async def test_emulator_quota_flags_set_each_operation_and_keep_the_old_alias() 
         (("--quota", "GetRoom=-1"), "--quota GetRoom=-1"),
         (("--quota", "GetRoom=nan"), "--quota GetRoom=nan"),
         (("--quota", "GetRoom"), "--quota GetRoom"),
-        (("--quota", "TagResource=1"), "--quota TagResource=1"),
+        (("--quota", "TagRoom=1"), "--quota TagRoom=1"),
         (("--quota", "GetRoom=1", "--quota", "GetRoom=2"), "--quota GetRoom=2"),
         (("--create-room-rate", "0"), "--create-room-rate 0"),
         (("--create-room-rate", "2", "--quota", "CreateRoom=1"), "--quota CreateRoom=1"),

@@ -23,6 +23,7 @@ from ivschat_grpc.emulator import (
 )
 from ivschat_grpc.emulator.server import OPERATIONS as EMULATED
 
+from tests.support.env import signed_headers
 from tests.support.facade import LOGGING_ARNS
 
 NO_RETRIES = AioConfig(retries={"total_max_attempts": 1}, read_timeout=2)
@@ -288,19 +289,7 @@ def _signed(
     content_type: str = "application/json",
 ) -> dict[str, str]:
     """Headers that sign a POST of body to path for service, as botocore signs."""
-    from botocore.auth import SigV4Auth
-    from botocore.awsrequest import AWSRequest
-    from botocore.credentials import Credentials
-
-    request = AWSRequest(
-        method="POST",
-        url=f"{emulator.url}{path}",
-        data=body,
-        headers={"Content-Type": content_type},
-    )
-    creds = Credentials(DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY)
-    SigV4Auth(creds, service, "us-east-1").add_auth(request)
-    return dict(request.headers)
+    return signed_headers(f"{emulator.url}{path}", body, service=service, content_type=content_type)
 
 
 async def _aws_shaped(resp: aiohttp.ClientResponse, status: int, error_type: str) -> None:

@@ -3,55 +3,28 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
 import aiohttp
 import pytest
-from aiobotocore.config import AioConfig
 from botocore.exceptions import ClientError, ConnectionClosedError
 from ivschat_grpc.emulator import Emulator, EmulatorSettings, FaultRule
 
+from tests.support.endpoint import GIVEN_LOGGING_ARN, UNCHECKED, unthrottled_settings
 from tests.support.env import direct_client
 from tests.support.waiting import until
 
-# botocore's own checks off, so that what the endpoint refuses reaches it.
-NO_RETRIES = AioConfig(
-    retries={"total_max_attempts": 1}, read_timeout=5, parameter_validation=False
-)
 LOGS = {"cloudWatchLogs": {"logGroupName": "chat-logs"}}
 BUCKET = {"s3": {"bucketName": "chat-logs-bucket"}}
-REGISTERED = "arn:aws:ivschat:us-east-1:123456789012:logging-configuration/Registered1"
+REGISTERED = GIVEN_LOGGING_ARN
 ARN_PREFIX = "arn:aws:ivschat:us-east-1:123456789012:logging-configuration/"
 # Long enough that no loaded machine sees a change finish while a test looks at it.
 FOREVER_S = 600.0
 
 
-def settings(**overrides: Any) -> EmulatorSettings:
-    """No per-operation quota, so a test's calls are never throttled (one test turns it on)."""
-    base: dict[str, Any] = {
-        "create_room_rate": None,
-        "quotas": {},
-        "logging_configurations": frozenset({REGISTERED}),
-    }
-    return EmulatorSettings(**{**base, **overrides})
-
-
-@pytest.fixture
-async def endpoint() -> AsyncIterator[Emulator]:
-    async with Emulator(settings()) as emu:
-        yield emu
-
-
-@pytest.fixture
-async def ivschat(endpoint: Emulator) -> AsyncIterator[Any]:
-    async with direct_client(endpoint.url, NO_RETRIES) as client:
-        yield client
-
-
-async def test_create_answers_every_member_and_get_returns_it(ivschat: Any) -> None:
-    made = await ivschat.create_logging_configuration(
+async def test_create_answers_every_member_and_get_returns_it(unchecked: Any) -> None:
+    made = await unchecked.create_logging_configuration(
         name="logs-1", destinationConfiguration=LOGS, tags={"team": "chat"}
     )
     assert made["ResponseMetadata"]["HTTPStatusCode"] == 200
@@ -67,15 +40,15 @@ async def test_create_answers_every_member_and_get_returns_it(ivschat: Any) -> N
     assert made["state"] == "ACTIVE"
     assert isinstance(made["createTime"], datetime)
     assert made["createTime"] == made["updateTime"]
-    got = await ivschat.get_logging_configuration(identifier=made["arn"])
+    got = await unchecked.get_logging_configuration(identifier=made["arn"])
     members = ("arn", "id", "name", "createTime", "updateTime", "destinationConfiguration")
     assert {k: got[k] for k in (*members, "state", "tags")} == {
         k: made[k] for k in (*members, "state", "tags")
     }
 
 
-async def test_name_and_tags_are_optional(ivschat: Any) -> None:
-    made = await ivschat.create_logging_configuration(destinationConfiguration=BUCKET)
+async def test_name_and_tags_are_optional(unchecked: Any) -> None:
+    made = await unchecked.create_logging_configuration(destinationConfiguration=BUCKET)
     assert made["name"] == ""
     assert made["tags"] == {}
     assert made["destinationConfiguration"] == BUCKET
@@ -83,19 +56,19 @@ async def test_name_and_tags_are_optional(ivschat: Any) -> None:
 
 @pytest.mark.parametrize("destination", [{}, {**LOGS, **BUCKET}])
 async def test_exactly_one_destination_kind(
-    ivschat: Any, endpoint: Emulator, destination: dict[str, Any]
+    unchecked: Any, unthrottled: Emulator, destination: dict[str, Any]
 ) -> None:
-    with pytest.raises(ivschat.exceptions.ValidationException) as caught:
-        await ivschat.create_logging_configuration(destinationConfiguration=destination)
+    with pytest.raises(unchecked.exceptions.ValidationException) as caught:
+        await unchecked.create_logging_configuration(destinationConfiguration=destination)
     response = caught.value.response
     assert response["reason"] == "FIELD_VALIDATION_FAILED"
     assert [f["name"] for f in response["fieldList"]] == ["destinationConfiguration"]
-    assert list(endpoint.state.logging_configurations) == [REGISTERED]
+    assert list(unthrottled.state.logging_configurations) == [REGISTERED]
 
 
-async def test_validation_names_every_bad_field(ivschat: Any, endpoint: Emulator) -> None:
-    with pytest.raises(ivschat.exceptions.ValidationException) as caught:
-        await ivschat.create_logging_configuration(
+async def test_validation_names_every_bad_field(unchecked: Any, unthrottled: Emulator) -> None:
+    with pytest.raises(unchecked.exceptions.ValidationException) as caught:
+        await unchecked.create_logging_configuration(
             name="not a name",
             destinationConfiguration={"s3": {"bucketName": "UPPER"}},
             tags={"aws:mine": "x"},
@@ -104,125 +77,129 @@ async def test_validation_names_every_bad_field(ivschat: Any, endpoint: Emulator
     assert names == {"name", "destinationConfiguration.s3.bucketName", "tags[aws:mine]"}
     bare_id = "AbCdEf123456"
     for call in (
-        ivschat.get_logging_configuration(identifier=bare_id),
-        ivschat.update_logging_configuration(identifier=bare_id, name="x"),
-        ivschat.delete_logging_configuration(identifier=bare_id),
+        unchecked.get_logging_configuration(identifier=bare_id),
+        unchecked.update_logging_configuration(identifier=bare_id, name="x"),
+        unchecked.delete_logging_configuration(identifier=bare_id),
     ):
-        with pytest.raises(ivschat.exceptions.ValidationException) as caught:
+        with pytest.raises(unchecked.exceptions.ValidationException) as caught:
             await call
         [field] = caught.value.response["fieldList"]
         assert field["name"] == "identifier"
         assert "logging-configuration/<id>" in field["message"]
-    assert list(endpoint.state.logging_configurations) == [REGISTERED]
+    assert list(unthrottled.state.logging_configurations) == [REGISTERED]
 
 
-async def test_update_changes_the_members_given(ivschat: Any) -> None:
-    made = await ivschat.create_logging_configuration(name="before", destinationConfiguration=LOGS)
-    renamed = await ivschat.update_logging_configuration(identifier=made["arn"], name="after")
+async def test_update_changes_the_members_given(unchecked: Any) -> None:
+    made = await unchecked.create_logging_configuration(
+        name="before", destinationConfiguration=LOGS
+    )
+    renamed = await unchecked.update_logging_configuration(identifier=made["arn"], name="after")
     assert renamed["name"] == "after"
     assert renamed["destinationConfiguration"] == LOGS
     assert renamed["state"] == "ACTIVE"
     assert renamed["createTime"] == made["createTime"]
     assert renamed["updateTime"] >= made["updateTime"]
-    moved = await ivschat.update_logging_configuration(
+    moved = await unchecked.update_logging_configuration(
         identifier=made["arn"], destinationConfiguration=BUCKET
     )
     assert moved["name"] == "after"
     assert moved["destinationConfiguration"] == BUCKET
-    got = await ivschat.get_logging_configuration(identifier=made["arn"])
+    got = await unchecked.get_logging_configuration(identifier=made["arn"])
     assert (got["name"], got["destinationConfiguration"]) == ("after", BUCKET)
 
 
-async def test_update_refuses_two_destination_kinds_and_changes_nothing(ivschat: Any) -> None:
-    made = await ivschat.create_logging_configuration(destinationConfiguration=LOGS)
-    with pytest.raises(ivschat.exceptions.ValidationException) as caught:
-        await ivschat.update_logging_configuration(
+async def test_update_refuses_two_destination_kinds_and_changes_nothing(unchecked: Any) -> None:
+    made = await unchecked.create_logging_configuration(destinationConfiguration=LOGS)
+    with pytest.raises(unchecked.exceptions.ValidationException) as caught:
+        await unchecked.update_logging_configuration(
             identifier=made["arn"], destinationConfiguration={**LOGS, **BUCKET}
         )
     assert [f["name"] for f in caught.value.response["fieldList"]] == ["destinationConfiguration"]
-    got = await ivschat.get_logging_configuration(identifier=made["arn"])
+    got = await unchecked.get_logging_configuration(identifier=made["arn"])
     assert got["destinationConfiguration"] == LOGS
 
 
-async def test_delete_answers_204_and_then_it_is_not_found(ivschat: Any) -> None:
-    made = await ivschat.create_logging_configuration(destinationConfiguration=LOGS)
-    deleted = await ivschat.delete_logging_configuration(identifier=made["arn"])
+async def test_delete_answers_204_and_then_it_is_not_found(unchecked: Any) -> None:
+    made = await unchecked.create_logging_configuration(destinationConfiguration=LOGS)
+    deleted = await unchecked.delete_logging_configuration(identifier=made["arn"])
     assert deleted["ResponseMetadata"]["HTTPStatusCode"] == 204
     for call in (
-        ivschat.get_logging_configuration(identifier=made["arn"]),
-        ivschat.update_logging_configuration(identifier=made["arn"], name="x"),
-        ivschat.delete_logging_configuration(identifier=made["arn"]),
+        unchecked.get_logging_configuration(identifier=made["arn"]),
+        unchecked.update_logging_configuration(identifier=made["arn"], name="x"),
+        unchecked.delete_logging_configuration(identifier=made["arn"]),
     ):
-        with pytest.raises(ivschat.exceptions.ResourceNotFoundException) as caught:
+        with pytest.raises(unchecked.exceptions.ResourceNotFoundException) as caught:
             await call
         assert caught.value.response["resourceId"] == made["id"]
         assert caught.value.response["resourceType"] == "LOGGING_CONFIGURATION"
 
 
-async def test_the_registered_configurations_are_active(ivschat: Any, endpoint: Emulator) -> None:
-    got = await ivschat.get_logging_configuration(identifier=REGISTERED)
+async def test_the_registered_configurations_are_active(
+    unchecked: Any, unthrottled: Emulator
+) -> None:
+    got = await unchecked.get_logging_configuration(identifier=REGISTERED)
     assert got["state"] == "ACTIVE"
-    assert got["id"] == "Registered1"
+    assert got["id"] == "LogCfg0"
     assert got["destinationConfiguration"] == {
         "cloudWatchLogs": {"logGroupName": "ivschat-emulator"}
     }
     other = ARN_PREFIX + "FromAdmin"
-    admin = f"{endpoint.url}/_emulator/logging-configurations"
+    admin = f"{unthrottled.url}/_emulator/logging-configurations"
     async with aiohttp.ClientSession() as http:
         resp = await http.put(admin, json={"arns": [REGISTERED, other]})
         assert await resp.json() == {"arns": sorted([REGISTERED, other])}
         bad = await http.put(admin, json={"arns": ["arn:aws:ivschat:us-east-1:1:room/abc"]})
         assert bad.status == 400
         assert "arn:aws:ivschat:us-east-1:1:room/abc" in (await bad.json())["message"]
-    assert (await ivschat.get_logging_configuration(identifier=other))["state"] == "ACTIVE"
-    made = await ivschat.create_logging_configuration(destinationConfiguration=LOGS)
+    assert (await unchecked.get_logging_configuration(identifier=other))["state"] == "ACTIVE"
+    made = await unchecked.create_logging_configuration(destinationConfiguration=LOGS)
     # A reset forgets what was made, and the configurations given at start exist again.
-    endpoint.state.reset()
-    assert list(endpoint.state.logging_configurations) == [REGISTERED]
-    with pytest.raises(ivschat.exceptions.ResourceNotFoundException):
-        await ivschat.get_logging_configuration(identifier=made["arn"])
+    unthrottled.state.reset()
+    assert list(unthrottled.state.logging_configurations) == [REGISTERED]
+    with pytest.raises(unchecked.exceptions.ResourceNotFoundException):
+        await unchecked.get_logging_configuration(identifier=made["arn"])
 
 
 # --- rooms and the configurations they name ------------------------------------
 
 
-async def test_rooms_name_only_configurations_that_exist(ivschat: Any) -> None:
-    made = await ivschat.create_logging_configuration(destinationConfiguration=LOGS)
-    room = await ivschat.create_room(loggingConfigurationIdentifiers=[made["arn"], REGISTERED])
+async def test_rooms_name_only_configurations_that_exist(unchecked: Any) -> None:
+    made = await unchecked.create_logging_configuration(destinationConfiguration=LOGS)
+    room = await unchecked.create_room(loggingConfigurationIdentifiers=[made["arn"], REGISTERED])
     assert room["loggingConfigurationIdentifiers"] == [made["arn"], REGISTERED]
     missing = ARN_PREFIX + "NoSuchConfig"
     for call in (
-        ivschat.create_room(loggingConfigurationIdentifiers=[missing]),
-        ivschat.update_room(identifier=room["arn"], loggingConfigurationIdentifiers=[missing]),
+        unchecked.create_room(loggingConfigurationIdentifiers=[missing]),
+        unchecked.update_room(identifier=room["arn"], loggingConfigurationIdentifiers=[missing]),
     ):
-        with pytest.raises(ivschat.exceptions.ResourceNotFoundException) as caught:
+        with pytest.raises(unchecked.exceptions.ResourceNotFoundException) as caught:
             await call
         assert caught.value.response["resourceId"] == "NoSuchConfig"
         assert caught.value.response["resourceType"] == "LOGGING_CONFIGURATION"
 
 
 async def test_a_configuration_a_room_uses_cannot_be_deleted_until_detached(
-    ivschat: Any, endpoint: Emulator
+    unchecked: Any, unthrottled: Emulator
 ) -> None:
-    made = await ivschat.create_logging_configuration(destinationConfiguration=LOGS)
-    room = await ivschat.create_room(loggingConfigurationIdentifiers=[made["arn"]])
-    with pytest.raises(ivschat.exceptions.ConflictException) as caught:
-        await ivschat.delete_logging_configuration(identifier=made["arn"])
+    made = await unchecked.create_logging_configuration(destinationConfiguration=LOGS)
+    room = await unchecked.create_room(loggingConfigurationIdentifiers=[made["arn"]])
+    with pytest.raises(unchecked.exceptions.ConflictException) as caught:
+        await unchecked.delete_logging_configuration(identifier=made["arn"])
     assert caught.value.response["resourceId"] == made["id"]
     assert caught.value.response["resourceType"] == "LOGGING_CONFIGURATION"
     assert "UpdateRoom" in caught.value.response["Error"]["Message"]
-    assert made["arn"] in endpoint.state.logging_configurations
-    await ivschat.update_room(identifier=room["arn"], loggingConfigurationIdentifiers=[])
-    await ivschat.delete_logging_configuration(identifier=made["arn"])
-    with pytest.raises(ivschat.exceptions.ResourceNotFoundException):
-        await ivschat.create_room(loggingConfigurationIdentifiers=[made["arn"]])
+    assert made["arn"] in unthrottled.state.logging_configurations
+    await unchecked.update_room(identifier=room["arn"], loggingConfigurationIdentifiers=[])
+    await unchecked.delete_logging_configuration(identifier=made["arn"])
+    with pytest.raises(unchecked.exceptions.ResourceNotFoundException):
+        await unchecked.create_room(loggingConfigurationIdentifiers=[made["arn"]])
 
 
-async def test_a_deleted_room_no_longer_holds_its_configuration(ivschat: Any) -> None:
-    made = await ivschat.create_logging_configuration(destinationConfiguration=LOGS)
-    room = await ivschat.create_room(loggingConfigurationIdentifiers=[made["arn"]])
-    await ivschat.delete_room(identifier=room["arn"])
-    await ivschat.delete_logging_configuration(identifier=made["arn"])
+async def test_a_deleted_room_no_longer_holds_its_configuration(unchecked: Any) -> None:
+    made = await unchecked.create_logging_configuration(destinationConfiguration=LOGS)
+    room = await unchecked.create_room(loggingConfigurationIdentifiers=[made["arn"]])
+    await unchecked.delete_room(identifier=room["arn"])
+    await unchecked.delete_logging_configuration(identifier=made["arn"])
 
 
 # --- states ----------------------------------------------------------------------
@@ -230,8 +207,8 @@ async def test_a_deleted_room_no_longer_holds_its_configuration(ivschat: Any) ->
 
 async def test_a_change_is_creating_updating_or_deleting_until_its_delay_is_over() -> None:
     async with (
-        Emulator(settings(logging_configuration_delay_s=0.2)) as emu,
-        direct_client(emu.url, NO_RETRIES) as client,
+        Emulator(unthrottled_settings(logging_configuration_delay_s=0.2)) as emu,
+        direct_client(emu.url, UNCHECKED) as client,
     ):
 
         async def active(arn: str) -> bool:
@@ -240,7 +217,7 @@ async def test_a_change_is_creating_updating_or_deleting_until_its_delay_is_over
 
         made = await client.create_logging_configuration(destinationConfiguration=LOGS)
         # The model's Create output allows ACTIVE alone; a delay is the endpoint's
-        # own, and its answer says where the configuration is (docs/local-endpoint.md).
+        # own, and its answer says where the configuration is (docs/local-unthrottled.md).
         assert made["state"] == "CREATING"
         await until(lambda: active(made["arn"]))
         settled = await client.get_logging_configuration(identifier=made["arn"])
@@ -263,8 +240,8 @@ async def test_a_change_is_creating_updating_or_deleting_until_its_delay_is_over
 
 async def test_a_configuration_mid_change_refuses_another_change() -> None:
     async with (
-        Emulator(settings(logging_configuration_delay_s=FOREVER_S)) as emu,
-        direct_client(emu.url, NO_RETRIES) as client,
+        Emulator(unthrottled_settings(logging_configuration_delay_s=FOREVER_S)) as emu,
+        direct_client(emu.url, UNCHECKED) as client,
     ):
         made = await client.create_logging_configuration(destinationConfiguration=LOGS)
         got = await client.get_logging_configuration(identifier=made["arn"])
@@ -298,8 +275,8 @@ async def test_a_configuration_mid_change_refuses_another_change() -> None:
 
 async def test_the_account_holds_at_most_its_quota_of_configurations() -> None:
     async with (
-        Emulator(settings(logging_configuration_quota=3)) as emu,
-        direct_client(emu.url, NO_RETRIES) as client,
+        Emulator(unthrottled_settings(logging_configuration_quota=3)) as emu,
+        direct_client(emu.url, UNCHECKED) as client,
     ):
         made = [
             await client.create_logging_configuration(destinationConfiguration=LOGS)
@@ -326,7 +303,7 @@ async def test_each_operation_is_throttled_past_its_aws_quota(operation: str) ->
     # 30 at once against 3 a second: some are throttled by the quota itself.
     async with (
         Emulator(EmulatorSettings(create_room_rate=None)) as emu,
-        direct_client(emu.url, NO_RETRIES) as client,
+        direct_client(emu.url, UNCHECKED) as client,
     ):
         call = {
             "GetLoggingConfiguration": lambda: client.get_logging_configuration(
@@ -344,9 +321,9 @@ async def test_each_operation_is_throttled_past_its_aws_quota(operation: str) ->
 # --- paging ------------------------------------------------------------------------
 
 
-async def test_list_pages_oldest_first_with_strict_tokens(ivschat: Any) -> None:
+async def test_list_pages_oldest_first_with_strict_tokens(unchecked: Any) -> None:
     made = [REGISTERED] + [
-        (await ivschat.create_logging_configuration(name=f"c{i}", destinationConfiguration=LOGS))[
+        (await unchecked.create_logging_configuration(name=f"c{i}", destinationConfiguration=LOGS))[
             "arn"
         ]
         for i in range(4)
@@ -354,14 +331,14 @@ async def test_list_pages_oldest_first_with_strict_tokens(ivschat: Any) -> None:
     seen: list[str] = []
     kwargs: dict[str, Any] = {"maxResults": 2}
     while True:
-        page = await ivschat.list_logging_configurations(**kwargs)
+        page = await unchecked.list_logging_configurations(**kwargs)
         assert len(page["loggingConfigurations"]) <= 2
         seen += [c["arn"] for c in page["loggingConfigurations"]]
         if "nextToken" not in page:
             break
         kwargs["nextToken"] = page["nextToken"]
     assert seen == made
-    whole = await ivschat.list_logging_configurations()
+    whole = await unchecked.list_logging_configurations()
     assert [c["arn"] for c in whole["loggingConfigurations"]] == made
     assert "nextToken" not in whole
     summary = whole["loggingConfigurations"][1]
@@ -371,21 +348,21 @@ async def test_list_pages_oldest_first_with_strict_tokens(ivschat: Any) -> None:
     assert isinstance(summary["createTime"], datetime)
     # A token ListRooms gave is not one of this list's.
     for i in range(3):
-        await ivschat.create_room(name=f"r{i}")
-    rooms_token = (await ivschat.list_rooms(maxResults=1))["nextToken"]
-    with pytest.raises(ivschat.exceptions.ValidationException) as caught:
-        await ivschat.list_logging_configurations(nextToken=rooms_token)
+        await unchecked.create_room(name=f"r{i}")
+    rooms_token = (await unchecked.list_rooms(maxResults=1))["nextToken"]
+    with pytest.raises(unchecked.exceptions.ValidationException) as caught:
+        await unchecked.list_logging_configurations(nextToken=rooms_token)
     assert [f["name"] for f in caught.value.response["fieldList"]] == ["nextToken"]
 
 
 @pytest.mark.parametrize(("max_results", "ok"), [(0, False), (1, True), (50, True), (51, False)])
-async def test_max_results_is_1_to_50(ivschat: Any, max_results: int, ok: bool) -> None:
+async def test_max_results_is_1_to_50(unchecked: Any, max_results: int, ok: bool) -> None:
     # botocore's own check would refuse 0 before sending; the endpoint must too.
-    call = ivschat.list_logging_configurations(maxResults=max_results)
+    call = unchecked.list_logging_configurations(maxResults=max_results)
     if ok:
         assert len((await call)["loggingConfigurations"]) == 1
         return
-    with pytest.raises(ivschat.exceptions.ValidationException) as caught:
+    with pytest.raises(unchecked.exceptions.ValidationException) as caught:
         await call
     assert [f["name"] for f in caught.value.response["fieldList"]] == ["maxResults"]
 
@@ -393,10 +370,10 @@ async def test_max_results_is_1_to_50(ivschat: Any, max_results: int, ok: bool) 
 @pytest.mark.parametrize(
     "token", ["bm90LWEtdG9rZW4=", "bG9nZ2luZy1jb25maWd1cmF0aW9uczo5OTk=", "%%"]
 )
-async def test_list_refuses_a_token_it_never_gave(ivschat: Any, token: str) -> None:
+async def test_list_refuses_a_token_it_never_gave(unchecked: Any, token: str) -> None:
     # Not a token; one of this list's kind at a position it never gave (999); not base64.
-    with pytest.raises(ivschat.exceptions.ValidationException) as caught:
-        await ivschat.list_logging_configurations(nextToken=token)
+    with pytest.raises(unchecked.exceptions.ValidationException) as caught:
+        await unchecked.list_logging_configurations(nextToken=token)
     assert [f["name"] for f in caught.value.response["fieldList"]] == ["nextToken"]
 
 
@@ -416,23 +393,23 @@ async def test_list_refuses_a_token_it_never_gave(ivschat: Any, token: str) -> N
     ],
 )
 async def test_every_modeled_error_can_be_injected(
-    ivschat: Any, endpoint: Emulator, error: str, fields: dict[str, Any]
+    unchecked: Any, unthrottled: Emulator, error: str, fields: dict[str, Any]
 ) -> None:
-    endpoint.state.faults.add(
+    unthrottled.state.faults.add(
         FaultRule(operation="CreateLoggingConfiguration", error=error, times=1)
     )
     with pytest.raises(ClientError) as caught:
-        await ivschat.create_logging_configuration(destinationConfiguration=LOGS)
+        await unchecked.create_logging_configuration(destinationConfiguration=LOGS)
     response: Any = caught.value.response
     assert response["Error"]["Code"] == error
     for key, value in fields.items():
         assert response[key] == value
-    assert list(endpoint.state.logging_configurations) == [REGISTERED]
+    assert list(unthrottled.state.logging_configurations) == [REGISTERED]
 
 
 @pytest.mark.parametrize("create", [False, True])
 async def test_500_or_a_drop_before_or_after_creating(
-    ivschat: Any, endpoint: Emulator, create: bool
+    unchecked: Any, unthrottled: Emulator, create: bool
 ) -> None:
     rules = [
         FaultRule(operation="CreateLoggingConfiguration", error="InternalServerException"),
@@ -440,47 +417,47 @@ async def test_500_or_a_drop_before_or_after_creating(
     ]
     for rule in rules:
         rule.create, rule.times = create, 1
-        endpoint.state.faults.add(rule)
-        with pytest.raises((ivschat.exceptions.InternalServerException, ConnectionClosedError)):
-            await ivschat.create_logging_configuration(destinationConfiguration=LOGS)
-    records = endpoint.state.recorded("CreateLoggingConfiguration")
+        unthrottled.state.faults.add(rule)
+        with pytest.raises((unchecked.exceptions.InternalServerException, ConnectionClosedError)):
+            await unchecked.create_logging_configuration(destinationConfiguration=LOGS)
+    records = unthrottled.state.recorded("CreateLoggingConfiguration")
     assert [r.error for r in records] == ["InternalServerException", "ConnectionDropped"]
     made = [r.logging_configuration_id for r in records]
-    assert len(endpoint.state.logging_configurations) == 1 + (2 if create else 0)
+    assert len(unthrottled.state.logging_configurations) == 1 + (2 if create else 0)
     if create:
-        assert {ARN_PREFIX + i for i in made if i} == set(endpoint.state.logging_configurations) - {
-            REGISTERED
-        }
+        assert {ARN_PREFIX + i for i in made if i} == set(
+            unthrottled.state.logging_configurations
+        ) - {REGISTERED}
     else:
         assert made == [None, None]
 
 
 async def test_a_rule_with_a_name_matches_the_configuration_a_request_names(
-    ivschat: Any, endpoint: Emulator
+    unchecked: Any, unthrottled: Emulator
 ) -> None:
-    doomed = await ivschat.create_logging_configuration(
+    doomed = await unchecked.create_logging_configuration(
         name="doomed", destinationConfiguration=LOGS
     )
-    fine = await ivschat.create_logging_configuration(name="fine", destinationConfiguration=LOGS)
-    endpoint.state.faults.add(
+    fine = await unchecked.create_logging_configuration(name="fine", destinationConfiguration=LOGS)
+    unthrottled.state.faults.add(
         FaultRule(operation="DeleteLoggingConfiguration", name="doomed", error="ConflictException")
     )
-    await ivschat.delete_logging_configuration(identifier=fine["arn"])
-    with pytest.raises(ivschat.exceptions.ConflictException):
-        await ivschat.delete_logging_configuration(identifier=doomed["arn"])
-    endpoint.state.faults.clear()
-    endpoint.state.faults.add(
+    await unchecked.delete_logging_configuration(identifier=fine["arn"])
+    with pytest.raises(unchecked.exceptions.ConflictException):
+        await unchecked.delete_logging_configuration(identifier=doomed["arn"])
+    unthrottled.state.faults.clear()
+    unthrottled.state.faults.add(
         FaultRule(operation="DeleteLoggingConfiguration", name="doomed", create=True, drop=True)
     )
     with pytest.raises(ConnectionClosedError):
-        await ivschat.delete_logging_configuration(identifier=doomed["arn"])
-    assert doomed["arn"] not in endpoint.state.logging_configurations
+        await unchecked.delete_logging_configuration(identifier=doomed["arn"])
+    assert doomed["arn"] not in unthrottled.state.logging_configurations
 
 
-async def test_the_record_keeps_what_create_made(endpoint: Emulator, ivschat: Any) -> None:
-    made = await ivschat.create_logging_configuration(destinationConfiguration=LOGS)
+async def test_the_record_keeps_what_create_made(unthrottled: Emulator, unchecked: Any) -> None:
+    made = await unchecked.create_logging_configuration(destinationConfiguration=LOGS)
     async with aiohttp.ClientSession() as http:
-        url = f"{endpoint.url}/_emulator/requests?operation=CreateLoggingConfiguration"
+        url = f"{unthrottled.url}/_emulator/requests?operation=CreateLoggingConfiguration"
         [record] = await (await http.get(url)).json()
     assert record["loggingConfigurationId"] == made["id"]
     assert record["roomId"] is None

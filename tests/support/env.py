@@ -8,6 +8,9 @@ from typing import Any
 
 import aioboto3
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 from ivschat_grpc.emulator import DEFAULT_ACCESS_KEY_ID, DEFAULT_REGION, DEFAULT_SECRET_ACCESS_KEY
 
 
@@ -53,3 +56,18 @@ def direct_client(url: str, config: Any = None) -> Any:
         region_name=DEFAULT_REGION,
     )
     return session.client("ivschat", endpoint_url=url, config=config)
+
+
+def signed_headers(
+    url: str,
+    body: bytes = b"",
+    *,
+    method: str = "POST",
+    service: str = "ivschat",
+    content_type: str = "application/json",
+) -> dict[str, str]:
+    """Headers that sign a request to url (its path and query as sent) as botocore signs them."""
+    request = AWSRequest(method=method, url=url, data=body, headers={"Content-Type": content_type})
+    creds = Credentials(DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY)
+    SigV4Auth(creds, service, DEFAULT_REGION).add_auth(request)
+    return dict(request.headers)

@@ -14,20 +14,28 @@ import {
   AccessDeniedException,
   ConflictException,
   CreateChatTokenCommand,
+  CreateLoggingConfigurationCommand,
   CreateRoomCommand,
+  DeleteLoggingConfigurationCommand,
   DeleteMessageCommand,
   DeleteRoomCommand,
   DisconnectUserCommand,
+  GetLoggingConfigurationCommand,
   GetRoomCommand,
   InternalServerException,
   IvschatClient,
   IvschatServiceException,
+  ListLoggingConfigurationsCommand,
   ListRoomsCommand,
+  ListTagsForResourceCommand,
   PendingVerification,
   ResourceNotFoundException,
   SendEventCommand,
   ServiceQuotaExceededException,
+  TagResourceCommand,
   ThrottlingException,
+  UntagResourceCommand,
+  UpdateLoggingConfigurationCommand,
   UpdateRoomCommand,
   ValidationException,
 } from "@aws-sdk/client-ivschat";
@@ -37,6 +45,10 @@ const REGION = "us-east-1";
 const ACCOUNT = "123456789012";
 const LOGGING = `arn:aws:ivschat:${REGION}:${ACCOUNT}:logging-configuration/JsLogs`;
 const LAMBDA = `arn:aws:lambda:${REGION}:${ACCOUNT}:function:review`;
+const LOGS = { cloudWatchLogs: { logGroupName: "js-chat-logs" } };
+// The account's logging configurations, for this suite: small, so that one
+// test reaches it (JsLogs, given at start, counts too).
+const LOGGING_QUOTA = 6;
 // The endpoint's own public local credentials (docs/local-endpoint.md).
 const CREDENTIALS = { accessKeyId: "ivschat-local", secretAccessKey: "ivschat-local-secret" };
 const REQUEST_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -80,7 +92,10 @@ async function admin(method, path, body) {
 
 before(async () => {
   const python = process.env.IVSCHAT_PYTHON ?? join(repo, ".venv/bin/python");
-  const args = ["-m", "ivschat_grpc", "emulator", "--port", "0", "--logging-configuration", LOGGING];
+  const args = [
+    ...["-m", "ivschat_grpc", "emulator", "--port", "0", "--logging-configuration", LOGGING],
+    ...["--logging-configuration-quota", String(LOGGING_QUOTA)],
+  ];
   emulator = spawn(python, args, { env: cleanEnv(), stdio: ["ignore", "pipe", "inherit"] });
   url = await new Promise((found, failed) => {
     const timer = setTimeout(() => failed(new Error("the emulator did not start within 60 s")), 60_000);
@@ -257,6 +272,139 @@ operation("DeleteMessage", "deletes, and answers the deletion event's id", async
   assert.deepEqual(deleted, [{ operation: "DeleteMessage", roomArn: room.arn, id: out.id, messageId: "ABC123def456", reason: "rude" }]);
 });
 
+async function newLogging(input = {}) {
+  return ivschat.send(new CreateLoggingConfigurationCommand({ destinationConfiguration: LOGS, ...input }));
+}
+
+// Each test deletes the configurations it makes, so that the quota is there for the next.
+async function deleteLogging(...made) {
+  for (const { arn } of made) await ivschat.send(new DeleteLoggingConfigurationCommand({ identifier: arn }));
+}
+
+operation("CreateLoggingConfiguration", "returns every field, ACTIVE, with Dates", async () => {
+  const made = await newLogging({ name: "js-logs", tags: { team: "web" } });
+  try {
+    assert.equal(made.$metadata.httpStatusCode, 200);
+    assertRequestId(made);
+    assert.match(made.id, /^[a-zA-Z0-9]{12}$/);
+    assert.equal(made.arn, `arn:aws:ivschat:${REGION}:${ACCOUNT}:logging-configuration/${made.id}`);
+    assert.equal(made.name, "js-logs");
+    assert.deepEqual(made.destinationConfiguration, LOGS);
+    assert.equal(made.state, "ACTIVE");
+    assert.deepEqual(made.tags, { team: "web" });
+    assert.ok(made.createTime instanceof Date);
+    assert.ok(made.updateTime instanceof Date);
+    assert.ok(Math.abs(Date.now() - made.createTime.getTime()) < 60_000);
+  } finally {
+    await deleteLogging(made);
+  }
+});
+
+operation("GetLoggingConfiguration", "returns the configuration by ARN", async () => {
+  const made = await newLogging({ destinationConfiguration: { s3: { bucketName: "js-logs-bucket" } } });
+  try {
+    const got = await ivschat.send(new GetLoggingConfigurationCommand({ identifier: made.arn }));
+    assertRequestId(got);
+    assert.equal(got.id, made.id);
+    assert.deepEqual(got.destinationConfiguration, { s3: { bucketName: "js-logs-bucket" } });
+    assert.equal(got.state, "ACTIVE");
+    assert.equal(got.createTime.getTime(), made.createTime.getTime());
+    const given = await ivschat.send(new GetLoggingConfigurationCommand({ identifier: LOGGING }));
+    assert.equal(given.id, "JsLogs");
+  } finally {
+    await deleteLogging(made);
+  }
+});
+
+operation("ListLoggingConfigurations", "pages with nextToken, oldest first", async () => {
+  const made = [await newLogging({ name: "listed-1" }), await newLogging({ name: "listed-2" })];
+  try {
+    const seen = [];
+    let nextToken;
+    do {
+      const page = await ivschat.send(new ListLoggingConfigurationsCommand({ maxResults: 1, nextToken }));
+      assertRequestId(page);
+      assert.ok(page.loggingConfigurations.length <= 1);
+      for (const summary of page.loggingConfigurations) {
+        assert.ok(summary.createTime instanceof Date);
+        assert.equal(summary.state, "ACTIVE");
+        seen.push(summary.arn);
+      }
+      nextToken = page.nextToken;
+    } while (nextToken);
+    assert.deepEqual(seen, [LOGGING, ...made.map((c) => c.arn)]);
+  } finally {
+    await deleteLogging(...made);
+  }
+});
+
+operation("UpdateLoggingConfiguration", "changes the members given", async () => {
+  const made = await newLogging({ name: "before" });
+  try {
+    const firehose = { firehose: { deliveryStreamName: "js-stream" } };
+    const updated = await ivschat.send(
+      new UpdateLoggingConfigurationCommand({ identifier: made.arn, name: "after", destinationConfiguration: firehose }),
+    );
+    assertRequestId(updated);
+    assert.equal(updated.name, "after");
+    assert.deepEqual(updated.destinationConfiguration, firehose);
+    assert.equal(updated.state, "ACTIVE");
+    assert.ok(updated.updateTime.getTime() >= made.updateTime.getTime());
+  } finally {
+    await deleteLogging(made);
+  }
+});
+
+operation("DeleteLoggingConfiguration", "deletes, then it is gone", async () => {
+  const made = await newLogging();
+  const deleted = await ivschat.send(new DeleteLoggingConfigurationCommand({ identifier: made.arn }));
+  assert.equal(deleted.$metadata.httpStatusCode, 204);
+  assertRequestId(deleted);
+  const err = await refusal(
+    ivschat.send(new GetLoggingConfigurationCommand({ identifier: made.arn })),
+    ResourceNotFoundException,
+    404,
+  );
+  assert.equal(err.resourceId, made.id);
+  assert.equal(err.resourceType, "LOGGING_CONFIGURATION");
+});
+
+operation("TagResource", "tags a room and a logging configuration, through the URL-encoded ARN", async () => {
+  const room = await newRoom({ tags: { team: "web" } });
+  const made = await newLogging();
+  try {
+    for (const arn of [room.arn, made.arn]) {
+      const out = await ivschat.send(new TagResourceCommand({ resourceArn: arn, tags: { env: "prod", "a b/c": "d" } }));
+      assert.equal(out.$metadata.httpStatusCode, 200);
+      assertRequestId(out);
+    }
+    const got = await ivschat.send(new GetRoomCommand({ identifier: room.arn }));
+    assert.deepEqual(got.tags, { team: "web", env: "prod", "a b/c": "d" });
+    const logging = await ivschat.send(new GetLoggingConfigurationCommand({ identifier: made.arn }));
+    assert.deepEqual(logging.tags, { env: "prod", "a b/c": "d" });
+  } finally {
+    await deleteLogging(made);
+  }
+});
+
+operation("UntagResource", "removes the keys given, in the query string", async () => {
+  const room = await newRoom({ tags: { a: "1", "b c": "2", "d+e": "3" } });
+  const out = await ivschat.send(new UntagResourceCommand({ resourceArn: room.arn, tagKeys: ["a", "d+e", "absent"] }));
+  assert.equal(out.$metadata.httpStatusCode, 200);
+  assertRequestId(out);
+  const got = await ivschat.send(new GetRoomCommand({ identifier: room.arn }));
+  assert.deepEqual(got.tags, { "b c": "2" });
+});
+
+operation("ListTagsForResource", "lists a resource's tags", async () => {
+  const room = await newRoom({ tags: { team: "web" } });
+  const out = await ivschat.send(new ListTagsForResourceCommand({ resourceArn: room.arn }));
+  assertRequestId(out);
+  assert.deepEqual(out.tags, { team: "web" });
+  const given = await ivschat.send(new ListTagsForResourceCommand({ resourceArn: LOGGING }));
+  assert.deepEqual(given.tags, {});
+});
+
 // --- every modeled error ---------------------------------------------------
 
 // The SDK's parse of a refusal: its class, name, status and request id.
@@ -310,6 +458,72 @@ test("ResourceNotFoundException names an unknown logging configuration", async (
   assert.equal(err.resourceType, "LOGGING_CONFIGURATION");
 });
 
+test("ValidationException names the destination when it holds no kind", async () => {
+  const err = await refusal(
+    ivschat.send(new CreateLoggingConfigurationCommand({ destinationConfiguration: {} })),
+    ValidationException,
+    400,
+  );
+  assert.equal(err.reason, "FIELD_VALIDATION_FAILED");
+  assert.deepEqual(err.fieldList.map((f) => f.name), ["destinationConfiguration"]);
+});
+
+test("ValidationException names a tag ARN of another form, and a reserved key", async () => {
+  const oneLetter = `arn:aws:ivschat:${REGION}:${ACCOUNT}:r/abc123`;
+  const bad = await refusal(
+    ivschat.send(new ListTagsForResourceCommand({ resourceArn: oneLetter })),
+    ValidationException,
+    400,
+  );
+  assert.deepEqual(bad.fieldList.map((f) => f.name), ["resourceArn"]);
+  const room = await newRoom();
+  const reserved = await refusal(
+    ivschat.send(new TagResourceCommand({ resourceArn: room.arn, tags: { "aws:team": "x" } })),
+    ValidationException,
+    400,
+  );
+  assert.deepEqual(reserved.fieldList.map((f) => f.name), ["tags[aws:team]"]);
+});
+
+test("ResourceNotFoundException for the tags of a room that does not exist", async () => {
+  const arn = `arn:aws:ivschat:${REGION}:${ACCOUNT}:room/NoSuchRoom12`;
+  const err = await refusal(
+    ivschat.send(new UntagResourceCommand({ resourceArn: arn, tagKeys: ["k"] })),
+    ResourceNotFoundException,
+    404,
+  );
+  assert.equal(err.resourceId, "NoSuchRoom12");
+  assert.equal(err.resourceType, "ROOM");
+});
+
+test("ConflictException: a logging configuration a room uses is not deleted", async () => {
+  const made = await newLogging();
+  const room = await newRoom({ loggingConfigurationIdentifiers: [made.arn] });
+  const err = await refusal(
+    ivschat.send(new DeleteLoggingConfigurationCommand({ identifier: made.arn })),
+    ConflictException,
+    409,
+  );
+  assert.equal(err.resourceId, made.id);
+  assert.equal(err.resourceType, "LOGGING_CONFIGURATION");
+  await ivschat.send(new UpdateRoomCommand({ identifier: room.arn, loggingConfigurationIdentifiers: [] }));
+  await deleteLogging(made);
+});
+
+test("ServiceQuotaExceededException past the account's logging configurations", async () => {
+  const listed = await ivschat.send(new ListLoggingConfigurationsCommand({}));
+  const made = [];
+  try {
+    for (let i = listed.loggingConfigurations.length; i < LOGGING_QUOTA; i++) made.push(await newLogging());
+    const err = await refusal(newLogging(), ServiceQuotaExceededException, 402);
+    assert.equal(err.limit, LOGGING_QUOTA);
+    assert.equal(err.resourceType, "LOGGING_CONFIGURATION");
+    assert.equal(err.resourceId, ACCOUNT);
+  } finally {
+    await deleteLogging(...made);
+  }
+});
+
 test("AccessDeniedException, as modeled", async () => {
   const room = await newRoom();
   await inject({ operation: "DisconnectUser", error: "AccessDeniedException" });
@@ -335,6 +549,19 @@ for (const [why, credentials, name] of [
     }
   });
 }
+
+test("ThrottlingException past a tag operation's AWS quota", async () => {
+  const arn = `arn:aws:ivschat:${REGION}:${ACCOUNT}:room/AbCdEfGhIjKl`;
+  // 60 at once against ListTagsForResource's 10 a second.
+  const outcomes = await Promise.allSettled(
+    Array.from({ length: 60 }, () => once.send(new ListTagsForResourceCommand({ resourceArn: arn }))),
+  );
+  const throttled = outcomes.filter((o) => o.status === "rejected" && o.reason instanceof ThrottlingException);
+  assert.ok(throttled.length > 0, "no call was throttled");
+  const err = await refusal(Promise.reject(throttled[0].reason), ThrottlingException, 429);
+  assert.equal(err.resourceId, "ListTagsForResource");
+  assert.equal(err.limit, 10);
+});
 
 test("ThrottlingException past the operation's AWS quota", async () => {
   const arn = `arn:aws:ivschat:${REGION}:${ACCOUNT}:room/AbCdEfGhIjKl`;
@@ -380,6 +607,21 @@ test("InternalServerException", async () => {
     500,
   );
 });
+
+// The new operations' other modeled errors, injected: the SDK parses each
+// from a logging configuration or a tag path's answer as from any other.
+for (const [operation, type, status, send] of [
+  ["GetLoggingConfiguration", AccessDeniedException, 403, () => new GetLoggingConfigurationCommand({ identifier: LOGGING })],
+  ["UpdateLoggingConfiguration", PendingVerification, 403, () => new UpdateLoggingConfigurationCommand({ identifier: LOGGING, name: "x" })],
+  ["CreateLoggingConfiguration", ConflictException, 409, () => new CreateLoggingConfigurationCommand({ destinationConfiguration: LOGS })],
+  ["TagResource", InternalServerException, 500, () => new TagResourceCommand({ resourceArn: LOGGING, tags: { k: "v" } })],
+]) {
+  test(`${type.name} from ${operation}`, async () => {
+    await inject({ operation, error: type.name });
+    const err = await refusal(once.send(send()), type, status);
+    if (type === ConflictException) assert.equal(err.resourceType, "LOGGING_CONFIGURATION");
+  });
+}
 
 // Last: every operation the endpoint serves has a test above.
 test("every operation the endpoint serves is called here", async () => {

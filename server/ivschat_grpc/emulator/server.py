@@ -2,11 +2,12 @@
 
 It speaks the room operations (CreateRoom, GetRoom, ListRooms, UpdateRoom,
 DeleteRoom), the logging configuration operations (Create, Get, List, Update,
-DeleteLoggingConfiguration) and the chat operations (CreateChatToken,
-SendEvent, DisconnectUser, DeleteMessage) the way AWS does (SigV4, modeled
-errors with x-amzn-ErrorType, ISO 8601 times), keeps rooms and logging
-configurations in memory, keeps what the chat operations did (events sent,
-users disconnected, messages deleted, tokens made, without the tokens
+DeleteLoggingConfiguration), the tag operations (TagResource, UntagResource,
+ListTagsForResource, at /tags/{resourceArn}) and the chat operations
+(CreateChatToken, SendEvent, DisconnectUser, DeleteMessage) the way AWS does
+(SigV4, modeled errors with x-amzn-ErrorType, ISO 8601 times), keeps rooms and
+logging configurations in memory, keeps what the chat operations did (events
+sent, users disconnected, messages deleted, tokens made, without the tokens
 themselves) in `EmulatorState.chat`, records every request it receives,
 enforces every operation's AWS quota (each can be changed or turned off) and
 misbehaves on demand through fault rules. Admin routes under /_emulator/ are
@@ -27,6 +28,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, Final, Self
 
 from aiohttp import web, web_protocol, web_server
@@ -343,10 +345,10 @@ class EmulatorState:
         """The recorded requests, optionally for one operation."""
         return [r for r in self.requests if operation is None or r.operation == operation]
 
-    def arn(self, room_id: str, resource: str = "room") -> str:
+    def arn(self, resource_id: str, resource: str = "room") -> str:
         """The ARN of a room (or another resource) in this endpoint's account and region."""
         settings = self.settings
-        return f"arn:aws:ivschat:{settings.region}:{settings.account}:{resource}/{room_id}"
+        return f"arn:aws:ivschat:{settings.region}:{settings.account}:{resource}/{resource_id}"
 
     def name_in(self, params: Json) -> object:
         """The name a fault rule matches a request by.
@@ -412,15 +414,9 @@ class EmulatorState:
     def _room_for(self, operation: str, params: Json, member: str = "identifier") -> Json:
         _refuse_invalid(operation, params)
         identifier = str(params[member])
-        room_id = identifier.rsplit("/", 1)[-1]
-        room = self.rooms.get(room_id)
+        room = self.rooms.get(identifier.rsplit("/", 1)[-1])
         if room is None or room["arn"] != identifier:
-            raise AwsError(
-                Outcome.NOT_FOUND,
-                f"Room {identifier} not found",
-                resourceId=room_id,
-                resourceType="ROOM",
-            )
+            raise _room_not_found(identifier)
         return room
 
     def get_room(self, params: Json) -> Json:
@@ -570,7 +566,7 @@ class EmulatorState:
 
     def _refuse_unsettled(self, config: Json) -> None:
         # AWS documents no answer for a change to a configuration mid-change;
-        # its modeled ConflictException is the closest.
+        # its modeled conflict (409) is the closest.
         if config["state"] != "ACTIVE":
             raise AwsError(
                 Outcome.CONFLICT,
@@ -626,8 +622,8 @@ class EmulatorState:
 
         AWS's IVS Chat documents nothing about deleting one that rooms use. IVS
         documents its sibling, DeleteRecordingConfiguration, as refused with
-        409 ConflictException while a channel uses the configuration, and
-        ConflictException is modeled here too; so is this.
+        a 409 conflict while a channel uses the configuration, and the
+        conflict is modeled here too; so is this.
         """
         config = self._logging_configuration_for("DeleteLoggingConfiguration", params)
         self._refuse_unsettled(config)
@@ -657,6 +653,50 @@ class EmulatorState:
         if next_token is not None:
             out["nextToken"] = next_token
         return out
+
+    # --- tags ------------------------------------------------------------------
+
+    def _tagged(self, operation: str, params: Json) -> Json:
+        """The room or logging configuration a tag operation names, once the request is valid."""
+        _refuse_invalid(operation, params)
+        arn = str(params["resourceArn"])
+        resource = self._resource(arn)
+        if resource is None:
+            # The corrected ResourceArn pattern lets through these two types alone.
+            is_room = arn.split(":", 5)[-1].startswith("room/")
+            raise _room_not_found(arn) if is_room else _logging_configuration_not_found(arn)
+        return resource
+
+    def tag_resource(self, params: Json) -> Json:
+        """Add or replace tags, leaving the resource at most its 50."""
+        resource = self._tagged("TagResource", params)
+        tags = {**resource["tags"], **params["tags"]}
+        limit = validation.bounds("Tags").max
+        if len(tags) > limit:
+            message = f"must leave the resource at most {limit} tags, not {len(tags)}"
+            _refuse("TagResource", [Violation(("tags",), message)])
+        resource["tags"] = tags
+        return {}
+
+    def untag_resource(self, params: Json) -> Json:
+        """Remove the tags with these keys; a key the resource lacks is no error."""
+        resource = self._tagged("UntagResource", params)
+        for key in params["tagKeys"]:
+            resource["tags"].pop(key, None)
+        return {}
+
+    def list_tags_for_resource(self, params: Json) -> Json:
+        """The resource's tags."""
+        return {"tags": dict(self._tagged("ListTagsForResource", params)["tags"])}
+
+
+def _room_not_found(arn: str) -> AwsError:
+    return AwsError(
+        Outcome.NOT_FOUND,
+        f"Room {arn} not found",
+        resourceId=arn.rsplit("/", 1)[-1],
+        resourceType="ROOM",
+    )
 
 
 def _logging_configuration_not_found(arn: str) -> AwsError:
@@ -689,7 +729,29 @@ OPERATIONS: Final[Mapping[str, tuple[Operation, int]]] = {
     "ListLoggingConfigurations": (EmulatorState.list_logging_configurations, 200),
     "UpdateLoggingConfiguration": (EmulatorState.update_logging_configuration, 200),
     "DeleteLoggingConfiguration": (EmulatorState.delete_logging_configuration, 204),
+    "TagResource": (EmulatorState.tag_resource, 200),
+    "UntagResource": (EmulatorState.untag_resource, 200),
+    "ListTagsForResource": (EmulatorState.list_tags_for_resource, 200),
 }
+
+
+def _located_members(operation: str, request: web.Request) -> Json:
+    """The members the model puts in the request's path or query string, by member name.
+
+    aiohttp gives the path's labels decoded: TagResource's ARN arrives
+    URL-encoded, as its reference asks (%3A, %2F).
+    """
+    shapes = validation.service_model()["shapes"]
+    members: Mapping[str, Json] = shapes[validation.input_shape_name(operation)]["members"]
+    out: Json = {}
+    for name, member in members.items():
+        key = member.get("locationName", name)
+        if member.get("location") == "uri":
+            out[name] = request.match_info[key]
+        elif member.get("location") == "querystring" and key in request.query:
+            many = shapes[member["shape"]]["type"] == "list"
+            out[name] = request.query.getall(key) if many else request.query[key]
+    return out
 
 
 def _record_created(record: RecordedRequest, result: Json | None) -> None:
@@ -720,8 +782,9 @@ def _drop(request: web.Request) -> None:
 def build_app(state: EmulatorState) -> web.Application:
     """The aiohttp application for one endpoint state."""
 
-    async def aws(request: web.Request) -> web.StreamResponse:
-        operation = request.match_info["operation"]
+    async def aws(request: web.Request, operation: str | None = None) -> web.StreamResponse:
+        # A POST to a path no operation is served at names an unknown operation.
+        operation = operation or request.match_info["operation"]
         request_id = str(uuid.uuid4())
         raw = await request.read()
         record = RecordedRequest(operation, request_id, None)
@@ -730,6 +793,9 @@ def build_app(state: EmulatorState) -> web.Application:
         except (ValueError, RecursionError):
             # RecursionError: a body nested deeper than the parser goes ('[' * 1000).
             record.body = raw.decode("utf-8", "replace")
+        if isinstance(record.body, dict) and operation in OPERATIONS:
+            # Checked and recorded with the body's: the tag operations' ARN and keys.
+            record.body = {**record.body, **_located_members(operation, request)}
         state.requests.append(record)
         try:
             response = await _handle(request, operation, raw, record)
@@ -804,6 +870,10 @@ def build_app(state: EmulatorState) -> web.Application:
 
     app = web.Application(middlewares=[_aws_shaped_http_errors], client_max_size=MAX_BODY_BYTES)
     app.add_routes(_admin_routes(state))
+    model = validation.service_model()["operations"]
+    for operation in OPERATIONS:
+        http = model[operation]["http"]
+        app.router.add_route(http["method"], http["requestUri"], partial(aws, operation=operation))
     app.router.add_post("/{operation}", aws)
     return app
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
-from urllib.parse import parse_qsl, quote, unquote
+from urllib.parse import parse_qsl, quote
 
 from ivschat_grpc.core.outcomes import Outcome
 
@@ -116,6 +116,8 @@ def verify(
     if "host" not in signed_headers or any(h not in headers for h in signed_headers):
         raise _refuse_signature("Signed headers must include host and be present.")
 
+    # The path as sent is encoded once; AWS's canonical URI, for every service
+    # but S3, encodes each segment again: TagResource's %3A is signed as %253A.
     path, _, query = request.raw_path.partition("?")
     canonical_headers = "".join(
         f"{name}:{' '.join(headers[name].split())}\n" for name in signed_headers
@@ -123,7 +125,7 @@ def verify(
     canonical_request = "\n".join(
         [
             request.method,
-            quote(unquote(path) or "/", safe="/~"),
+            quote(path or "/", safe="/~"),
             _canonical_query(query),
             canonical_headers,
             ";".join(signed_headers),
