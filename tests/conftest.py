@@ -47,14 +47,15 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         return
     write = terminalreporter.write_line
     write("")
-    write("fault matrix: the status / rooms at the endpoint afterwards")
-    write("| fault | unary | unary + request_id | batch | batch + request_id |")
-    write("|---|---|---|---|---|")
+    write("fault matrix: the status / rooms (or logging configurations) made afterwards")
+    styles = ("unary", "batch", "logging")
+    write("| fault | " + " | ".join(f"{s} | {s} + request_id" for s in styles) + " |")
+    write("|---|" + "---|---|" * len(styles))
     cells: dict[tuple[str, str, bool], str] = {
         (f, s, i): f"{status} / {rooms}" for f, s, i, status, rooms, _ in FAULT_MATRIX
     }
     for fault in dict.fromkeys(row[0] for row in FAULT_MATRIX):
-        row = [cells.get((fault, s, i), "-") for s in ("unary", "batch") for i in (False, True)]
+        row = [cells.get((fault, s, i), "-") for s in styles for i in (False, True)]
         write(f"| {fault} | " + " | ".join(row) + " |")
 
 

@@ -103,7 +103,7 @@ class _NeverSends:
         params: Mapping[str, Any],
         timeout_s: float | None,
         **kwargs: Any,
-    ) -> Result:
+    ) -> Result[pb.Room]:
         control: CallControl = kwargs["control"]
         assert not control.sending
         await asyncio.Event().wait()

@@ -15,14 +15,18 @@ import sqlite3
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
 import redis.asyncio as aioredis
+from google.protobuf.message import Message
+from ivschat.v1 import logging_configuration_service_pb2 as lc_pb
+from ivschat.v1 import logging_configuration_service_pb2_grpc as lc_pb_grpc
 from ivschat.v1 import room_service_pb2 as pb
 from ivschat.v1 import room_service_pb2_grpc as pb_grpc
 from ivschat_grpc.core.creator import RESERVED_TAG
@@ -37,66 +41,118 @@ from tests.support.richstatus import error_info
 from tests.support.waiting import until
 
 
-def tagged(emu: Emulator, request_id: str) -> list[str]:
-    """The rooms at the endpoint that carry request_id's tag."""
-    return [r["id"] for r in emu.state.rooms.values() if r["tags"].get(RESERVED_TAG) == request_id]
+@dataclass(frozen=True)
+class Kind:
+    """Kind is what a create makes: a room, or a logging configuration, each made exactly once."""
+
+    create: str
+    delete: str
+    # The resources of this kind at the endpoint, by id.
+    existing: Callable[[Emulator], Mapping[str, Any]]
+    # One create's request, and the call that sends it.
+    request: Callable[[str], Message]
+    send: Callable[[grpc.aio.Channel, Message, float], Awaitable[Any]]
+
+
+async def _create_room(channel: grpc.aio.Channel, request: Any, deadline_s: float) -> Any:
+    return (await pb_grpc.RoomServiceStub(channel).CreateRoom(request, timeout=deadline_s)).room
+
+
+async def _create_logging(channel: grpc.aio.Channel, request: Any, deadline_s: float) -> Any:
+    stub = lc_pb_grpc.LoggingConfigurationServiceStub(channel)
+    return await stub.CreateLoggingConfiguration(request, timeout=deadline_s)
+
+
+KINDS = {
+    "room": Kind(
+        "CreateRoom",
+        "DeleteRoom",
+        lambda emu: emu.state.rooms,
+        lambda request_id: pb.CreateRoomRequest(name="crash", request_id=request_id),
+        _create_room,
+    ),
+    "logging-configuration": Kind(
+        "CreateLoggingConfiguration",
+        "DeleteLoggingConfiguration",
+        lambda emu: {c["id"]: c for c in emu.state.logging_configurations.values()},
+        lambda request_id: lc_pb.CreateLoggingConfigurationRequest(
+            logging_configuration=lc_pb.LoggingConfiguration(
+                name="crash", s3=lc_pb.S3Destination(bucket_name="crash")
+            ),
+            request_id=request_id,
+        ),
+        _create_logging,
+    ),
+}
+
+
+def tagged(emu: Emulator, request_id: str, kind: Kind = KINDS["room"]) -> list[str]:
+    """The rooms (or resources of kind) at the endpoint that carry request_id's tag."""
+    found = kind.existing(emu).values()
+    return [r["id"] for r in found if r["tags"].get(RESERVED_TAG) == request_id]
 
 
 async def killed_mid_create(
-    emu: Emulator, *serve_args: str, latency_ms: float = 3000
-) -> tuple[str, pb.Room]:
-    """Kill the service while AWS creates a room; restart; retry: the room it gets back."""
+    emu: Emulator, kind: Kind, *serve_args: str, latency_ms: float = 3000
+) -> tuple[str, Any]:
+    """Kill the service while AWS creates one of kind; restart; retry: what it gets back."""
     request_id = str(uuid.uuid4())
-    request = pb.CreateRoomRequest(name="crash", request_id=request_id)
-    emu.state.faults.add(FaultRule(latency_ms=latency_ms, times=1))
+    request = kind.request(request_id)
+    emu.state.faults.add(FaultRule(operation=kind.create, latency_ms=latency_ms, times=1))
     async with service(*serve_args) as (proc, address):
         channel = grpc.aio.insecure_channel(address)
-        call = pb_grpc.RoomServiceStub(channel).CreateRoom(request, timeout=30)
-        await until(lambda: len(emu.state.recorded("CreateRoom")) == 1)
+        call = asyncio.ensure_future(kind.send(channel, request, 30))
+        await until(lambda: len(emu.state.recorded(kind.create)) == 1)
         proc.send_signal(signal.SIGKILL)
         with pytest.raises(grpc.aio.AioRpcError):
             await call
         await channel.close()
     if latency_ms <= 3000:
-        # AWS goes on and makes the room the dead service asked for.
-        await until(lambda: len(emu.state.rooms) == 1)
+        # AWS goes on and makes what the dead service asked for.
+        await until(lambda: len(kind.existing(emu)) == 1)
     async with service(*serve_args) as (_, address):
         channel = grpc.aio.insecure_channel(address)
         # Within 15 s of the restart, or the deadline fails the test.
-        reply = await pb_grpc.RoomServiceStub(channel).CreateRoom(request, timeout=15)
+        reply = await kind.send(channel, request, 15)
         await channel.close()
         if latency_ms > 3000:
-            # The dead owner's create lands after the retry's lookup made a
-            # room; the second look deletes it, and keeps the caller's.
-            await until(lambda: len(emu.state.rooms) == 2)
-            await until(lambda: len(emu.state.rooms) == 1)
-    return request_id, reply.room
+            # The dead owner's create lands after the retry's lookup made one;
+            # the second look deletes it, and keeps the caller's.
+            await until(lambda: len(kind.existing(emu)) == 2)
+            await until(lambda: len(kind.existing(emu)) == 1)
+    return request_id, reply
 
 
+@pytest.mark.parametrize("kind", list(KINDS))
 async def test_sqlite_a_request_id_survives_a_sigkill_mid_create(
-    endpoint: Emulator, tmp_path: Path
+    endpoint: Emulator, tmp_path: Path, kind: str
 ) -> None:
-    request_id, room = await killed_mid_create(endpoint, "--state-dir", str(tmp_path / "st"))
-    assert tagged(endpoint, request_id) == [room.id]
-    assert len(endpoint.state.recorded("CreateRoom")) == 1  # looked up, never sent again
+    made = KINDS[kind]
+    request_id, reply = await killed_mid_create(endpoint, made, "--state-dir", str(tmp_path / "st"))
+    assert tagged(endpoint, request_id, made) == [reply.id]
+    assert len(endpoint.state.recorded(made.create)) == 1  # looked up, never sent again
 
 
+@pytest.mark.parametrize("kind", list(KINDS))
 async def test_redis_a_request_id_survives_a_sigkill_mid_create(
-    endpoint: Emulator, redis_server: RedisServer
+    endpoint: Emulator, redis_server: RedisServer, kind: str
 ) -> None:
     # The dead owner's claim lapses after its heartbeat stops, not after its budget.
-    request_id, room = await killed_mid_create(endpoint, "--redis-url", redis_server.url)
-    assert tagged(endpoint, request_id) == [room.id]
-    assert len(endpoint.state.recorded("CreateRoom")) == 1
+    made = KINDS[kind]
+    request_id, reply = await killed_mid_create(endpoint, made, "--redis-url", redis_server.url)
+    assert tagged(endpoint, request_id, made) == [reply.id]
+    assert len(endpoint.state.recorded(made.create)) == 1
 
 
+@pytest.mark.parametrize("kind", list(KINDS))
 async def test_a_create_landing_after_the_takeover_is_deleted_later(
-    endpoint: Emulator, tmp_path: Path
+    endpoint: Emulator, tmp_path: Path, kind: str
 ) -> None:
+    made = KINDS[kind]
     state = ("--state-dir", str(tmp_path / "st"), "--idempotency-recheck", "8")
-    request_id, room = await killed_mid_create(endpoint, *state, latency_ms=6000)
-    assert tagged(endpoint, request_id) == [room.id]  # the one the caller was given
-    assert len(endpoint.state.recorded("DeleteRoom")) == 1
+    request_id, reply = await killed_mid_create(endpoint, made, *state, latency_ms=6000)
+    assert tagged(endpoint, request_id, made) == [reply.id]  # the one the caller was given
+    assert len(endpoint.state.recorded(made.delete)) == 1
 
 
 def results(path: Path) -> list[dict[str, Any]]:

@@ -237,10 +237,10 @@ async def test_records_expire_after_the_retention_window() -> None:
 
 def test_a_record_says_whether_a_look_is_owed_and_old_records_read_as_settled() -> None:
     room = pb.Room(arn="arn:aws:ivschat:us-west-2:123456789012:room/abc", id="abc", name="n")
-    assert decode_record(room.SerializeToString()) == (room, None)  # written before the flag
-    assert decode_record(encode_record(room, None)) == (room, None)
-    assert decode_record(encode_record(room, 1_800_000_000.5)) == (room, 1_800_000_000.5)
-    assert decode_record(encode_record(pb.Room(), 1.0)) == (pb.Room(), 1.0)
+    assert decode_record(room.SerializeToString(), pb.Room) == (room, None)  # before the flag
+    assert decode_record(encode_record(room, None), pb.Room) == (room, None)
+    assert decode_record(encode_record(room, 1_800_000_000.5), pb.Room) == (room, 1_800_000_000.5)
+    assert decode_record(encode_record(pb.Room(), 1.0), pb.Room) == (pb.Room(), 1.0)
     # A replica on an older version reads the new form as the room itself.
     older = pb.Room.FromString(encode_record(room, 1.0))
     older.DiscardUnknownFields()

@@ -14,7 +14,7 @@ from ivschat_grpc.aws import convert
 from ivschat_grpc.aws.adapter import IvsChat
 from ivschat_grpc.aws.connection import AwsConnection, StaticCredentials
 from ivschat_grpc.core.calls import AwsCallError
-from ivschat_grpc.core.creator import RESERVED_TAG, Creator, fingerprint
+from ivschat_grpc.core.creator import RESERVED_TAG, ROOMS, Creator, fingerprint
 from ivschat_grpc.core.idempotency import MemoryStore, Verdict
 from ivschat_grpc.core.operations import OPERATIONS
 from ivschat_grpc.core.pacing import Pacer
@@ -51,13 +51,13 @@ async def test_a_create_still_at_work_is_found_after_the_settle_time(emulator: E
     # The read times out at 0.3 s; AWS finishes the create at 0.8 s.
     async with AsyncExitStack() as stack:
         aws = await adapter(emulator, stack, read_timeout_s=0.3)
-        creator = Creator(aws, MemoryStore(3600, 60), lease_s=60, settle_s=1.0)
+        creator = Creator(aws, MemoryStore(3600, 60), lease_s=60, settle_s=1.0, kind=ROOMS)
         req = request("slow")
         emulator.state.faults.add(FaultRule(latency_ms=800, times=1))
         out = await creator.create(req, convert.to_aws_params(req), 10)
         again = await creator.create(req, convert.to_aws_params(req), 10)
-    assert tagged(emulator, req.request_id) == [out.room.id]
-    assert again.room.id == out.room.id
+    assert tagged(emulator, req.request_id) == [out.resource.id]
+    assert again.resource.id == out.resource.id
 
 
 async def test_an_unrecognised_failure_counts_as_maybe_created(emulator: Emulator) -> None:
@@ -65,9 +65,9 @@ async def test_an_unrecognised_failure_counts_as_maybe_created(emulator: Emulato
         def __init__(self, real: IvsChat) -> None:
             self.real, self.calls = real, 0
 
-        async def create_room(self, params: Any, timeout_s: Any, **kwargs: Any) -> Any:
+        async def create(self, operation: str, params: Any, timeout_s: Any, **kwargs: Any) -> Any:
             self.calls += 1
-            created = await self.real.create_room(params, timeout_s, **kwargs)
+            created = await self.real.create(operation, params, timeout_s, **kwargs)
             if self.calls == 1:  # AWS ran it; the answer could not be read
                 raise AwsCallError("HTTPClientError")
             return created
@@ -77,10 +77,10 @@ async def test_an_unrecognised_failure_counts_as_maybe_created(emulator: Emulato
 
     async with AsyncExitStack() as stack:
         aws = CreatesThenFails(await adapter(emulator, stack))
-        creator = Creator(aws, MemoryStore(3600, 60), lease_s=60, settle_s=0.1)
+        creator = Creator(aws, MemoryStore(3600, 60), lease_s=60, settle_s=0.1, kind=ROOMS)
         req = request("unreadable")
         out = await creator.create(req, convert.to_aws_params(req), 10)
-    assert tagged(emulator, req.request_id) == [out.room.id]
+    assert tagged(emulator, req.request_id) == [out.resource.id]
     assert aws.calls == 1  # found by the lookup, not created again
     assert emulator.state.recorded("ListRooms")
 
@@ -95,7 +95,7 @@ async def test_a_cancel_during_the_claim_leaves_nothing_pending(emulator: Emulat
     async with AsyncExitStack() as stack:
         aws = await adapter(emulator, stack)
         store = SlowClaim(3600, 60)
-        creator = Creator(aws, store, lease_s=60)
+        creator = Creator(aws, store, lease_s=60, kind=ROOMS)
         req = request("cancelled")
         call = asyncio.ensure_future(creator.create(req, convert.to_aws_params(req), 10))
         await asyncio.sleep(0.05)
@@ -105,7 +105,7 @@ async def test_a_cancel_during_the_claim_leaves_nothing_pending(emulator: Emulat
         await creator.lifecycle.work_done()  # the claim is given back
         # Not REQUEST_IN_PROGRESS for a whole lease: the id is free again.
         retry = await creator.create(req, convert.to_aws_params(req), 2)
-    assert tagged(emulator, req.request_id) == [retry.room.id]
+    assert tagged(emulator, req.request_id) == [retry.resource.id]
 
 
 async def test_two_owners_converge_on_one_room(emulator: Emulator) -> None:
@@ -115,15 +115,15 @@ async def test_two_owners_converge_on_one_room(emulator: Emulator) -> None:
         aws = await adapter(emulator, stack)
         req = request("twice")
         tags = {RESERVED_TAG: req.request_id}
-        first = await aws.create_room({"name": "twice", "tags": tags}, 5)
-        await aws.create_room({"name": "twice", "tags": tags}, 5)
+        first = await aws.create("CreateRoom", {"name": "twice", "tags": tags}, 5)
+        await aws.create("CreateRoom", {"name": "twice", "tags": tags}, 5)
         store = MemoryStore(3600, 60)
         claim = await store.claim(req.request_id, fingerprint(req))
         await store.release(req.request_id, claim.token, unknown=True)
-        creator = Creator(aws, store, lease_s=60, settle_s=0.1)
+        creator = Creator(aws, store, lease_s=60, settle_s=0.1, kind=ROOMS)
         out = await creator.create(req, convert.to_aws_params(req), 10)
-    assert out.room.id == first.room["id"]
-    assert tagged(emulator, req.request_id) == [first.room["id"]]
+    assert out.resource.id == first.result["id"]
+    assert tagged(emulator, req.request_id) == [first.result["id"]]
 
 
 def test_unknown_fields_do_not_change_the_fingerprint() -> None:

@@ -1,8 +1,11 @@
 """The fault matrix: every injected fault x call style x request_id, end to end.
 
-Each cell asserts three things: the status the caller gets, how many rooms exist
-at the endpoint afterwards (the documented 0 or 1), and that the answer came
-within the call's deadline. The matrix is printed at the end of the test run.
+Each cell asserts three things: the status the caller gets, how many rooms (or
+logging configurations) exist at the endpoint afterwards (the documented 0 or
+1), and that the answer came within the call's deadline. The styles are
+CreateRoom, BatchCreateRooms and CreateLoggingConfiguration, which is no more
+idempotent at AWS than CreateRoom. The matrix is printed at the end of the
+test run.
 """
 
 from __future__ import annotations
@@ -10,16 +13,18 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import grpc
 import pytest
+from ivschat.v1 import logging_configuration_service_pb2 as lc_pb
+from ivschat.v1 import logging_configuration_service_pb2_grpc as lc_pb_grpc
 from ivschat.v1 import room_service_pb2 as pb
 from ivschat_grpc import errors
 from ivschat_grpc.emulator import Emulator, FaultRule
 
-from tests.support.facade import Facade
+from tests.support.facade import LOGGING_ARNS, Facade
 from tests.support.faultmatrix import FAULT_MATRIX
 
 DEADLINE_S = 10.0
@@ -51,13 +56,13 @@ FAULTS = [
     always("ConflictException", "ABORTED"),
     always("ServiceQuotaExceededException", "RESOURCE_EXHAUSTED"),
     Fault(
-        "500, room not created",
+        "500, not created",
         FaultRule(error="InternalServerException", times=1),
         ("INTERNAL", 0),
         ("OK", 1),
     ),
     Fault(
-        "500, room created",
+        "500 after creating",
         FaultRule(error="InternalServerException", create=True, times=1),
         ("INTERNAL", 1),
         ("OK", 1),
@@ -111,6 +116,36 @@ async def call_batch(facade: Facade, request: pb.CreateRoomRequest, deadline_s: 
     return "NO ANSWER"
 
 
+async def call_logging(facade: Facade, request: pb.CreateRoomRequest, deadline_s: float) -> str:
+    config = lc_pb.LoggingConfiguration(
+        name=request.name, s3=lc_pb.S3Destination(bucket_name="b-1")
+    )
+    create = lc_pb.CreateLoggingConfigurationRequest(logging_configuration=config)
+    if request.HasField("request_id"):
+        create.request_id = request.request_id
+    stub = lc_pb_grpc.LoggingConfigurationServiceStub(facade.channel)
+    try:
+        await stub.CreateLoggingConfiguration(create, timeout=deadline_s)
+    except grpc.aio.AioRpcError as e:
+        return e.code().name
+    return "OK"
+
+
+# Each style: how it calls, the operation its faults target, and what it makes.
+STYLES: dict[str, tuple[Any, str]] = {
+    "unary": (call_unary, "CreateRoom"),
+    "batch": (call_batch, "CreateRoom"),
+    "logging": (call_logging, "CreateLoggingConfiguration"),
+}
+
+
+def made(emu: Emulator, style: str) -> int:
+    """How many rooms, or logging configurations beyond those the endpoint started with."""
+    if style == "logging":
+        return len(emu.state.logging_configurations) - len(LOGGING_ARNS)
+    return len(emu.state.rooms)
+
+
 async def settled(emu: Emulator) -> None:
     """Wait until the endpoint has finished every request it received (an injected delay too)."""
     loop = asyncio.get_running_loop()
@@ -121,14 +156,14 @@ async def settled(emu: Emulator) -> None:
 
 
 @pytest.mark.parametrize("with_id", [False, True], ids=["no-request-id", "request-id"])
-@pytest.mark.parametrize("style", ["unary", "batch"])
+@pytest.mark.parametrize("style", list(STYLES))
 @pytest.mark.parametrize("fault", FAULTS, ids=[f.name for f in FAULTS])
 async def test_fault_matrix(facade: Facade, fault: Fault, style: str, with_id: bool) -> None:
-    facade.emulator.state.faults.add(fault.rule)
+    call, operation = STYLES[style]
+    facade.emulator.state.faults.add(replace(fault.rule, operation=operation))
     request = pb.CreateRoomRequest(name="matrix")
     if with_id:
         request.request_id = str(uuid.uuid4())
-    call: Any = call_unary if style == "unary" else call_batch
     started = time.monotonic()
     status = await call(facade, request, fault.deadline_s)
     elapsed = time.monotonic() - started
@@ -136,7 +171,7 @@ async def test_fault_matrix(facade: Facade, fault: Fault, style: str, with_id: b
     await settled(facade.emulator)
     await facade.service.lifecycle.calls_done()
     await facade.service.lifecycle.work_done()
-    rooms = len(facade.emulator.state.rooms)
+    rooms = made(facade.emulator, style)
     expected_status, expected_rooms = fault.with_id if with_id else fault.without_id
     FAULT_MATRIX.append((fault.name, style, with_id, status, rooms, elapsed))
     assert status == expected_status

@@ -12,14 +12,17 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 from google.protobuf import field_mask_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from ivschat.v1 import logging_configuration_service_pb2 as lc_pb
+from ivschat.v1 import logging_configuration_service_pb2_grpc as lc_pb_grpc
 from ivschat.v1 import room_service_pb2 as pb
 from ivschat.v1 import room_service_pb2_grpc as pb_grpc
 from ivschat_grpc.core.creator import RESERVED_TAG
@@ -39,9 +42,13 @@ QUOTA = 5.0  # AWS's CreateRoom quota, per account and region
 
 @asynccontextmanager
 async def replicas(
-    emulator: Emulator, redis_url: str, count: int, **overrides: Any
+    emulator: Emulator,
+    redis_url: str,
+    count: int,
+    stub: Callable[[Any], Any] = pb_grpc.RoomServiceStub,
+    **overrides: Any,
 ) -> AsyncIterator[list[tuple[Service, Any, Any]]]:
-    """count servers sharing redis_url: (service, RoomService stub, Health stub) each."""
+    """count servers sharing redis_url: (service, a stub of stub's service, Health stub) each."""
     async with AsyncExitStack() as stack:
         out = []
         for _ in range(count):
@@ -50,9 +57,7 @@ async def replicas(
                 **{"grace_s": 1.0, "create_rate": QUOTA, "redis_url": redis_url, **overrides},
             )
             service, channel = await stack.enter_async_context(serving(settings))
-            out.append(
-                (service, pb_grpc.RoomServiceStub(channel), health_pb2_grpc.HealthStub(channel))
-            )
+            out.append((service, stub(channel), health_pb2_grpc.HealthStub(channel)))
         yield out
 
 
@@ -348,88 +353,154 @@ async def test_two_replicas_share_each_lookup_bucket_with_no_throttles(
     assert [r.operation for r in lookups if r.status == 429] == []
 
 
-ROOM_OPERATIONS = ("GetRoom", "ListRooms", "UpdateRoom", "DeleteRoom")
-TAG_OPERATIONS = ("ListTagsForResource", "UntagResource", "TagResource")
-TAG_QUOTA = 10.0  # AWS's quota for each tag operation
+@dataclass(frozen=True)
+class Buckets:
+    """Buckets is a family of operations to drive at their quota: how to make and call each."""
+
+    quota: float
+    # The operations whose buckets are checked; each is sent `2 x quota` times,
+    # or, for the create (if checked), `4 x quota` times.
+    operations: tuple[str, ...]
+    stub: Callable[[Any], Any]
+    # One create's call, and the four calls on the resources two creates made.
+    create: Callable[[Any, int], Awaitable[str]]
+    calls: Callable[[Sequence[Any], int, str, str], Sequence[Awaitable[Any]]]
+    endpoint: Mapping[str, Any] = field(default_factory=dict)
+    # Operations the replicas do not pace, so that the ones checked come all
+    # at once rather than at the pace of a call that precedes them.
+    unpaced: tuple[str, ...] = ()
 
 
-def room_calls(stubs: list[Any], rooms: list[pb.Room], each: int) -> list[Awaitable[Any]]:
-    """One call of each room operation per room of the first half; the second half is deleted."""
-    return [
-        call
-        for i in range(each)
-        for call in (
-            stubs[i % 3].GetRoom(pb.GetRoomRequest(arn=rooms[i].arn), timeout=60),
-            stubs[(i + 1) % 3].ListRooms(pb.ListRoomsRequest(page_size=5), timeout=60),
-            stubs[(i + 2) % 3].UpdateRoom(
-                pb.UpdateRoomRequest(room=pb.Room(arn=rooms[i].arn, name=f"updated-{i}")),
-                timeout=60,
-            ),
-            stubs[i % 3].DeleteRoom(pb.DeleteRoomRequest(arn=rooms[each + i].arn), timeout=60),
-        )
-    ]
+async def _create_room(stub: Any, i: int) -> str:
+    made = await stub.CreateRoom(pb.CreateRoomRequest(name=f"bucket-{i}"), timeout=30)
+    return str(made.room.arn)
 
 
-def tag_calls(stubs: list[Any], rooms: list[pb.Room], each: int) -> list[Awaitable[Any]]:
-    """An UpdateRoom of name and tags per room, each one of every tag operation.
+def _room_calls(stubs: Sequence[Any], i: int, arn: str, doomed: str) -> Sequence[Awaitable[Any]]:
+    return (
+        stubs[i % 3].GetRoom(pb.GetRoomRequest(arn=arn), timeout=60),
+        stubs[(i + 1) % 3].ListRooms(pb.ListRoomsRequest(page_size=5), timeout=60),
+        stubs[(i + 2) % 3].UpdateRoom(
+            pb.UpdateRoomRequest(room=pb.Room(arn=arn, name=f"updated-{i}")), timeout=60
+        ),
+        stubs[i % 3].DeleteRoom(pb.DeleteRoomRequest(arn=doomed), timeout=60),
+    )
 
-    Each names the reserved tag it keeps, so its tags are read first
+
+async def _create_logging(stub: Any, i: int) -> str:
+    config = lc_pb.LoggingConfiguration(
+        name=f"bucket-{i}", s3=lc_pb.S3Destination(bucket_name="b-1")
+    )
+    request = lc_pb.CreateLoggingConfigurationRequest(logging_configuration=config)
+    return str((await stub.CreateLoggingConfiguration(request, timeout=60)).arn)
+
+
+def _logging_calls(stubs: Sequence[Any], i: int, arn: str, doomed: str) -> Sequence[Awaitable[Any]]:
+    renamed = lc_pb.UpdateLoggingConfigurationRequest(
+        logging_configuration=lc_pb.LoggingConfiguration(arn=arn, name=f"updated-{i}")
+    )
+    return (
+        stubs[i % 3].GetLoggingConfiguration(
+            lc_pb.GetLoggingConfigurationRequest(arn=arn), timeout=60
+        ),
+        stubs[(i + 1) % 3].ListLoggingConfigurations(
+            lc_pb.ListLoggingConfigurationsRequest(page_size=5), timeout=60
+        ),
+        stubs[(i + 2) % 3].UpdateLoggingConfiguration(renamed, timeout=60),
+        stubs[i % 3].DeleteLoggingConfiguration(
+            lc_pb.DeleteLoggingConfigurationRequest(arn=doomed), timeout=60
+        ),
+    )
+
+
+def _request_id(i: int) -> str:
+    """The request_id of the room a tag family's create i makes: its calls name its tag."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"bucket-{i}"))
+
+
+async def _create_tagged_room(stub: Any, i: int) -> str:
+    request = pb.CreateRoomRequest(name=f"bucket-{i}", tags={"old": "x"}, request_id=_request_id(i))
+    return str((await stub.CreateRoom(request, timeout=30)).room.arn)
+
+
+def _tag_calls(stubs: Sequence[Any], i: int, arn: str, doomed: str) -> Sequence[Awaitable[Any]]:
+    """An UpdateRoom of name and tags, which makes one call of every tag operation.
+
+    It names the reserved tag it keeps, so its tags are read first
     (ListTagsForResource); then one tag goes (UntagResource), one comes
-    (TagResource). UpdateRoom, between them, is unpaced, so that the tag calls
-    come all at once rather than at UpdateRoom's 5 a second.
+    (TagResource).
     """
-    calls = []
-    for i, room in enumerate(rooms[:each]):
-        tags = {RESERVED_TAG: room.tags[RESERVED_TAG], "new": str(i)}
-        change = pb.Room(arn=room.arn, name=f"tagged-{i}", tags=tags)
-        mask = field_mask_pb2.FieldMask(paths=["name", "tags"])
-        request = pb.UpdateRoomRequest(room=change, update_mask=mask)
-        calls.append(stubs[i % 3].UpdateRoom(request, timeout=60))
-    return calls
+    del doomed  # nothing is deleted here
+    tags = {RESERVED_TAG: _request_id(i), "new": str(i)}
+    change = pb.Room(arn=arn, name=f"tagged-{i}", tags=tags)
+    mask = field_mask_pb2.FieldMask(paths=["name", "tags"])
+    return (
+        stubs[i % 3].UpdateRoom(pb.UpdateRoomRequest(room=change, update_mask=mask), timeout=60),
+    )
 
 
-@pytest.mark.parametrize(
-    ("operations", "quota", "calls", "unpaced"),
-    [
-        (ROOM_OPERATIONS, QUOTA, room_calls, ()),
-        (TAG_OPERATIONS, TAG_QUOTA, tag_calls, ("UpdateRoom",)),
-    ],
-    ids=["room", "tag"],
-)
+BUCKETS = {
+    # CreateRoom's own bucket has tests of its own above; here it is off.
+    "rooms": Buckets(
+        QUOTA, ("GetRoom", "ListRooms", "UpdateRoom", "DeleteRoom"), pb_grpc.RoomServiceStub,
+        _create_room, _room_calls,
+    ),
+    # Every logging configuration operation at 3/s, the create's included; the
+    # account's limit of 10 is off, so that there are enough to delete.
+    "logging-configurations": Buckets(
+        3.0,
+        (
+            "CreateLoggingConfiguration",
+            "GetLoggingConfiguration",
+            "ListLoggingConfigurations",
+            "UpdateLoggingConfiguration",
+            "DeleteLoggingConfiguration",
+        ),
+        lc_pb_grpc.LoggingConfigurationServiceStub,
+        _create_logging,
+        _logging_calls,
+        {"logging_configuration_quota": None},
+    ),
+    # The tag operations at 10/s each, through UpdateRoom's tags mask; UpdateRoom
+    # itself is unpaced, or its 5/s would hold the tag calls below their quota.
+    "tags": Buckets(
+        10.0, ("ListTagsForResource", "UntagResource", "TagResource"), pb_grpc.RoomServiceStub,
+        _create_tagged_room, _tag_calls, unpaced=("UpdateRoom",),
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("family", list(BUCKETS))
 async def test_three_replicas_share_each_bucket_with_no_throttles(
-    monkeypatch: pytest.MonkeyPatch,
-    redis_url: str,
-    operations: tuple[str, ...],
-    quota: float,
-    calls: Callable[[list[Any], list[pb.Room], int], list[Awaitable[Any]]],
-    unpaced: tuple[str, ...],
+    monkeypatch: pytest.MonkeyPatch, redis_url: str, family: str
 ) -> None:
-    """Callers ask each operation for twice its quota at once, spread over three replicas.
-
-    The endpoint holds those operations to their quota, and only them.
-    """
+    """Callers ask each operation for twice its quota at once, spread over three replicas."""
     use_emulator_credentials(monkeypatch)
-    quotas = dict.fromkeys(operations, quota)
-    each = int(2 * quota)
-    rates = dict.fromkeys(unpaced)
+    buckets = BUCKETS[family]
+    quotas = dict.fromkeys(buckets.operations, buckets.quota)
+    each = int(2 * buckets.quota)
+    settings = EmulatorSettings(create_room_rate=None, quotas=quotas, **buckets.endpoint)
     async with (
-        Emulator(EmulatorSettings(create_room_rate=None, quotas=quotas)) as emu,
-        replicas(emu, redis_url, 3, create_rate=None, operation_rates=rates) as three,
+        Emulator(settings) as emu,
+        replicas(
+            emu,
+            redis_url,
+            3,
+            buckets.stub,
+            create_rate=None,
+            operation_rates=dict.fromkeys(buckets.unpaced),
+        ) as three,
     ):
         stubs = [stub for _, stub, _ in three]
-        made = await asyncio.gather(
+        arns = await asyncio.gather(*(buckets.create(stubs[i % 3], i) for i in range(2 * each)))
+        await asyncio.gather(
             *(
-                stubs[0].CreateRoom(
-                    pb.CreateRoomRequest(
-                        name=f"bucket-{i}", tags={"old": "x"}, request_id=str(uuid.uuid4())
-                    ),
-                    timeout=30,
-                )
-                for i in range(2 * each)
+                call
+                for i in range(each)
+                for call in buckets.calls(stubs, i, arns[i], arns[each + i])
             )
         )
-        await asyncio.gather(*calls(stubs, [m.room for m in made], each))
-    for operation in operations:
+    for operation in buckets.operations:
         sent = emu.state.recorded(operation)
-        assert len(sent) == each, operation
-    assert [(r.operation, r.status) for r in emu.state.recorded() if r.status == 429] == []
+        assert len(sent) == (2 * each if operation.startswith("Create") else each), operation
+        assert [r for r in sent if r.status == 429] == [], operation

@@ -69,6 +69,18 @@ def partial_updates() -> str:
     return "\n".join(rows) + "\n"
 
 
+def served_by() -> str:
+    """Every IVS Chat operation and the RPCs that serve it, from core/operations.py."""
+    _code()
+    from ivschat_grpc.core.operations import OPERATIONS
+
+    rows = ["| IVS Chat operation | served by |", "|---|---|"]
+    for op in OPERATIONS.values():
+        rpcs = ", ".join(f"`{rpc.removeprefix('ivschat.v1.')}`" for rpc in op.rpcs)
+        rows.append(f"| {op.name} | {rpcs} |")
+    return "\n".join(rows) + "\n"
+
+
 def exit_codes(command: str) -> Callable[[], str]:
     """command's exit codes, from cli/exit_codes.py."""
 
@@ -168,6 +180,11 @@ SECTIONS: dict[str, tuple[Path, Callable[[], str]]] = {
     "client connection flags": (ROOT / "docs" / "calling.md", connection_flags_table),
     "room command exit codes": (ROOT / "docs" / "calling.md", exit_codes("create-room")),
     "chat command exit codes": (ROOT / "docs" / "calling.md", exit_codes("send-event")),
+    "logging configuration command exit codes": (
+        ROOT / "docs" / "calling.md",
+        exit_codes("create-logging-configuration"),
+    ),
+    "operations served": (ROOT / "docs" / "calling.md", served_by),
     "batch-create CSV columns": (ROOT / "docs" / "batches.md", batch_csv_columns),
     "batch-create exit codes": (ROOT / "docs" / "batches.md", exit_codes("batch-create")),
     "serve exit codes": (ROOT / "docs" / "operations.md", exit_codes("serve")),

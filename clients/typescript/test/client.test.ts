@@ -17,11 +17,14 @@ import {
   ConnectError,
   CreateRoomRequestSchema,
   FallbackResult,
+  LoggingConfigurationState,
+  connectAll,
   connectBoth,
   errorReason,
   fieldViolations,
   type BatchCreateRoomsRequest,
   type ChatClient,
+  type LoggingClient,
   type RoomClient,
 } from "../src/client.js";
 
@@ -31,6 +34,7 @@ const LAMBDA = "arn:aws:lambda:us-east-1:123456789012:function:review";
 let server: ChildProcess;
 let client: RoomClient;
 let chat: ChatClient;
+let logging: LoggingClient;
 
 function cleanEnv(): NodeJS.ProcessEnv {
   // No AWS settings leak in; AWS's config files are empty ones made here.
@@ -65,6 +69,7 @@ before(async () => {
     });
   });
   ({ rooms: client, chat } = connectBoth(address));
+  ({ logging } = connectAll(address));
 });
 
 after(async () => {
@@ -287,4 +292,65 @@ test("ChatService refuses a bare room id, naming room_arn", async () => {
       return true;
     },
   );
+});
+
+test("LoggingConfigurationService: create once per request_id, get, list, update, delete", async () => {
+  const requestId = "0b6d7c3e-2f4a-4c1b-9e8d-7a6f5e4d3c2b";
+  const request = {
+    loggingConfiguration: {
+      name: "ts-logs",
+      destination: { case: "s3" as const, value: { bucketName: "ts-chat-logs" } },
+      tags: { team: "web" },
+    },
+    requestId,
+  };
+  const made = await logging.createLoggingConfiguration(request, { timeoutMs: 10_000 });
+  const again = await logging.createLoggingConfiguration(request, { timeoutMs: 10_000 });
+  assert.equal(again.arn, made.arn, "a repeated request_id returns the first configuration");
+  assert.match(made.arn, /^arn:aws:ivschat:us-east-1:123456789012:logging-configuration\/[a-zA-Z0-9]{12}$/);
+  assert.equal(made.state, LoggingConfigurationState.ACTIVE);
+  assert.equal(made.destination.case, "s3");
+  assert.deepEqual(made.tags, { team: "web", "ivschat-grpc:request-id": requestId });
+  const got = await logging.getLoggingConfiguration({ arn: made.arn }, { timeoutMs: 10_000 });
+  assert.equal(got.name, "ts-logs");
+  const arns: string[] = [];
+  let pageToken = "";
+  do {
+    const page = await logging.listLoggingConfigurations({ pageSize: 1, pageToken }, { timeoutMs: 10_000 });
+    arns.push(...page.loggingConfigurations.map((c) => c.arn));
+    pageToken = page.nextPageToken;
+  } while (pageToken !== "");
+  assert.ok(arns.includes(made.arn) && arns.includes(LOGGING), "every page, one at a time");
+  const moved = await logging.updateLoggingConfiguration(
+    {
+      loggingConfiguration: {
+        arn: made.arn,
+        destination: { case: "firehose", value: { deliveryStreamName: "ts-stream" } },
+      },
+      updateMask: { paths: ["firehose"] },
+    },
+    { timeoutMs: 10_000 },
+  );
+  assert.equal(moved.destination.case, "firehose");
+  assert.equal(moved.name, "ts-logs", "a field outside the mask stays");
+  await logging.deleteLoggingConfiguration({ arn: made.arn }, { timeoutMs: 10_000 });
+  await assert.rejects(logging.getLoggingConfiguration({ arn: made.arn }, { timeoutMs: 10_000 }), (error: unknown) => {
+    assert.equal(ConnectError.from(error).code, Code.NotFound);
+    return true;
+  });
+  await logging.deleteLoggingConfiguration({ arn: made.arn, allowMissing: true }, { timeoutMs: 10_000 });
+});
+
+test("LoggingConfigurationService names every bad field at its proto path", async () => {
+  const bad = { loggingConfiguration: { name: "no spaces", destination: { case: "s3" as const, value: { bucketName: "ab" } } } };
+  await assert.rejects(logging.createLoggingConfiguration(bad, { timeoutMs: 10_000 }), (error: unknown) => {
+    assert.equal(ConnectError.from(error).code, Code.InvalidArgument);
+    const fields = fieldViolations(error).map((v) => v.field).sort();
+    assert.deepEqual(fields, ["logging_configuration.name", "logging_configuration.s3.bucket_name"]);
+    return true;
+  });
+  await assert.rejects(logging.createLoggingConfiguration({ loggingConfiguration: { name: "none" } }, { timeoutMs: 10_000 }), (error: unknown) => {
+    assert.deepEqual(fieldViolations(error).map((v) => v.field), ["logging_configuration"]);
+    return true;
+  });
 });

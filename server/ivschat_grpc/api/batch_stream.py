@@ -101,7 +101,7 @@ class Batch:
 
     def __init__(
         self,
-        creator: Creator,
+        creator: Creator[pb.Room],
         requests: AsyncIterator[Any],
         limits: BatchLimits,
         lifecycle: Lifecycle,
@@ -289,7 +289,7 @@ class Batch:
             )
             response = pb.BatchCreateRoomsResponse(
                 correlation_id=item.cid,
-                room=created.room,
+                room=created.resource,
                 aws_request_id=created.aws_request_id or "",
             )
         except CallFailed as e:

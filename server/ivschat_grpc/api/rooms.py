@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable
-from typing import Final
+from collections.abc import AsyncIterator
 
 import grpc
 from google.protobuf import empty_pb2
@@ -13,19 +12,15 @@ from ivschat.v1 import room_service_pb2_grpc as pb_grpc
 
 from ivschat_grpc import errors
 from ivschat_grpc.api.batch_stream import Batch, BatchLimits
-from ivschat_grpc.api.unary import AwsServicer, answered, guarded
+from ivschat_grpc.api.unary import AwsServicer, guarded
 from ivschat_grpc.aws import convert, request_checks
-from ivschat_grpc.core.calls import CallControl, CallFailed, Operations
-from ivschat_grpc.core.creator import Creator, Result
+from ivschat_grpc.core.calls import Operations
+from ivschat_grpc.core.creator import Creator
 from ivschat_grpc.core.lifecycle import Lifecycle
-from ivschat_grpc.core.outcomes import Outcome
 from ivschat_grpc.core.page_tokens import PageTokens
 from ivschat_grpc.runtime.telemetry import Metrics
 
 log = logging.getLogger(__name__)
-
-# The AWS operation these calls make, as the error messages name it.
-_CREATE_ROOM: Final = "CreateRoom"
 
 
 class RoomService(AwsServicer, pb_grpc.RoomServiceServicer):
@@ -33,7 +28,7 @@ class RoomService(AwsServicer, pb_grpc.RoomServiceServicer):
 
     def __init__(
         self,
-        creator: Creator,
+        creator: Creator[pb.Room],
         aws: Operations,
         default_timeout_s: float,
         batch_limits: BatchLimits,
@@ -73,21 +68,10 @@ class RoomService(AwsServicer, pb_grpc.RoomServiceServicer):
         context: grpc.aio.ServicerContext[pb.CreateRoomRequest, pb.CreateRoomResponse],
     ) -> pb.CreateRoomResponse:
         """Create one room, or end with the error table's status."""
-        params, violations = request_checks.create_room(request)
-
-        def create(timeout: float, control: CallControl) -> Awaitable[Result]:
-            return self._creator.create(request, params, timeout, control=control)
-
-        created = await self._at_aws(
-            context,
-            _CREATE_ROOM,
-            violations,
-            create,
-            with_request_id=request.HasField("request_id"),
+        checked = request_checks.create_room(request)
+        return pb.CreateRoomResponse(
+            room=await self._created(context, self._creator, request, checked)
         )
-        assert created is not None  # noqa: S101 - nothing is tolerated: a failure aborted
-        answered(context, created.aws_request_id, created.attempts)
-        return pb.CreateRoomResponse(room=created.room)
 
     @guarded
     async def GetRoom(
@@ -113,7 +97,11 @@ class RoomService(AwsServicer, pb_grpc.RoomServiceServicer):
         filters = request_checks.list_filters(request)
         return pb.ListRoomsResponse(
             rooms=[convert.to_room_summary(r) for r in result.get("rooms", ())],
-            next_page_token=self._page_tokens.issue(aws_token, filters) if aws_token else "",
+            next_page_token=(
+                self._page_tokens.issue(aws_token, filters, listing="ListRooms")
+                if aws_token
+                else ""
+            ),
         )
 
     @guarded
@@ -131,21 +119,9 @@ class RoomService(AwsServicer, pb_grpc.RoomServiceServicer):
         request: pb.DeleteRoomRequest,
         context: grpc.aio.ServicerContext[pb.DeleteRoomRequest, empty_pb2.Empty],
     ) -> empty_pb2.Empty:
-        """Delete one room; a missing one is NOT_FOUND unless allow_missing.
-
-        A NOT_FOUND is no failure either when an earlier attempt, resent, may
-        have run: it deleted the room, and its answer was lost.
-        """
-        params, violations = request_checks.delete_room(request)
-
-        def gone(error: CallFailed, control: CallControl) -> bool:
-            missing = error.code == Outcome.NOT_FOUND
-            return missing and (request.allow_missing or control.maybe_ran)
-
-        send = self._send("DeleteRoom", params)
-        answer = await self._at_aws(context, "DeleteRoom", violations, send, tolerate=gone)
-        if answer is not None:
-            answered(context, answer.request_id, answer.attempts)
+        """Delete one room; a missing one is NOT_FOUND unless allow_missing (_deleted)."""
+        checked = request_checks.delete_room(request)
+        await self._deleted(context, "DeleteRoom", checked, allow_missing=request.allow_missing)
         return empty_pb2.Empty()
 
     async def BatchCreateRooms(

@@ -1,13 +1,15 @@
 """The body every unary call to AWS shares: deadline, drain, the table's status, trailers.
 
-RoomService and ChatService each check a request and say what to send; the
-rest of a unary call is the same for both, and lives here once: the refusal of
-violations, the AWS timeout within the caller's deadline, the registration the
-drain answers from, the error table's status, and the AWS request id in the
-trailers and the log line. An Update RPC that masks tags makes several AWS
-calls (the resource's own update, then the tag calls); they run here too, one
-after the other within the one deadline, each failure saying which parts of
-the update were applied (core/tag_sync.py).
+RoomService, ChatService and LoggingConfigurationService each check a request
+and say what to send; the rest of a unary call is the same for all, and lives
+here once: the refusal of violations, the AWS timeout within the caller's
+deadline, the registration the drain answers from, the error table's status,
+and the AWS request id in the trailers and the log line. So do the standard
+methods that need more than one send: a create, exactly once per request_id
+(core/creator.py); a delete that may find its resource gone; and an Update
+that masks tags, which makes several AWS calls (the resource's own update,
+then the tag calls), one after the other within the one deadline, each
+failure saying which parts of the update were applied (core/tag_sync.py).
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ from functools import wraps
 from typing import Any, Final, TypeVar
 
 import grpc
+from google.protobuf.message import Message
 
 from ivschat_grpc import errors
 from ivschat_grpc.aws import request_checks
 from ivschat_grpc.core import tag_sync
 from ivschat_grpc.core.calls import Answer, CallControl, CallFailed, Operations
+from ivschat_grpc.core.creator import Creator, M, Result
 from ivschat_grpc.core.operations import OPERATIONS
 from ivschat_grpc.core.outcomes import Outcome, Ran, ran
 from ivschat_grpc.core.tag_sync import Part, Progress, Update
@@ -208,6 +212,58 @@ class AwsServicer:
             tags = {"resourceArn": update.arn, "tags": dict(change.set)}
             await call("TagResource", tags, set_part)
         return {**resource, "tags": tag_sync.applied(current, change)}
+
+    async def _created(
+        self,
+        context: grpc.aio.ServicerContext[Any, Any],
+        creator: Creator[M],
+        request: Message,
+        checked: tuple[dict[str, Any], list[Violation]],
+    ) -> M:
+        """The resource creator made for request (checked: its AWS params and violations).
+
+        With a request_id, the creator makes it exactly once (core/creator.py);
+        without one, a create AWS may have run is never resent.
+        """
+        params, violations = checked
+
+        def create(timeout: float, control: CallControl) -> Awaitable[Result[M]]:
+            return creator.create(request, params, timeout, control=control)
+
+        created = await self._at_aws(
+            context,
+            creator.operation,
+            violations,
+            create,
+            with_request_id=request.HasField("request_id"),
+        )
+        assert created is not None  # noqa: S101 - nothing is tolerated: a failure aborted
+        answered(context, created.aws_request_id, created.attempts)
+        return created.resource
+
+    async def _deleted(
+        self,
+        context: grpc.aio.ServicerContext[Any, Any],
+        operation: str,
+        checked: tuple[dict[str, Any], list[Violation]],
+        *,
+        allow_missing: bool,
+    ) -> None:
+        """Delete one resource (AIP-135); a missing one is NOT_FOUND unless allow_missing.
+
+        A NOT_FOUND is no failure either when an earlier attempt, resent, may
+        have run: it deleted the resource, and its answer was lost.
+        """
+        params, violations = checked
+
+        def gone(error: CallFailed, control: CallControl) -> bool:
+            missing = error.code == Outcome.NOT_FOUND
+            return missing and (allow_missing or control.maybe_ran)
+
+        send = self._send(operation, params)
+        answer = await self._at_aws(context, operation, violations, send, tolerate=gone)
+        if answer is not None:
+            answered(context, answer.request_id, answer.attempts)
 
     async def _at_aws(
         self,

@@ -35,7 +35,7 @@ from botocore.exceptions import (
 
 from ivschat_grpc import __version__
 from ivschat_grpc.aws.connection import AwsConnection, StaticCredentials
-from ivschat_grpc.core.calls import Answer, AwsCallError, CallControl, Created
+from ivschat_grpc.core.calls import Answer, AwsCallError, CallControl, Lookup
 from ivschat_grpc.core.operations import OPERATIONS, Operation
 from ivschat_grpc.core.outcomes import Outcome, Ran, ran
 from ivschat_grpc.core.pacing import Pacer, Priority
@@ -146,24 +146,23 @@ class IvsChat:
         )
         return cls(client, settings, pacers, observer)
 
-    async def create_room(
+    async def create(
         self,
+        operation: str,
         params: Mapping[str, Any],
         timeout_s: float | None,
         *,
         priority: Priority = Priority.INTERACTIVE,
         control: CallControl | None = None,
-    ) -> Created:
-        """Call CreateRoom, retrying only what AWS did not run, all within timeout_s.
+    ) -> Answer:
+        """Call a create (CreateRoom), retrying only what AWS did not run, all within timeout_s.
 
-        Each attempt waits for a send slot from CreateRoom's pacer, so the
+        Each attempt waits for a send slot from the operation's pacer, so the
         process never sends faster than the quota nor more than max_in_flight
         at once, and unary callers (INTERACTIVE) go ahead of batch items (BULK).
+        A create is never resent after an outcome AWS may have run (its row).
         """
-        answer = await self._call(
-            "CreateRoom", params, timeout_s, priority, control or CallControl()
-        )
-        return Created(answer.result, answer.request_id, answer.attempts)
+        return await self._call(operation, params, timeout_s, priority, control or CallControl())
 
     async def call(
         self,
@@ -178,14 +177,20 @@ class IvsChat:
             operation, params, timeout_s, Priority.INTERACTIVE, control or CallControl()
         )
 
-    async def find_rooms(
-        self, name: str | None, tag_key: str, tag_value: str, timeout_s: float | None
+    async def find(
+        self,
+        lookup: Lookup,
+        params: Mapping[str, Any],
+        tag_key: str,
+        tag_value: str,
+        timeout_s: float | None,
     ) -> list[dict[str, Any]]:
-        """Every room tagged tag_key=tag_value (among rooms called name, if given).
+        """Every resource tagged tag_key=tag_value, as lookup finds them (params: the create's).
 
-        Pages through all of ListRooms, then reads each match in full with
-        GetRoom, all within timeout_s. These are the service's own lookups:
-        they draw from their operations' buckets behind callers' work (BULK).
+        Pages through all of lookup's listing, filtered by the create's members
+        that it names, then reads each match in full if it names a read, all
+        within timeout_s. These are the service's own lookups: they draw from
+        their operations' buckets behind callers' work (BULK).
         """
         loop = asyncio.get_running_loop()
         deadline = None if timeout_s is None else loop.time() + timeout_s
@@ -194,23 +199,27 @@ class IvsChat:
             return None if deadline is None else max(0.0, deadline - loop.time())
 
         found: list[dict[str, Any]] = []
+        # Every listing takes at most 50 a page (ListRooms, ListLoggingConfigurations).
         kwargs: dict[str, Any] = {"maxResults": 50}
-        if name is not None:
-            kwargs["name"] = name
+        kwargs.update({f: params[f] for f in lookup.filters if params.get(f) is not None})
         while True:
-            page = (await self._lookup("ListRooms", kwargs, left())).result
-            for summary in page["rooms"]:
-                if summary.get("tags", {}).get(tag_key) == tag_value:
-                    room = await self._lookup("GetRoom", {"identifier": summary["arn"]}, left())
-                    found.append(dict(room.result))
+            page = (await self._lookup(lookup.listing, kwargs, left())).result
+            for summary in page[lookup.items]:
+                if summary.get("tags", {}).get(tag_key) != tag_value:
+                    continue
+                if lookup.read is None:
+                    found.append(dict(summary))
+                else:
+                    whole = await self._lookup(lookup.read, {"identifier": summary["arn"]}, left())
+                    found.append(dict(whole.result))
             if not page.get("nextToken"):
                 return found
             kwargs["nextToken"] = page["nextToken"]
 
-    async def delete_room(self, arn: str, timeout_s: float | None) -> None:
-        """Delete a room; an already deleted one is fine."""
+    async def delete(self, operation: str, arn: str, timeout_s: float | None) -> None:
+        """Delete a resource by its ARN (DeleteRoom); an already deleted one is fine."""
         try:
-            await self._lookup("DeleteRoom", {"identifier": arn}, timeout_s)
+            await self._lookup(operation, {"identifier": arn}, timeout_s)
         except AwsCallError as e:
             if e.code != Outcome.NOT_FOUND:
                 raise
@@ -218,7 +227,7 @@ class IvsChat:
     async def _lookup(
         self, operation: str, params: Mapping[str, Any], timeout_s: float | None
     ) -> Answer:
-        """One of the service's own calls: behind callers' work, and never creating a room."""
+        """One of the service's own calls: behind callers' work, and never creating anything."""
         try:
             return await self._call(operation, params, timeout_s, Priority.BULK, CallControl())
         except AwsCallError as e:

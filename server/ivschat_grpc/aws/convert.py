@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from ivschat.v1 import chat_service_pb2 as chat_pb
+from ivschat.v1 import logging_configuration_service_pb2 as lc_pb
 from ivschat.v1 import room_service_pb2 as pb
 
 # The proto enum and AWS's strings, both ways; UNSPECIFIED is never sent.
@@ -197,4 +198,110 @@ def to_chat_token(result: Mapping[str, Any]) -> chat_pb.CreateChatTokenResponse:
         value = result.get(member)
         if isinstance(value, datetime):
             target.FromDatetime(value)
+    return out
+
+
+# A logging configuration's destinations: the oneof's field, AWS's member,
+# and the one string each holds, by its proto and AWS names.
+DESTINATIONS: Final[Mapping[str, tuple[str, str, str]]] = {
+    "s3": ("s3", "bucket_name", "bucketName"),
+    "cloud_watch_logs": ("cloudWatchLogs", "log_group_name", "logGroupName"),
+    "firehose": ("firehose", "delivery_stream_name", "deliveryStreamName"),
+}
+FROM_AWS_STATE: Final[Mapping[str, lc_pb.LoggingConfigurationState]] = {
+    "CREATING": lc_pb.LOGGING_CONFIGURATION_STATE_CREATING,
+    "CREATE_FAILED": lc_pb.LOGGING_CONFIGURATION_STATE_CREATE_FAILED,
+    "DELETING": lc_pb.LOGGING_CONFIGURATION_STATE_DELETING,
+    "DELETE_FAILED": lc_pb.LOGGING_CONFIGURATION_STATE_DELETE_FAILED,
+    "UPDATING": lc_pb.LOGGING_CONFIGURATION_STATE_UPDATING,
+    "UPDATE_FAILED": lc_pb.LOGGING_CONFIGURATION_STATE_UPDATE_FAILED,
+    "ACTIVE": lc_pb.LOGGING_CONFIGURATION_STATE_ACTIVE,
+}
+# UpdateLoggingConfiguration's updatable fields (AIP-134 mask paths), each
+# with its AWS member: the destinations all set the one destinationConfiguration.
+LOGGING_UPDATABLE: Final[Mapping[str, str]] = {
+    "name": "name",
+    **dict.fromkeys(DESTINATIONS, "destinationConfiguration"),
+}
+
+
+def to_aws_destination(config: lc_pb.LoggingConfiguration) -> dict[str, Any] | None:
+    """AWS's DestinationConfiguration for the destination config sets, or None if it sets none."""
+    which = config.WhichOneof("destination")
+    if which is None:
+        return None
+    member, field, aws_field = DESTINATIONS[which]
+    return {member: {aws_field: getattr(getattr(config, which), field)}}
+
+
+def to_create_logging_configuration_params(
+    request: lc_pb.CreateLoggingConfigurationRequest,
+) -> dict[str, Any]:
+    """CreateLoggingConfiguration's input with exactly the fields the caller set.
+
+    An empty name is left out: AWS's default is the same empty name. The
+    output fields (arn, id, times, state) are ignored, as the proto says.
+    """
+    config = request.logging_configuration
+    params: dict[str, Any] = {}
+    if config.name:
+        params["name"] = config.name
+    destination = to_aws_destination(config)
+    if destination is not None:
+        params["destinationConfiguration"] = destination
+    if config.tags:
+        params["tags"] = dict(config.tags)
+    return params
+
+
+def to_update_logging_configuration_params(
+    config: lc_pb.LoggingConfiguration, fields: Iterable[str]
+) -> dict[str, Any]:
+    """UpdateLoggingConfiguration's input: config.arn, and the named fields of config.
+
+    A destination field names the destination config sets, which AWS takes
+    whole; the caller's checks make sure there is one.
+    """
+    params: dict[str, Any] = {"identifier": config.arn}
+    for name in fields:
+        if name == "name":
+            params["name"] = config.name
+        elif (destination := to_aws_destination(config)) is not None:
+            params["destinationConfiguration"] = destination
+    return params
+
+
+def _fill_logging_configuration(
+    target: lc_pb.LoggingConfiguration | lc_pb.LoggingConfigurationSummary,
+    source: Mapping[str, Any],
+) -> None:
+    """Every member AWS returns of a logging configuration, as its full form and summary share."""
+    target.arn = source.get("arn", "")
+    target.id = source.get("id", "")
+    target.name = source.get("name", "")
+    target.tags.update(source.get("tags") or {})
+    target.state = FROM_AWS_STATE.get(
+        source.get("state", ""), lc_pb.LOGGING_CONFIGURATION_STATE_UNSPECIFIED
+    )
+    _set_times(target, source)
+    destination = source.get("destinationConfiguration") or {}
+    for which, (member, field, aws_field) in DESTINATIONS.items():
+        if member in destination:
+            setattr(getattr(target, which), field, destination[member].get(aws_field, ""))
+            break
+
+
+def to_logging_configuration(source: Mapping[str, Any]) -> lc_pb.LoggingConfiguration:
+    """A LoggingConfiguration from AWS's Create, Get or Update output, or a listing's summary."""
+    out = lc_pb.LoggingConfiguration()
+    _fill_logging_configuration(out, source)
+    return out
+
+
+def to_logging_configuration_summary(
+    source: Mapping[str, Any],
+) -> lc_pb.LoggingConfigurationSummary:
+    """A LoggingConfigurationSummary from one of ListLoggingConfigurations' items."""
+    out = lc_pb.LoggingConfigurationSummary()
+    _fill_logging_configuration(out, source)
     return out

@@ -7,10 +7,11 @@ call, so that a request is judged the same way however it arrives.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from ivschat.v1 import chat_service_pb2 as chat_pb
+from ivschat.v1 import logging_configuration_service_pb2 as lc_pb
 from ivschat.v1 import room_service_pb2 as pb
 
 from ivschat_grpc.aws import convert, validation
@@ -34,16 +35,21 @@ TAGS: Final = "tags"
 MASK_PATHS: Final = (*convert.UPDATABLE, TAGS, *sorted(_HANDLER_PARTS))
 
 
+def by_arn(operation: str, arn: str) -> tuple[dict[str, Any], list[Violation]]:
+    """The AWS members of an operation that names one resource by its ARN (GetRoom,
+    DeleteLoggingConfiguration), and every rule arn breaks."""
+    params = {"identifier": arn}
+    return params, _renamed(validation.check(operation, params), {"identifier": "arn"})
+
+
 def get_room(request: pb.GetRoomRequest) -> tuple[dict[str, Any], list[Violation]]:
     """GetRoom's AWS members for request, and every rule it breaks, named as the proto does."""
-    params = {"identifier": request.arn}
-    return params, _renamed(validation.check("GetRoom", params), {"identifier": "arn"})
+    return by_arn("GetRoom", request.arn)
 
 
 def delete_room(request: pb.DeleteRoomRequest) -> tuple[dict[str, Any], list[Violation]]:
     """DeleteRoom's AWS members for request, and every rule it breaks, named as the proto does."""
-    params = {"identifier": request.arn}
-    return params, _renamed(validation.check("DeleteRoom", params), {"identifier": "arn"})
+    return by_arn("DeleteRoom", request.arn)
 
 
 def list_rooms(
@@ -51,30 +57,59 @@ def list_rooms(
 ) -> tuple[dict[str, Any], list[Violation]]:
     """ListRooms' AWS members for request, and every rule it breaks, named as the proto does.
 
-    page_size 0 is 50 and above 50 is 50 (AIP-158); page_token must be one this
-    service issued for the same filters, and AWS's token inside it is what is sent.
+    Paged as _paged says; page_token must also be one issued for the same filters.
+    """
+    filters = list_filters(request)
+    return _paged(
+        "ListRooms",
+        request.page_size,
+        request.page_token,
+        tokens,
+        filters,
+        {LIST_FILTERS[field]: value for field, value in filters.items()},
+    )
+
+
+def list_logging_configurations(
+    request: lc_pb.ListLoggingConfigurationsRequest, tokens: PageTokens
+) -> tuple[dict[str, Any], list[Violation]]:
+    """ListLoggingConfigurations' AWS members for request, and every rule it breaks (_paged)."""
+    return _paged(
+        "ListLoggingConfigurations", request.page_size, request.page_token, tokens, {}, {}
+    )
+
+
+def _paged(
+    listing: str,
+    page_size: int,
+    page_token: str,
+    tokens: PageTokens,
+    filters: Mapping[str, str],
+    params: dict[str, Any],
+) -> tuple[dict[str, Any], list[Violation]]:
+    """A listing's AWS members (params: its filters' already), and the rules its paging breaks.
+
+    page_size 0 is the most AWS takes and above it is that most (AIP-158);
+    page_token must be one this service issued from the same listing for the
+    same filters, and AWS's token inside it is what is sent.
     """
     out: list[Violation] = []
-    most = validation.bounds("MaxRoomResults").max
-    if request.page_size < 0:
+    members = validation.service_model()["shapes"][validation.input_shape_name(listing)]["members"]
+    most = validation.bounds(members["maxResults"]["shape"]).max
+    if page_size < 0:
         out.append(
             Violation(
                 ("page_size",),
                 f"must not be negative: 0 means {most}, and a size above {most} is taken as {most}",
             )
         )
-    params: dict[str, Any] = {
-        "maxResults": most if request.page_size <= 0 else min(request.page_size, most)
-    }
-    filters = list_filters(request)
-    for field, value in filters.items():
-        params[LIST_FILTERS[field]] = value
-    if request.page_token:
+    params = {"maxResults": most if page_size <= 0 else min(page_size, most), **params}
+    if page_token:
         try:
-            params["nextToken"] = tokens.open(request.page_token, filters)
+            params["nextToken"] = tokens.open(page_token, filters, listing=listing)
         except BadPageToken as e:
             out.append(Violation(("page_token",), str(e)))
-    checked = validation.check("ListRooms", params)
+    checked = validation.check(listing, params)
     return params, out + _renamed(checked, {"nextToken": "page_token", "maxResults": "page_size"})
 
 
@@ -94,19 +129,9 @@ def update_room(request: pb.UpdateRoomRequest) -> tuple[Update, list[Violation]]
     tags, through TagResource and UntagResource (core/tag_sync.py); a mask of
     tags alone sends no UpdateRoom.
     """
-    out: list[Violation] = []
     room = request.room
     paths = list(request.update_mask.paths)
-    allowed = ", ".join(MASK_PATHS)
-    for path in paths:
-        if path != "*" and path not in MASK_PATHS:
-            out.append(
-                Violation(
-                    ("update_mask",),
-                    f"names {_shown(path)!r}, which UpdateRoom cannot change; it may name "
-                    f'{allowed}, or "*" for all of them',
-                )
-            )
+    out = unknown_mask_paths("UpdateRoom", paths, MASK_PATHS)
     fields: list[str]
     if not paths:
         fields = convert.set_fields(room)
@@ -214,6 +239,23 @@ def tags_against(
     return out
 
 
+def unknown_mask_paths(operation: str, paths: list[str], allowed: Sequence[str]) -> list[Violation]:
+    """A violation at update_mask for each of paths that operation cannot change.
+
+    allowed are the paths it can; "*" names them all.
+    """
+    listed = ", ".join(allowed)
+    return [
+        Violation(
+            ("update_mask",),
+            f"names {_shown(path)!r}, which {operation} cannot change; it may name "
+            f'{listed}, or "*" for all of them',
+        )
+        for path in paths
+        if path != "*" and path not in allowed
+    ]
+
+
 # An unknown mask path is shown to its caller cut to this many characters: a
 # path is the caller's own text, and ten of them whole could overflow the
 # header the status travels in.
@@ -318,23 +360,120 @@ def _renamed(violations: list[Violation], names: dict[str, str]) -> list[Violati
 def create_room(request: pb.CreateRoomRequest) -> tuple[dict[str, Any], list[Violation]]:
     """CreateRoom's AWS members for request, and every rule it breaks (none: it may be sent)."""
     params = convert.to_aws_params(request)
-    return params, validation.check("CreateRoom", params) + _facade_rules(request)
+    request_id = request.request_id if request.HasField("request_id") else None
+    return params, validation.check("CreateRoom", params) + _request_id_rules(
+        request.tags, request_id, ("tags",)
+    )
 
 
-def _facade_rules(request: pb.CreateRoomRequest) -> list[Violation]:
-    """The facade's own rules for request_id and its reserved tag."""
+def _request_id_rules(
+    tags: Mapping[str, str], request_id: str | None, tags_path: Path
+) -> list[Violation]:
+    """The facade's own rules for a create's request_id and its reserved tag (tags at tags_path)."""
     out: list[Violation] = []
-    if RESERVED_TAG in request.tags:
-        out.append(Violation(("tags", MapKey(RESERVED_TAG)), "is reserved for request_id"))
-    if request.HasField("request_id"):
-        out += _uuid_rule(request.request_id)
+    if RESERVED_TAG in tags:
+        out.append(Violation((*tags_path, MapKey(RESERVED_TAG)), "is reserved for request_id"))
+    if request_id is not None:
+        out += _uuid_rule(request_id)
         tags_max = validation.bounds("Tags").max
-        if len(request.tags) >= tags_max:
+        if len(tags) >= tags_max:
             out.append(
                 Violation(
-                    ("tags",),
+                    tags_path,
                     f"must hold at most {tags_max - 1} tags with request_id, whose tag counts too",
                 )
+            )
+    return out
+
+
+# Where a logging configuration's AWS members sit in the proto: in
+# logging_configuration, its destination's oneof members there directly.
+_CONFIG: Final = "logging_configuration"
+_DESTINATION: Final = "destinationConfiguration"
+_DESTINATION_NAMES: Final = ", ".join(convert.DESTINATIONS)
+# UpdateLoggingConfiguration's mask paths; "*" names them all.
+LOGGING_MASK_PATHS: Final = (*convert.LOGGING_UPDATABLE, TAGS)
+
+
+def create_logging_configuration(
+    request: lc_pb.CreateLoggingConfigurationRequest,
+) -> tuple[dict[str, Any], list[Violation]]:
+    """CreateLoggingConfiguration's AWS members for request, and every rule it breaks.
+
+    Exactly one destination is required; the oneof allows at most one, so the
+    rule broken is setting none.
+    """
+    params = convert.to_create_logging_configuration_params(request)
+    config = request.logging_configuration
+    request_id = request.request_id if request.HasField("request_id") else None
+    checked = _in_config(validation.check("CreateLoggingConfiguration", params))
+    return params, checked + _request_id_rules(config.tags, request_id, (_CONFIG, "tags"))
+
+
+def update_logging_configuration(
+    request: lc_pb.UpdateLoggingConfigurationRequest,
+) -> tuple[Update, list[Violation]]:
+    """UpdateLoggingConfiguration's AWS work for request, and every rule it breaks.
+
+    Only the masked fields are sent (AIP-134: an empty mask masks the fields
+    set, "*" every one). AWS replaces a destination whole with the one sent
+    and cannot remove one, so a mask naming a destination needs the request to
+    set one of those it names; a mask not naming the destination leaves it
+    be, whatever the request sets. Masked tags (or, with no mask, tags the
+    request sets) become the configuration's tags, as UpdateRoom's do; a mask
+    of tags alone sends no UpdateLoggingConfiguration.
+    """
+    config = request.logging_configuration
+    paths = list(request.update_mask.paths)
+    out = unknown_mask_paths("UpdateLoggingConfiguration", paths, LOGGING_MASK_PATHS)
+    which = config.WhichOneof("destination")
+    updatable = list(convert.LOGGING_UPDATABLE)
+    if not paths:
+        fields = (["name"] if config.name else []) + ([which] if which else [])
+        with_tags = bool(config.tags)
+    elif "*" in paths:
+        fields = updatable
+        with_tags = True
+    else:
+        fields = [field for field in updatable if field in paths]
+        with_tags = TAGS in paths
+    masked = [field for field in fields if field in convert.DESTINATIONS]
+    if masked and which not in masked:
+        named = "a destination" if "*" in paths else " or ".join(masked)
+        sets = f"sets {which}" if which else "sets none"
+        out.append(
+            Violation(
+                ("update_mask",),
+                f"names {named}, but {_CONFIG} {sets}: AWS replaces the destination whole "
+                "with the one set, and cannot remove it, so set the destination the mask names",
+            )
+        )
+    params = convert.to_update_logging_configuration_params(config, fields)
+    checked = validation.check("UpdateLoggingConfiguration", params)
+    out += _in_config(_renamed(checked, {"identifier": "arn"}))
+    update, tag_violations = tags_update(
+        "UpdateLoggingConfiguration",
+        params,
+        arn=config.arn,
+        read=("GetLoggingConfiguration", {"identifier": config.arn}),
+        tags=dict(config.tags) if with_tags else None,
+        path=(_CONFIG, TAGS),
+        fields=bool(fields) or not with_tags,
+    )
+    return update, out + tag_violations
+
+
+def _in_config(violations: list[Violation]) -> list[Violation]:
+    """violations of a logging configuration's AWS members, at their paths in the proto."""
+    out: list[Violation] = []
+    for v in violations:
+        if v.path[:1] != (_DESTINATION,):
+            out.append(Violation((_CONFIG, *v.path), v.message))
+        elif len(v.path) > 1:
+            out.append(Violation((_CONFIG, *v.path[1:]), v.message))
+        else:  # required, or not exactly one: the oneof holds at most one
+            out.append(
+                Violation((_CONFIG,), f"must set exactly one destination: {_DESTINATION_NAMES}")
             )
     return out
 

@@ -138,20 +138,18 @@ def _attributes(args: argparse.Namespace) -> dict[str, str]:
     return out
 
 
+_EVENT_MAY_HAVE_BEEN_SENT: Final = create_room.MayExist(
+    "event_may_have_been_sent",
+    "the event may have been sent: retry only with the same --request-id",
+    ChatCommand.MAY_HAVE_RUN,
+)
+
+
 def _report(error: ChatServiceError, err: TextIO) -> int:
     """Print a failure for people; return its exit code."""
-    err.write(f"error: {error.code.name}: {error.message}\n")
-    if error.reason:
-        err.write(f"reason: {error.reason}\n")
-    for path, description in error.field_violations.items():
-        err.write(f"  {path}: {description}\n")
-    if error.event_may_have_been_sent:
-        err.write("the event may have been sent: retry only with the same --request-id\n")
-        return ChatCommand.MAY_HAVE_RUN
-    if error.retry_after_s is not None:
-        err.write(f"retry after {error.retry_after_s:g} s\n")
-    create_room.hint_token(error, err)
-    return CHAT_COMMAND_BY_CODE.get(error.code, ChatCommand.FAILED)
+    return create_room.report(
+        error, err, CHAT_COMMAND_BY_CODE, ChatCommand.FAILED, _EVENT_MAY_HAVE_BEEN_SENT
+    )
 
 
 async def _call(args: argparse.Namespace, chat: ChatClient, stdin: TextIO) -> Mapping[str, Any]:

@@ -16,8 +16,14 @@ from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from ivschat_grpc.cli import batch_create, chat_commands, create_room, room_commands
-from ivschat_grpc.cli.exit_codes import Serve
+from ivschat_grpc.cli import (
+    batch_create,
+    chat_commands,
+    create_room,
+    logging_commands,
+    room_commands,
+)
+from ivschat_grpc.cli.exit_codes import LOGGING_COMMANDS, Serve
 
 # serve and emulator need the server extra (aioboto3, aiohttp, uvloop, ...);
 # the client commands need only the base install, so what serve and emulator
@@ -67,7 +73,9 @@ def _parser(server: bool = True) -> argparse.ArgumentParser:
     """The command's parser; serve's and emulator's flags only with server (the extra's)."""
     parser = argparse.ArgumentParser(prog="ivschat-grpc", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="serve RoomService and ChatService over gRPC")
+    serve = sub.add_parser(
+        "serve", help="serve RoomService, ChatService and LoggingConfigurationService over gRPC"
+    )
     emu = sub.add_parser("emulator", help="run the local IVS Chat endpoint")
     if server:
         _add_server_arguments(serve, emu)
@@ -172,6 +180,25 @@ def _add_client_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
                 ("send-event", "send one event to a room"),
                 ("disconnect-user", "disconnect one user from a room"),
                 ("delete-message", "delete one message of a room"),
+            )
+        ),
+        *(
+            (
+                name,
+                what,
+                logging_commands.__doc__,
+                partial(logging_commands.add_arguments, command=name),
+            )
+            for name, what in zip(
+                LOGGING_COMMANDS,
+                (
+                    "create one logging configuration and print it as JSON",
+                    "print one logging configuration as JSON",
+                    "print a page of logging configurations (or, with --all, all) as JSON",
+                    "change the fields of one logging configuration that the flags name",
+                    "delete one logging configuration",
+                ),
+                strict=True,
             )
         ),
         (
@@ -441,6 +468,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return room_commands.main(args)
     if args.command in chat_commands.COMMANDS:
         return chat_commands.main(args)
+    if args.command in LOGGING_COMMANDS:
+        return logging_commands.main(args)
     from ivschat_grpc.runtime import settings as config
 
     try:

@@ -16,6 +16,7 @@ import os
 import sys
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Final, TextIO
 
 import grpc
@@ -39,20 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fallback-result", choices=sorted(FALLBACK))
     parser.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--logging-configuration", action="append", default=[], metavar="ARN")
-    once = parser.add_mutually_exclusive_group()
-    once.add_argument(
-        "--request-id",
-        metavar="UUID",
-        help="retry an earlier call exactly once: the same UUID and flags return the same room "
-        "(default: a new one, printed to stderr)",
-    )
-    once.add_argument(
-        "--no-request-id",
-        dest="with_request_id",
-        action="store_false",
-        help="send no request_id, which leaves room for a 50th tag; a retry may then create a "
-        "second room",
-    )
+    add_request_id_arguments(parser, "room")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds (default 30)")
     connection_flags.add_arguments(parser)
 
@@ -72,10 +60,9 @@ def request_from(args: argparse.Namespace) -> pb.CreateRoomRequest:
             request.message_review_handler.fallback_result = FALLBACK[args.fallback_result]
     request.tags.update(tags_from(args.tag))
     request.logging_configuration_identifiers.extend(args.logging_configuration)
-    if args.request_id is not None:
-        request.request_id = args.request_id
-    elif args.with_request_id:
-        request.request_id = str(uuid.uuid4())
+    request_id = request_id_from(args)
+    if request_id is not None:
+        request.request_id = request_id
     return request
 
 
@@ -90,21 +77,71 @@ def tags_from(pairs: list[str]) -> dict[str, str]:
     return tags
 
 
+def add_request_id_arguments(parser: argparse.ArgumentParser, noun: str) -> None:
+    """--request-id and --no-request-id, for a command that creates one noun."""
+    once = parser.add_mutually_exclusive_group()
+    once.add_argument(
+        "--request-id",
+        metavar="UUID",
+        help=f"retry an earlier call exactly once: the same UUID and flags return the same {noun} "
+        "(default: a new one, printed to stderr)",
+    )
+    once.add_argument(
+        "--no-request-id",
+        dest="with_request_id",
+        action="store_false",
+        help=f"send no request_id, which leaves room for a 50th tag; a retry may then create a "
+        f"second {noun}",
+    )
+
+
+def request_id_from(args: argparse.Namespace) -> str | None:
+    """The request_id to send: --request-id, a new UUID, or none with --no-request-id."""
+    if args.request_id is not None:
+        return str(args.request_id)
+    return str(uuid.uuid4()) if args.with_request_id else None
+
+
+def say_request_id(request_id: str | None, args: argparse.Namespace, err: TextIO) -> None:
+    """Print a request_id made up here, so that a person can retry with it."""
+    if request_id is not None and args.request_id is None:
+        err.write(f"request_id {request_id} (pass it as --request-id to retry)\n")
+        err.flush()
+
+
+@dataclass(frozen=True, slots=True)
+class MayExist:
+    """MayExist is what a command says, and how it exits, when its work may have been done."""
+
+    key: str  # the ErrorInfo metadata key, "true" when it may have been
+    says: str
+    exit: ExitCode
+
+
+ROOM_MAY_EXIST: Final = MayExist(
+    "room_may_exist", "the room may exist: check before creating it again", RoomCommand.MAY_EXIST
+)
+
+
 def report(
     error: RoomServiceError,
     err: TextIO,
     by_code: Mapping[grpc.StatusCode, ExitCode] = ROOM_COMMAND_BY_CODE,
     otherwise: ExitCode = RoomCommand.FAILED,
+    may_exist: MayExist = ROOM_MAY_EXIST,
 ) -> int:
-    """Print a failure for people; return its exit code (by_code's, or otherwise)."""
+    """Print a failure for people; return its exit code (by_code's, or otherwise).
+
+    An error whose ErrorInfo says may_exist's key exits may_exist's code, first.
+    """
     err.write(f"error: {error.code.name}: {error.message}\n")
     if error.reason:
         err.write(f"reason: {error.reason}\n")
     for path, description in error.field_violations.items():
         err.write(f"  {path}: {description}\n")
-    if error.room_may_exist:
-        err.write("the room may exist: check before creating it again\n")
-        return RoomCommand.MAY_EXIST
+    if error.metadata.get(may_exist.key) == "true":
+        err.write(may_exist.says + "\n")
+        return may_exist.exit
     if error.retry_after_s is not None:
         err.write(f"retry after {error.retry_after_s:g} s\n")
     hint_token(error, err)
@@ -122,9 +159,7 @@ def hint_token(error: RoomServiceError, err: TextIO) -> None:
 async def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     """Create the room; print it or the failure; return the exit code."""
     request = request_from(args)
-    if request.HasField("request_id") and args.request_id is None:
-        err.write(f"request_id {request.request_id} (pass it as --request-id to retry)\n")
-        err.flush()
+    say_request_id(request.request_id if request.HasField("request_id") else None, args, err)
     connection = connection_flags.connection_from(args, os.environ)
     async with RoomClient(connection) as rooms:
         try:

@@ -27,6 +27,15 @@ class ExitCode(enum.IntEnum):
         return member
 
 
+# Every client command's 9: the same words, since it means one thing.
+_TLS_MISMATCH: Final = (
+    "the connection's TLS does not fit the server's: plaintext to a TLS server or the "
+    "reverse, a server certificate that --tls-ca or --tls-server-name does not accept, "
+    "or no client certificate for an mTLS server; one line on stderr says which flags "
+    "to fix, and a retry cannot help"
+)
+
+
 class Serve(ExitCode):
     """Serve is how `ivschat-grpc serve` (and `emulator`) ends."""
 
@@ -56,15 +65,7 @@ class RoomCommand(ExitCode):
     MISSING = 6, "a named resource is missing, or the account is not ready"
     MAY_EXIST = 7, "create-room's outcome is unknown: the room may exist (this takes precedence)"
     FAILED = 8, "any other failure"
-    TLS_MISMATCH = (
-        9,
-        (
-            "the connection's TLS does not fit the server's: plaintext to a TLS server or the "
-            "reverse, a server certificate that --tls-ca or --tls-server-name does not accept, "
-            "or no client certificate for an mTLS server; one line on stderr says which flags "
-            "to fix, and a retry cannot help"
-        ),
-    )
+    TLS_MISMATCH = 9, _TLS_MISMATCH
 
 
 # The status codes behind each of the room commands' failure exits.
@@ -102,21 +103,58 @@ class ChatCommand(ExitCode):
         ),
     )
     FAILED = 8, "any other failure"
-    TLS_MISMATCH = (
-        9,
-        (
-            "the connection's TLS does not fit the server's: plaintext to a TLS server or the "
-            "reverse, a server certificate that --tls-ca or --tls-server-name does not accept, "
-            "or no client certificate for an mTLS server; one line on stderr says which flags "
-            "to fix, and a retry cannot help"
-        ),
-    )
+    TLS_MISMATCH = 9, _TLS_MISMATCH
 
 
 # The status codes behind each of the chat commands' failure exits: the room commands'.
 CHAT_COMMAND_BY_CODE: Final[Mapping[grpc.StatusCode, ChatCommand]] = {
     code: ChatCommand[exit.name] for code, exit in ROOM_COMMAND_BY_CODE.items()
 }
+
+
+class LoggingCommand(ExitCode):
+    """LoggingCommand is how the logging configuration commands (create-logging-configuration,
+    ...) end.
+
+    Numbered as the room commands are, so a script can treat them alike.
+    """
+
+    DONE = (
+        0,
+        (
+            "done: the configuration is printed (create-, get- and "
+            "update-logging-configuration), the configurations are "
+            "(list-logging-configurations), or it is deleted (delete-logging-configuration)"
+        ),
+    )
+    USAGE = 2, "bad flags or files"
+    INVALID = 3, "invalid input"
+    DENIED = 4, "not allowed"
+    RETRY_LATER = 5, "retry later"
+    MISSING = 6, "the logging configuration is missing, or the account is not ready"
+    MAY_EXIST = (
+        7,
+        (
+            "the outcome is unknown: create-logging-configuration's configuration may exist, "
+            "so retry only with the same --request-id (this takes precedence)"
+        ),
+    )
+    FAILED = 8, "any other failure"
+    TLS_MISMATCH = 9, _TLS_MISMATCH
+
+
+# The status codes behind each of the logging configuration commands' failure
+# exits: the room commands'.
+LOGGING_COMMAND_BY_CODE: Final[Mapping[grpc.StatusCode, LoggingCommand]] = {
+    code: LoggingCommand[exit.name] for code, exit in ROOM_COMMAND_BY_CODE.items()
+}
+LOGGING_COMMANDS: Final = (
+    "create-logging-configuration",
+    "get-logging-configuration",
+    "list-logging-configurations",
+    "update-logging-configuration",
+    "delete-logging-configuration",
+)
 
 
 class BatchCreate(ExitCode):
@@ -142,15 +180,7 @@ class BatchCreate(ExitCode):
     )
     STREAM_FAILED = 3, "the stream itself failed; rerun with the same --output to resume"
     # Numbered as the room and chat commands' own, so that 9 means one thing.
-    TLS_MISMATCH = (
-        9,
-        (
-            "the connection's TLS does not fit the server's: plaintext to a TLS server or the "
-            "reverse, a server certificate that --tls-ca or --tls-server-name does not accept, "
-            "or no client certificate for an mTLS server; one line on stderr says which flags "
-            "to fix, and a retry cannot help"
-        ),
-    )
+    TLS_MISMATCH = 9, _TLS_MISMATCH
 
 
 class Healthcheck(ExitCode):
@@ -205,6 +235,7 @@ COMMANDS: Final[Mapping[str, type[ExitCode]]] = {
     "send-event": ChatCommand,
     "disconnect-user": ChatCommand,
     "delete-message": ChatCommand,
+    **dict.fromkeys(LOGGING_COMMANDS, LoggingCommand),
     "batch-create": BatchCreate,
     "healthcheck": Healthcheck,
 }
@@ -220,6 +251,7 @@ _BY_CODE: Final[Mapping[str, Mapping[grpc.StatusCode, ExitCode]]] = {
         ("create-chat-token", "send-event", "disconnect-user", "delete-message"),
         CHAT_COMMAND_BY_CODE,
     ),
+    **dict.fromkeys(LOGGING_COMMANDS, LOGGING_COMMAND_BY_CODE),
     "healthcheck": HEALTHCHECK_BY_CODE,
 }
 

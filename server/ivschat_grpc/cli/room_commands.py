@@ -17,7 +17,8 @@ import argparse
 import json
 import os
 import sys
-from typing import TextIO
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from typing import Any, TextIO
 
 from google.protobuf import json_format
 from google.protobuf.message import Message
@@ -52,12 +53,15 @@ def add_list_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--logging-configuration", default="", metavar="ARN", help="only rooms logging to it"
     )
-    parser.add_argument("--page-size", type=int, default=0, help="1-50 rooms a page (default 50)")
+    add_paging_arguments(parser, "rooms", ", with the same filters")
+
+
+def add_paging_arguments(parser: argparse.ArgumentParser, noun: str, same: str = "") -> None:
+    """A list command's paging (of noun, with the same what, if any), then the connection."""
+    parser.add_argument("--page-size", type=int, default=0, help=f"1-50 {noun} a page (default 50)")
+    parser.add_argument("--page-token", default="", help=f"a next_page_token printed before{same}")
     parser.add_argument(
-        "--page-token", default="", help="a next_page_token printed before, with the same filters"
-    )
-    parser.add_argument(
-        "--all", action="store_true", help="follow every page and print all the rooms at once"
+        "--all", action="store_true", help=f"follow every page and print all the {noun} at once"
     )
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds a page (default 30)")
     connection_flags.add_arguments(parser)
@@ -93,20 +97,36 @@ def add_update_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="detach every logging configuration",
     )
+    add_tag_replacement_arguments(parser, "room")
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds (default 30)")
+    connection_flags.add_arguments(parser)
+
+
+def add_tag_replacement_arguments(parser: argparse.ArgumentParser, noun: str) -> None:
+    """--tag and --clear-tags, for an update command: together they are the whole tag map."""
     tags = parser.add_mutually_exclusive_group()
     tags.add_argument(
         "--tag",
         action="append",
         metavar="KEY=VALUE",
-        help="the room's tags, replacing its own (repeatable); ivschat-grpc:request-id is kept",
+        help=f"the {noun}'s tags, replacing its own (repeatable); ivschat-grpc:request-id is kept",
     )
     tags.add_argument(
         "--clear-tags",
         action="store_true",
         help="remove every tag but ivschat-grpc:request-id",
     )
-    parser.add_argument("--timeout", type=float, default=30.0, help="seconds (default 30)")
-    connection_flags.add_arguments(parser)
+
+
+def replaced_tags(
+    args: argparse.Namespace, tags: MutableMapping[str, str], mask: list[str]
+) -> None:
+    """Put the tags --tag or --clear-tags give into tags, and mask them, if either was given."""
+    if args.tag is not None:
+        tags.update(tags_from(args.tag))
+        mask.append("tags")
+    if args.clear_tags:
+        mask.append("tags")  # and no tags: the resource keeps none of its own
 
 
 def update_from(args: argparse.Namespace) -> tuple[pb.Room, list[str]]:
@@ -135,11 +155,7 @@ def update_from(args: argparse.Namespace) -> tuple[pb.Room, list[str]]:
         mask.append("logging_configuration_identifiers")
     if args.no_logging_configurations:
         mask.append("logging_configuration_identifiers")
-    if args.tag is not None:
-        room.tags.update(tags_from(args.tag))
-        mask.append("tags")
-    if args.clear_tags:
-        mask.append("tags")  # and no tags: the room keeps none of its own
+    replaced_tags(args, room.tags, mask)
     return room, mask
 
 
@@ -179,16 +195,31 @@ async def _list(rooms: RoomClient, args: argparse.Namespace) -> dict[str, object
         "message_review_handler_uri": args.review_handler_uri,
         "logging_configuration_identifier": args.logging_configuration,
     }
+
+    def page(token: str) -> Awaitable[pb.ListRoomsResponse]:
+        return rooms.list_rooms(
+            deadline_s=args.timeout, page_size=args.page_size, page_token=token, **filters
+        )
+
+    return await listed(page, lambda got: got.rooms, "rooms", args)
+
+
+async def listed(
+    page: Callable[[str], Awaitable[Any]],
+    items: Callable[[Any], Iterable[Message]],
+    key: str,
+    args: argparse.Namespace,
+) -> dict[str, object]:
+    """What a list command prints: one page of items under key (or, with --all, every page
+    from --page-token on), and the next page's token."""
     found: list[dict[str, object]] = []
     token = args.page_token
     while True:
-        page = await rooms.list_rooms(
-            deadline_s=args.timeout, page_size=args.page_size, page_token=token, **filters
-        )
-        found += [_json(room) for room in page.rooms]
-        token = page.next_page_token
+        got = await page(token)
+        found += [_json(item) for item in items(got)]
+        token = got.next_page_token
         if not (args.all and token):
-            return {"rooms": found, "next_page_token": token}
+            return {key: found, "next_page_token": token}
 
 
 def main(args: argparse.Namespace) -> int:

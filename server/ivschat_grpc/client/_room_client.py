@@ -12,10 +12,18 @@ Errors come back as RoomServiceError, with the google.rpc details decoded.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Self, TypeAlias, TypeVar
+from typing import Any, Protocol, Self, TypeAlias, TypeVar
 
 import grpc
 from google.protobuf import field_mask_pb2
@@ -140,6 +148,16 @@ class Connection:
 R = TypeVar("R")
 
 
+class _Page(Protocol):
+    """_Page is one page of a List RPC's response (AIP-132)."""
+
+    next_page_token: str
+
+
+Page = TypeVar("Page", bound=_Page)
+Item = TypeVar("Item")
+
+
 class _Client:
     """_Client is what RoomClient and ChatClient share: one channel, its metadata, the errors."""
 
@@ -186,6 +204,20 @@ class _Client:
             return await method(request, timeout=deadline_s, metadata=self._metadata)
         except grpc.aio.AioRpcError as e:
             raise self._error.from_rpc_error(e) from e
+
+
+async def every(
+    page: Callable[[str], Awaitable[Page]], items: Callable[[Page], Iterable[Item]]
+) -> AsyncIterator[Item]:
+    """Every item of a listing (AIP-132): page(token) after page, following next_page_token."""
+    token = ""
+    while True:
+        got = await page(token)
+        for item in items(got):
+            yield item
+        token = got.next_page_token
+        if not token:
+            return
 
 
 class RoomClient(_Client):
@@ -238,9 +270,9 @@ class RoomClient(_Client):
         logging_configuration_identifier: str = "",
     ) -> AsyncIterator[pb.RoomSummary]:
         """Every room the filters keep, page after page; deadline_s is each page's."""
-        token = ""
-        while True:
-            page = await self.list_rooms(
+
+        def page(token: str) -> Awaitable[pb.ListRoomsResponse]:
+            return self.list_rooms(
                 deadline_s=deadline_s,
                 page_size=page_size,
                 page_token=token,
@@ -248,11 +280,9 @@ class RoomClient(_Client):
                 message_review_handler_uri=message_review_handler_uri,
                 logging_configuration_identifier=logging_configuration_identifier,
             )
-            for room in page.rooms:
-                yield room
-            token = page.next_page_token
-            if not token:
-                return
+
+        async for room in every(page, lambda got: got.rooms):
+            yield room
 
     async def update_room(
         self, room: pb.Room, update_mask: Sequence[str] = (), *, deadline_s: float

@@ -92,12 +92,20 @@ class Answer:
 
 
 @dataclass(frozen=True, slots=True)
-class Created:
-    """Created is CreateRoom's output and AWS's request id."""
+class Lookup:
+    """Lookup is how the service finds the resources a create made, by their tag.
 
-    room: Mapping[str, Any]
-    request_id: str | None
-    attempts: int
+    listing is the operation that pages through them, and items the member of
+    its output that holds a page's; filters are the create's members that the
+    listing takes as filters too (a room's name); read, if given, is the
+    operation that reads each match whole, where the listing's summaries
+    lack members.
+    """
+
+    listing: str
+    items: str
+    filters: tuple[str, ...] = ()
+    read: str | None = None
 
 
 class Operations(Protocol):
@@ -114,23 +122,29 @@ class Operations(Protocol):
         """Call operation, paced to its quota, resending what its row allows."""
 
 
-class Rooms(Protocol):
-    """Rooms is what the core asks of AWS about rooms; the adapter provides it."""
+class Resources(Protocol):
+    """Resources is what the core asks of AWS about what it creates; the adapter provides it."""
 
-    async def create_room(
+    async def create(
         self,
+        operation: str,
         params: Mapping[str, Any],
         timeout_s: float | None,
         *,
         priority: Priority = ...,
         control: CallControl | None = None,
-    ) -> Created:
-        """Call CreateRoom once per attempt, retrying only what AWS did not run."""
+    ) -> Answer:
+        """Call a create once per attempt, retrying only what AWS did not run."""
 
-    async def find_rooms(
-        self, name: str | None, tag_key: str, tag_value: str, timeout_s: float | None
+    async def find(
+        self,
+        lookup: Lookup,
+        params: Mapping[str, Any],
+        tag_key: str,
+        tag_value: str,
+        timeout_s: float | None,
     ) -> list[dict[str, Any]]:
-        """Every room tagged tag_key=tag_value (among rooms called name, if given)."""
+        """Every resource tagged tag_key=tag_value, found as lookup says (params: the create's)."""
 
-    async def delete_room(self, arn: str, timeout_s: float | None) -> None:
-        """Delete a room; an already deleted one is fine."""
+    async def delete(self, operation: str, arn: str, timeout_s: float | None) -> None:
+        """Delete a resource by its ARN; an already deleted one is fine."""

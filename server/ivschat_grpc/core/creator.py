@@ -1,21 +1,26 @@
-"""Creating a room exactly once per request_id, on top of a CreateRoom that is not idempotent.
+"""Creating a resource exactly once per request_id, on top of AWS creates that are not idempotent.
 
-AWS's CreateRoom takes no client token and names need not be unique, so a
-blind retry can make a second room. With a request_id (AIP-155), the service:
+AWS's CreateRoom and CreateLoggingConfiguration take no client token and
+names need not be unique, so a blind retry can make a second resource. With a
+request_id (AIP-155), the service:
 
-1. claims the id in the idempotency store (a duplicate waits, or gets the room),
-   and renews the claim while it works, so a claim whose owner died lapses
-   within one claim timeout rather than after the owner's whole budget;
-2. tags the room ivschat-grpc:request-id=<id>, so it can be found again;
+1. claims the id in the idempotency store (a duplicate waits, or gets the
+   resource), and renews the claim while it works, so a claim whose owner died
+   lapses within one claim timeout rather than after the owner's whole budget;
+2. tags the resource ivschat-grpc:request-id=<id>, so it can be found again;
 3. after an ambiguous failure (5xx, read timeout, connection lost after
-   sending), looks the room up (ListRooms by name, then the tag) *before* it
+   sending), looks the resource up (its listing, then the tag) *before* it
    retries: found, it is returned; not found, the create is retried;
-4. records the room, so every later call with the id gets the same room;
+4. records the resource, so every later call with the id gets the same one;
 5. after an ambiguous attempt or a takeover, looks once more when AWS's
-   longest plausible delay has passed, and deletes any room a late create made
-   beside the one the caller was given. The record says that look is owed,
-   so if this process dies first, the next call with the id, in any process,
-   looks again (at once, or when the delay has passed).
+   longest plausible delay has passed, and deletes any resource a late create
+   made beside the one the caller was given. The record says that look is
+   owed, so if this process dies first, the next call with the id, in any
+   process, looks again (at once, or when the delay has passed).
+
+What differs between rooms and logging configurations (the create, the
+lookup, the delete, the message a record holds) is a :class:`Kind`; one
+Creator serves each kind.
 
 Without a request_id nothing here runs, and ambiguous failures are never retried.
 """
@@ -27,15 +32,17 @@ import hashlib
 import logging
 import struct
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Generic, TypeVar
 
 from google.protobuf import unknown_fields
+from google.protobuf.message import Message
+from ivschat.v1 import logging_configuration_service_pb2 as lc_pb
 from ivschat.v1 import room_service_pb2 as pb
 
 from ivschat_grpc.aws import convert
-from ivschat_grpc.core.calls import AwsCallError, CallControl, Rooms
+from ivschat_grpc.core.calls import Answer, AwsCallError, CallControl, Lookup, Resources
 from ivschat_grpc.core.idempotency import (
     Claim,
     StateUnavailable,
@@ -58,11 +65,12 @@ _ROUNDS: Final = 3
 _LEASE_MARGIN_S: Final = 1.0
 # How long closing waits for a cancelled background task to end.
 _CLOSE_WAIT_S: Final = 1.0
-# A record whose room a late create may still duplicate carries when its last
-# look is due (Unix seconds, a double) in this field of the stored Room, which
-# the Room message does not define. Any reader parses such a record as a Room:
-# a replica still on an older version, sharing Redis during an upgrade,
-# returns the room and ignores the field. Records without it are settled.
+# A record whose resource a late create may still duplicate carries when its
+# last look is due (Unix seconds, a double) in this field of the stored
+# message, which neither Room nor LoggingConfiguration defines. Any reader
+# parses such a record as its message: a replica still on an older version,
+# sharing Redis during an upgrade, returns the room and ignores the field.
+# Records without it are settled.
 _LOOK_DUE_FIELD: Final = 536_870_911  # the largest field number protobuf allows
 _FIXED64: Final = 1  # the wire type of a double
 
@@ -82,45 +90,94 @@ _LOOK_DUE_TAG: Final = _varint(_LOOK_DUE_FIELD << 3 | _FIXED64)
 _LOOKED_MAX: Final = 10_000
 
 
-def encode_record(room: pb.Room, look_due: float | None) -> bytes:
-    """The stored form of room; look_due: when a last look for duplicates is owed."""
-    body = room.SerializeToString()
+M = TypeVar("M", bound=Message)
+
+
+def encode_record(resource: Message, look_due: float | None) -> bytes:
+    """The stored form of resource; look_due: when a last look for duplicates is owed."""
+    body = resource.SerializeToString()
     if look_due is None:
         return body
     return body + _LOOK_DUE_TAG + struct.pack("<d", look_due)
 
 
-def decode_record(record: bytes) -> tuple[pb.Room, float | None]:
-    """The room in a stored record, and when its owed look is due (None if none is)."""
-    room = pb.Room.FromString(record)
+def decode_record(record: bytes, message: type[M]) -> tuple[M, float | None]:
+    """The message in a stored record, and when its owed look is due (None if none is)."""
+    resource = message.FromString(record)
     due = None
-    fields = unknown_fields.UnknownFieldSet(room)
+    fields = unknown_fields.UnknownFieldSet(resource)
     for index in range(len(fields)):  # a sequence that its type stubs do not call iterable
         entry = fields[index]
         if entry.field_number == _LOOK_DUE_FIELD and entry.wire_type == _FIXED64:
             (due,) = struct.unpack("<d", struct.pack("<Q", entry.data))
-    room.DiscardUnknownFields()  # nobody is handed the field
-    return room, due
+    resource.DiscardUnknownFields()  # nobody is handed the field
+    return resource, due
 
 
 def certainly_not_created(error: AwsCallError) -> bool:
-    """Whether a failed attempt cannot have created the room."""
+    """Whether a failed attempt cannot have created the resource."""
     return ran(error.code, error.http_status) is Ran.NO
 
 
 @dataclass(frozen=True, slots=True)
-class Result:
-    """Result is the room a call returns, and how it was obtained."""
+class Kind(Generic[M]):
+    """Kind is one kind of resource a Creator makes: AWS's operations for it, and its message."""
 
-    room: pb.Room
+    # The AWS operation that creates one, and the one that deletes one by ARN.
+    create: str
+    delete: str
+    # How one is found again by its tag.
+    lookup: Lookup
+    # What a caller is given and a record holds, made from AWS's members.
+    message: type[M]
+    to_message: Callable[[Mapping[str, Any]], M]
+    # Put before a request_id to make its record's key, so that one id used
+    # for two kinds makes two records. Rooms' keys are the bare id, as they
+    # were before there was a second kind, so their records stay valid. No
+    # prefix holds a '/', which marks Once's keys (core/once.is_record_key):
+    # what a creator makes can be looked up, so a replica without Redis may
+    # go on making it.
+    key_prefix: str = ""
+
+    def key(self, request_id: str) -> str:
+        """The store's key for request_id's record of this kind."""
+        return self.key_prefix + request_id
+
+
+ROOMS: Final[Kind[pb.Room]] = Kind(
+    "CreateRoom",
+    "DeleteRoom",
+    # A room's name narrows the listing, and its summary lacks the message
+    # limits, so each match is read whole.
+    Lookup("ListRooms", "rooms", filters=("name",), read="GetRoom"),
+    pb.Room,
+    convert.to_room,
+)
+LOGGING_CONFIGURATIONS: Final[Kind[lc_pb.LoggingConfiguration]] = Kind(
+    "CreateLoggingConfiguration",
+    "DeleteLoggingConfiguration",
+    # No filter, and each summary carries every member: an account holds ten
+    # by default, so the whole listing is a page or two.
+    Lookup("ListLoggingConfigurations", "loggingConfigurations"),
+    lc_pb.LoggingConfiguration,
+    convert.to_logging_configuration,
+    key_prefix="logging-configuration:",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Result(Generic[M]):
+    """Result is the resource a call returns, and how it was obtained."""
+
+    resource: M
     aws_request_id: str | None
     attempts: int
     replayed: bool  # an earlier call with the same request_id created it
 
 
-def fingerprint(request: pb.CreateRoomRequest) -> str:
+def fingerprint(request: Message) -> str:
     """A digest of everything in the request but its request_id."""
-    body = pb.CreateRoomRequest()
+    body = type(request)()
     body.CopyFrom(request)
     body.ClearField("request_id")
     body.DiscardUnknownFields()  # a field this contract does not know cannot change the room
@@ -194,20 +251,23 @@ class _Held:
     lost: bool = False
 
 
-class Creator:
-    """Creator makes rooms: directly, or exactly once per request_id."""
+class Creator(Generic[M]):
+    """Creator makes one kind of resource: directly, or exactly once per request_id."""
 
     def __init__(
         self,
-        aws: Rooms,
+        aws: Resources,
         store: Store,
         lease_s: float,
         settle_s: float = 2.0,
         claim_timeout_s: float = 5.0,
         recheck_s: float = 40.0,
         lifecycle: Lifecycle | None = None,
+        *,
+        kind: Kind[M],
     ) -> None:
         self._aws = aws
+        self._kind = kind
         self._store = store
         # A create sent by an owner that died or gave up may still land at AWS
         # this long after: then the service looks once more.
@@ -219,32 +279,40 @@ class Creator:
         self._lease_s = lease_s
         self.heartbeat = Heartbeat(store, claim_timeout_s)
         # How long a request that went unanswered may still be at work in AWS:
-        # the lookup waits this long, so it does not miss a room being created.
+        # the lookup waits this long, so it does not miss a resource being created.
         self._settle_s = settle_s
         # An owner's work outlives its caller's deadline or cancel, so that the
-        # room it may be creating is recorded; duplicates meanwhile wait for it,
-        # and so does the drain.
+        # resource it may be creating is recorded; duplicates meanwhile wait for
+        # it, and so does the drain.
         self.lifecycle = lifecycle or Lifecycle()
+
+    @property
+    def operation(self) -> str:
+        """The AWS operation this creator's creates are: CreateRoom, say."""
+        return self._kind.create
 
     async def create(
         self,
-        request: pb.CreateRoomRequest,
+        request: Message,
         params: Mapping[str, Any],
         timeout_s: float | None,
         *,
         priority: Priority = Priority.INTERACTIVE,
         control: CallControl | None = None,
-    ) -> Result:
-        """Create the room request describes (params: its AWS form), within timeout_s."""
+    ) -> Result[M]:
+        """Create what request describes (params: its AWS form), within timeout_s.
+
+        request is the create's proto, whose optional request_id field decides
+        whether the create is made exactly once.
+        """
         control = control or CallControl()
         if not request.HasField("request_id"):
-            created = await self._aws.create_room(
-                params, timeout_s, priority=priority, control=control
-            )
+            created = await self._send_create(params, timeout_s, priority, control)
             return Result(
-                convert.to_room(created.room), created.request_id, created.attempts, False
+                self._kind.to_message(created.result), created.request_id, created.attempts, False
             )
-        request_id = request.request_id.lower()
+        # Any kind's create request has it, which Message's type cannot say.
+        request_id = str(getattr(request, "request_id")).lower()  # noqa: B009
         tagged = {**params, "tags": {**params.get("tags", {}), RESERVED_TAG: request_id}}
         loop = asyncio.get_running_loop()
         deadline = None if timeout_s is None else loop.time() + timeout_s
@@ -257,12 +325,12 @@ class Creator:
             claimed_at = loop.time()
             claim = await self._claim(request_id, digest)
             if claim.verdict is Verdict.DONE:
-                room, due = decode_record(claim.room)
+                resource, due = decode_record(claim.room, self._kind.message)
                 if due is not None:
-                    self._look_again(request_id, params.get("name"), room.arn, due)
-                return Result(room, None, 0, True)
+                    self._look_again(request_id, params, _arn(resource), due)
+                return Result(resource, None, 0, True)
             if claim.verdict in (Verdict.MISMATCH, Verdict.WAIT):
-                await wait_or_refuse(self._store, request_id, claim, remaining())
+                await wait_or_refuse(self._store, self._kind.key(request_id), claim, remaining())
                 continue
             margin = min(_LEASE_MARGIN_S, 0.1 * self._lease_s)
             owner_deadline = claimed_at + self._lease_s - margin
@@ -284,8 +352,28 @@ class Creator:
             try:
                 return await asyncio.wait_for(asyncio.shield(work), remaining())
             except TimeoutError:
-                # The work goes on and records the room; retry with the same request_id.
+                # The work goes on and records the resource; retry with the same request_id.
                 raise AwsCallError(Outcome.DEADLINE_EXCEEDED) from None
+
+    def _send_create(
+        self,
+        params: Mapping[str, Any],
+        timeout_s: float | None,
+        priority: Priority,
+        control: CallControl,
+    ) -> Awaitable[Answer]:
+        return self._aws.create(
+            self._kind.create, params, timeout_s, priority=priority, control=control
+        )
+
+    def _find(
+        self, params: Mapping[str, Any], request_id: str, timeout_s: float | None
+    ) -> Awaitable[list[dict[str, Any]]]:
+        """Every resource of this kind tagged with request_id (params: the create's)."""
+        return self._aws.find(self._kind.lookup, params, RESERVED_TAG, request_id, timeout_s)
+
+    def _delete(self, arn: str, timeout_s: float | None) -> Awaitable[None]:
+        return self._aws.delete(self._kind.delete, arn, timeout_s)
 
     async def _claim(self, request_id: str, digest: str) -> Claim:
         """Claim request_id; a cancelled caller's win is given back (claim_surviving_cancel)."""
@@ -298,7 +386,8 @@ class Creator:
                 )
             )
 
-        return await claim_surviving_cancel(self._store, request_id, digest, give_back)
+        key = self._kind.key(request_id)
+        return await claim_surviving_cancel(self._store, key, digest, give_back)
 
     async def _own(
         self,
@@ -309,11 +398,11 @@ class Creator:
         priority: Priority,
         control: CallControl,
         deadline: float,
-    ) -> Result:
+    ) -> Result[M]:
         # The owner's budget ends before its lease does: after that, another caller
         # may take over, and two owners must never work at once.
         loop = asyncio.get_running_loop()
-        held = self.heartbeat.hold(request_id, token)
+        held = self.heartbeat.hold(self._kind.key(request_id), token)
 
         def remaining() -> float:
             # A lost claim may be another call's now: start nothing more at AWS.
@@ -330,18 +419,20 @@ class Creator:
             await asyncio.shield(self._release(request_id, token, unknown=unknown))
             raise
         except BaseException:
-            # Cancelled (the server is stopping): the room may exist. Settle the record.
+            # Cancelled (the server is stopping): the resource may exist. Settle the record.
             await asyncio.shield(self._release(request_id, token, unknown=True))
             raise
         else:
             if state.ambiguity:
                 due = time.time() + self._recheck_s
-                self._look_again(request_id, params.get("name"), outcome.room.arn, due)
+                self._look_again(request_id, params, _arn(outcome.resource), due)
             return outcome
         finally:
-            self.heartbeat.drop(request_id, token)
+            self.heartbeat.drop(self._kind.key(request_id), token)
 
-    def _look_again(self, request_id: str, name: str | None, kept_arn: str, due: float) -> None:
+    def _look_again(
+        self, request_id: str, params: Mapping[str, Any], kept_arn: str, due: float
+    ) -> None:
         """Look for duplicates of kept_arn once due (Unix time) has passed, once per process."""
         if request_id in self._looked:
             return
@@ -350,22 +441,22 @@ class Creator:
         self._looked.add(request_id)
         delay = max(0.0, due - time.time())
         task = asyncio.get_running_loop().create_task(
-            self._recheck(request_id, name, kept_arn, delay)
+            self._recheck(request_id, params, kept_arn, delay)
         )
         self._rechecks.add(task)
         task.add_done_callback(self._rechecks.discard)
 
     async def _recheck(
-        self, request_id: str, name: str | None, kept_arn: str, delay: float
+        self, request_id: str, params: Mapping[str, Any], kept_arn: str, delay: float
     ) -> None:
-        """Delete every room tagged with request_id but the one its callers were given."""
+        """Delete every resource tagged with request_id but the one its callers were given."""
         await asyncio.sleep(delay)
         try:
-            found = await self._aws.find_rooms(name, RESERVED_TAG, request_id, self._recheck_s)
-            for room in found:
-                if room.get("arn") != kept_arn:
-                    await self._aws.delete_room(room["arn"], self._recheck_s)
-                    log.warning("deleted a room that a late create made twice")
+            found = await self._find(params, request_id, self._recheck_s)
+            for resource in found:
+                if resource.get("arn") != kept_arn:
+                    await self._delete(resource["arn"], self._recheck_s)
+                    log.warning("deleted what a late %s made twice", self._kind.create)
         except AwsCallError as e:
             # The record still says a look is owed: the next call with the id tries again.
             self._looked.discard(request_id)
@@ -382,7 +473,7 @@ class Creator:
     async def _release(self, request_id: str, token: str, *, unknown: bool) -> None:
         """Give the claim back; a store that cannot is left to the lease, which lapses."""
         try:
-            await self._store.release(request_id, token, unknown=unknown)
+            await self._store.release(self._kind.key(request_id), token, unknown=unknown)
         except StateUnavailable:
             log.warning("could not release a request_id claim; its lease will lapse")
 
@@ -395,25 +486,22 @@ class Creator:
         remaining: Any,
         priority: Priority,
         control: CallControl,
-    ) -> Result:
+    ) -> Result[M]:
         ambiguous: AwsCallError | None = None
-        name = params.get("name")
         for _ in range(_ROUNDS):
             if state.resolve:
                 if state.settle:
                     # A request that went unanswered may still be at work in AWS.
                     await asyncio.sleep(min(self._settle_s, remaining()))
                 try:
-                    found = await self._aws.find_rooms(name, RESERVED_TAG, request_id, remaining())
+                    found = await self._find(params, request_id, remaining())
                 except AwsCallError as lookup:
                     raise (ambiguous or lookup) from lookup
                 if found:
-                    return await self._settle(request_id, token, found, name, remaining, control)
+                    return await self._settle(request_id, token, found, remaining, control)
                 state.resolve, state.settle, ambiguous = False, False, None  # not created
             try:
-                created = await self._aws.create_room(
-                    params, remaining(), priority=priority, control=control
-                )
+                created = await self._send_create(params, remaining(), priority, control)
             except AwsCallError as e:
                 if not certainly_not_created(e) and e.code != Outcome.DEADLINE_EXCEEDED:
                     state.resolve, state.settle, state.ambiguity = True, True, True
@@ -421,11 +509,11 @@ class Creator:
                     continue
                 raise
             if state.ambiguity:
-                # An earlier attempt may yet show up: converge on one room.
-                found = await self._aws.find_rooms(name, RESERVED_TAG, request_id, remaining())
-                return await self._settle(request_id, token, found, name, remaining, control)
-            room = convert.to_room(created.room)
-            return await self._record(request_id, token, room, created, control)
+                # An earlier attempt may yet show up: converge on one resource.
+                found = await self._find(params, request_id, remaining())
+                return await self._settle(request_id, token, found, remaining, control)
+            resource = self._kind.to_message(created.result)
+            return await self._record(request_id, token, resource, created, control)
         assert ambiguous is not None  # noqa: S101 - only ambiguity loops
         raise ambiguous
 
@@ -434,65 +522,70 @@ class Creator:
         request_id: str,
         token: str,
         found: list[dict[str, Any]],
-        name: str | None,
         remaining: Any,
         control: CallControl,
-    ) -> Result:
-        """Keep one room of those tagged with request_id (the earliest), delete the rest."""
+    ) -> Result[M]:
+        """Keep one resource of those tagged with request_id (the earliest), delete the rest."""
         keep, *extra = sorted(found, key=lambda r: (r.get("createTime"), r.get("arn")))
         for duplicate in extra:
-            await self._aws.delete_room(duplicate["arn"], remaining())
-        room = convert.to_room(keep)
-        # Only ambiguity leads here: a late create may yet duplicate the room.
+            await self._delete(duplicate["arn"], remaining())
+        resource = self._kind.to_message(keep)
+        # Only ambiguity leads here: a late create may yet duplicate the resource.
         due = time.time() + self._recheck_s
         return await self._record(
-            request_id, token, room, None, control, replayed=True, look_due=due
+            request_id, token, resource, None, control, replayed=True, look_due=due
         )
 
     async def _record(
         self,
         request_id: str,
         token: str,
-        room: pb.Room,
-        created: Any,
+        resource: M,
+        created: Answer | None,
         control: CallControl,
         *,
         replayed: bool = False,
         look_due: float | None = None,
-    ) -> Result:
-        """Record room; if another owner took over meanwhile, return what it recorded.
+    ) -> Result[M]:
+        """Record resource; if another owner took over meanwhile, return what it recorded.
 
         look_due, if given, is when the record's owed look for duplicates is due.
         """
         aws_request_id = created.request_id if created is not None else None
+        key = self._kind.key(request_id)
         try:
-            if await self._store.finish(request_id, token, encode_record(room, look_due)):
-                return Result(room, aws_request_id, control.attempts, replayed)
-            # Our lease ran out and another call owns the id now: its room is the answer.
-            done = await self._store.peek(request_id)
+            if await self._store.finish(key, token, encode_record(resource, look_due)):
+                return Result(resource, aws_request_id, control.attempts, replayed)
+            # Our lease ran out and another call owns the id now: its resource is the answer.
+            done = await self._store.peek(key)
         except StateUnavailable:
-            # The room exists and is tagged; the claim lapses, and the next call
-            # with this request_id looks it up and finds this room.
-            log.warning("could not record a created room; a retry will look it up")
-            return Result(room, aws_request_id, control.attempts, replayed)
+            # The resource exists and is tagged; the claim lapses, and the next
+            # call with this request_id looks it up and finds it.
+            log.warning("could not record a created resource; a retry will look it up")
+            return Result(resource, aws_request_id, control.attempts, replayed)
         if done:
-            recorded, _ = decode_record(done)
-            if recorded.arn != room.arn:
-                await self._aws.delete_room(room.arn, None)
+            recorded, _ = decode_record(done, self._kind.message)
+            if _arn(recorded) != _arn(resource):
+                await self._delete(_arn(resource), None)
             return Result(recorded, None, control.attempts, True)
-        return Result(room, None, control.attempts, replayed)
+        return Result(resource, None, control.attempts, replayed)
+
+
+def _arn(resource: Message) -> str:
+    """A resource's ARN: every kind's message has one."""
+    return str(getattr(resource, "arn"))  # noqa: B009 - which Message's type cannot say
 
 
 @dataclass(slots=True)
 class _Rounds:
     """_Rounds is what an owner knows about earlier attempts on its request_id."""
 
-    resolve: bool  # the room may exist: look it up before creating
+    resolve: bool  # the resource may exist: look it up before creating
     settle: bool = False  # a request may still be at work in AWS: wait before looking
     ambiguity: bool = False  # an attempt was ambiguous: converge after creating
 
 
-def _consume(task: asyncio.Task[Result]) -> None:
+def _consume(task: asyncio.Task[Any]) -> None:
     """Retrieve an abandoned owner's result, so its failure is not reported as unhandled."""
     if not task.cancelled():
         task.exception()

@@ -61,7 +61,7 @@ class Store(Protocol):
         """Take ownership of request_id, or say why not."""
 
     async def finish(self, request_id: str, token: str, room: bytes) -> bool:
-        """Record the created room (a serialized ivschat.v1.Room); False if token lost the id."""
+        """Record the result (a serialized Room, say); False if token lost the id."""
 
     async def peek(self, request_id: str) -> bytes:
         """The recorded room, or b"" if there is none yet."""

@@ -65,12 +65,12 @@ def fingerprint(operation: str, request: Message) -> str:
 
 
 def record_key(operation: str, request_id: str) -> str:
-    """The store's key for operation's request_id: apart from CreateRoom's ids and each other's."""
+    """The store's key for operation's request_id: apart from the creators' and each other's."""
     return f"{operation}/{request_id.lower()}"
 
 
 def is_record_key(key: str) -> bool:
-    """Whether key is one of record_key's (CreateRoom's keys are bare UUIDs, with no '/').
+    """Whether key is one of record_key's: the creators' have no '/' (core/creator.Kind.key).
 
     A replica that cannot reach the shared store must not send for such a key
     unless it holds the record itself: another replica may have sent it, and

@@ -1,4 +1,4 @@
-"""Each IVS Chat operation's quota, and whether a call AWS may have run may be sent again.
+"""Each IVS Chat operation's quota, whether a call AWS may have run may be sent again, and its RPCs.
 
 AWS gives every operation its own per-account rate, and none can be raised
 (`ivschat-quotas.md`); each is paced as a bucket of its own. An operation is
@@ -38,6 +38,10 @@ class Operation:
     # messages about its fields may repeat their values or keys, so they are
     # never passed on; only the member AWS named is.
     secret_input: bool = False
+    # The RPCs ("package.Service/Method") through which a caller gets this
+    # operation's work: those that send it, or, for the tag operations, those
+    # that do their work through the resource; docs/calling.md lists them.
+    rpcs: tuple[str, ...] = field(kw_only=True)
 
     @property
     def changes(self) -> bool:
@@ -47,6 +51,20 @@ class Operation:
 
 _ARN: Final[Mapping[str, str]] = {"identifier": "arn"}
 _ROOM_ARN: Final[Mapping[str, str]] = {"roomIdentifier": "room_arn"}
+# A logging configuration's destination is a oneof of LoggingConfiguration,
+# so AWS's destinationConfiguration.s3.bucketName is logging_configuration.s3.bucket_name.
+_DESTINATION: Final[Mapping[str, str]] = {"destinationConfiguration": ""}
+_LOGGING_CONFIGURATION: Final = "logging_configuration."
+_PAGES: Final[Mapping[str, str]] = {"maxResults": "page_size", "nextToken": "page_token"}
+
+
+def _rpc(service: str, *methods: str) -> tuple[str, ...]:
+    return tuple(f"ivschat.v1.{service}/{method}" for method in methods)
+
+
+_ROOMS: Final = "RoomService"
+_CHAT: Final = "ChatService"
+_LOGGING: Final = "LoggingConfigurationService"
 
 
 def _rows(*rows: Operation) -> Mapping[str, Operation]:
@@ -55,14 +73,28 @@ def _rows(*rows: Operation) -> Mapping[str, Operation]:
 
 OPERATIONS: Final[Mapping[str, Operation]] = _rows(
     # Not idempotent: AWS takes no token, so a resend can make a second room.
-    Operation("CreateRoom", 5, resend_ambiguous=False, effect="the room may exist"),
-    Operation("GetRoom", 5, resend_ambiguous=True, effect=None, proto_names=_ARN),
+    Operation(
+        "CreateRoom",
+        5,
+        resend_ambiguous=False,
+        effect="the room may exist",
+        rpcs=_rpc(_ROOMS, "CreateRoom", "BatchCreateRooms"),
+    ),
+    Operation(
+        "GetRoom",
+        5,
+        resend_ambiguous=True,
+        effect=None,
+        proto_names=_ARN,
+        rpcs=_rpc(_ROOMS, "GetRoom"),
+    ),
     Operation(
         "ListRooms",
         5,
         resend_ambiguous=True,
         effect=None,
-        proto_names={"maxResults": "page_size", "nextToken": "page_token"},
+        proto_names=_PAGES,
+        rpcs=_rpc(_ROOMS, "ListRooms"),
     ),
     # Sets the same fields to the same values again.
     Operation(
@@ -72,9 +104,15 @@ OPERATIONS: Final[Mapping[str, Operation]] = _rows(
         effect="the room may be updated",
         proto_names=_ARN,
         proto_prefix="room.",
+        rpcs=_rpc(_ROOMS, "UpdateRoom"),
     ),
     Operation(
-        "DeleteRoom", 5, resend_ambiguous=True, effect="the room may be deleted", proto_names=_ARN
+        "DeleteRoom",
+        5,
+        resend_ambiguous=True,
+        effect="the room may be deleted",
+        proto_names=_ARN,
+        rpcs=_rpc(_ROOMS, "DeleteRoom"),
     ),
     # A spare token harms nothing, and expires.
     Operation(
@@ -85,6 +123,7 @@ OPERATIONS: Final[Mapping[str, Operation]] = _rows(
         may_exist_key="token_may_exist",
         proto_names={**_ROOM_ARN, "sessionDurationInMinutes": "session_duration_minutes"},
         secret_input=True,
+        rpcs=_rpc(_CHAT, "CreateChatToken"),
     ),
     # A duplicate event reaches every user in the room.
     Operation(
@@ -95,6 +134,7 @@ OPERATIONS: Final[Mapping[str, Operation]] = _rows(
         may_exist_key="event_may_have_been_sent",
         proto_names=_ROOM_ARN,
         secret_input=True,
+        rpcs=_rpc(_CHAT, "SendEvent"),
     ),
     Operation(
         "DisconnectUser",
@@ -104,6 +144,7 @@ OPERATIONS: Final[Mapping[str, Operation]] = _rows(
         may_exist_key="user_may_be_disconnected",
         proto_names=_ROOM_ARN,
         secret_input=True,
+        rpcs=_rpc(_CHAT, "DisconnectUser"),
     ),
     Operation(
         "DeleteMessage",
@@ -112,6 +153,7 @@ OPERATIONS: Final[Mapping[str, Operation]] = _rows(
         effect="the message may be deleted",
         may_exist_key="message_may_be_deleted",
         proto_names=_ROOM_ARN,
+        rpcs=_rpc(_CHAT, "DeleteMessage"),
     ),
     # Not idempotent either: a resend can make a second configuration.
     Operation(
@@ -120,15 +162,36 @@ OPERATIONS: Final[Mapping[str, Operation]] = _rows(
         resend_ambiguous=False,
         effect="the logging configuration may exist",
         may_exist_key="logging_configuration_may_exist",
+        proto_names=_DESTINATION,
+        proto_prefix=_LOGGING_CONFIGURATION,
+        rpcs=_rpc(_LOGGING, "CreateLoggingConfiguration"),
     ),
-    Operation("GetLoggingConfiguration", 3, resend_ambiguous=True, effect=None),
-    Operation("ListLoggingConfigurations", 3, resend_ambiguous=True, effect=None),
+    Operation(
+        "GetLoggingConfiguration",
+        3,
+        resend_ambiguous=True,
+        effect=None,
+        proto_names=_ARN,
+        rpcs=_rpc(_LOGGING, "GetLoggingConfiguration"),
+    ),
+    Operation(
+        "ListLoggingConfigurations",
+        3,
+        resend_ambiguous=True,
+        effect=None,
+        proto_names=_PAGES,
+        rpcs=_rpc(_LOGGING, "ListLoggingConfigurations"),
+    ),
+    # Sets the same name and destination again.
     Operation(
         "UpdateLoggingConfiguration",
         3,
         resend_ambiguous=True,
         effect="the logging configuration may be updated",
         may_exist_key="logging_configuration_may_exist",
+        proto_names={**_ARN, **_DESTINATION},
+        proto_prefix=_LOGGING_CONFIGURATION,
+        rpcs=_rpc(_LOGGING, "UpdateLoggingConfiguration"),
     ),
     Operation(
         "DeleteLoggingConfiguration",
@@ -136,13 +199,18 @@ OPERATIONS: Final[Mapping[str, Operation]] = _rows(
         resend_ambiguous=True,
         effect="the logging configuration may be deleted",
         may_exist_key="logging_configuration_may_exist",
+        proto_names=_ARN,
+        rpcs=_rpc(_LOGGING, "DeleteLoggingConfiguration"),
     ),
+    # Tags are set through the resources themselves, as Google's APIs do: an
+    # Update whose mask names tags diffs them and sends these two.
     Operation(
         "TagResource",
         10,
         resend_ambiguous=True,
         effect="the tags may be set",
         may_exist_key="tags_may_be_changed",
+        rpcs=_rpc(_ROOMS, "UpdateRoom") + _rpc(_LOGGING, "UpdateLoggingConfiguration"),
     ),
     Operation(
         "UntagResource",
@@ -150,6 +218,17 @@ OPERATIONS: Final[Mapping[str, Operation]] = _rows(
         resend_ambiguous=True,
         effect="the tags may be removed",
         may_exist_key="tags_may_be_changed",
+        rpcs=_rpc(_ROOMS, "UpdateRoom") + _rpc(_LOGGING, "UpdateLoggingConfiguration"),
     ),
-    Operation("ListTagsForResource", 10, resend_ambiguous=True, effect=None),
+    # A resource's tags come back with it from its Get, as AWS's Get carries
+    # them; an Update reads them with this first when the tags it sends could
+    # be refused for the ones the resource has (the reserved tag, the limit).
+    Operation(
+        "ListTagsForResource",
+        10,
+        resend_ambiguous=True,
+        effect=None,
+        rpcs=_rpc(_ROOMS, "GetRoom", "UpdateRoom")
+        + _rpc(_LOGGING, "GetLoggingConfiguration", "UpdateLoggingConfiguration"),
+    ),
 )

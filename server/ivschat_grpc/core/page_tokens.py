@@ -1,8 +1,10 @@
-"""ListRooms page tokens: AWS's nextToken and the filters it belongs to, sealed with AES-GCM.
+"""Page tokens: AWS's nextToken, its listing and the filters it belongs to, sealed with AES-GCM.
 
 A caller's page_token must be opaque (AIP-158), must work on every replica,
-and must be refused with filters other than the ones it was issued for. The
-token therefore carries AWS's own nextToken and a digest of the filters,
+and must be refused with filters other than the ones it was issued for, or
+by a listing other than its own (a ListRooms token sent to
+ListLoggingConfigurations). The token therefore carries AWS's own nextToken,
+the listing's name and a digest of the filters,
 encrypted and authenticated under a key the replicas share (through Redis;
 replicas/page_token_key.py) or, without Redis, one key per process. A token
 that does not open under this key was not issued here, or was issued under an
@@ -55,8 +57,20 @@ def filters_digest(filters: Mapping[str, str]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 
+def _other_listing(listing: str) -> str:
+    return (
+        f"was issued by {listing}, not this listing; send it to {listing}, or start again "
+        "from the first page (an empty page_token)"
+    )
+
+
+# The listing a token names when it names none: tokens from before there was a
+# second listing were all ListRooms', and stay valid there.
+_FIRST_LISTING: Final = "ListRooms"
+
+
 class PageTokens:
-    """PageTokens seals AWS's nextToken with the filters' digest, and opens what it sealed."""
+    """PageTokens seals AWS's nextToken with its listing and the filters' digest, and opens it."""
 
     __slots__ = ("_aead",)
 
@@ -73,15 +87,18 @@ class PageTokens:
     def __repr__(self) -> str:
         return "PageTokens(<key hidden>)"
 
-    def issue(self, aws_token: str, filters: Mapping[str, str]) -> str:
-        """A page_token for AWS's nextToken, bound to filters."""
+    def issue(self, aws_token: str, filters: Mapping[str, str], *, listing: str) -> str:
+        """A page_token for AWS's nextToken from listing (ListRooms), bound to filters."""
         nonce = os.urandom(_NONCE_BYTES)
-        payload = json.dumps({"n": aws_token, "f": filters_digest(filters)}).encode()
+        body = {"n": aws_token, "f": filters_digest(filters)}
+        if listing != _FIRST_LISTING:
+            body["l"] = listing
+        payload = json.dumps(body).encode()
         sealed = _VERSION + nonce + self._aead.encrypt(nonce, payload, _PURPOSE)
         return base64.urlsafe_b64encode(sealed).decode().rstrip("=")
 
-    def open(self, token: str, filters: Mapping[str, str]) -> str:
-        """AWS's nextToken inside token, if this service issued it for filters.
+    def open(self, token: str, filters: Mapping[str, str], *, listing: str) -> str:
+        """AWS's nextToken inside token, if this service issued it from listing for filters.
 
         Raises BadPageToken otherwise, whose message is safe to show the caller.
         """
@@ -98,6 +115,9 @@ class PageTokens:
             payload = json.loads(self._aead.decrypt(nonce, ciphertext, _PURPOSE))
         except InvalidTag:
             raise BadPageToken(NOT_OURS) from None
+        issued_by = str(payload.get("l", _FIRST_LISTING))
+        if issued_by != listing:
+            raise BadPageToken(_other_listing(issued_by))
         if payload.get("f") != filters_digest(filters):
             raise BadPageToken(OTHER_FILTERS)
         return str(payload["n"])

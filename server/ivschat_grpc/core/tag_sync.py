@@ -50,8 +50,8 @@ class Update:
     AwsServicer._update carries it out.
     """
 
-    # The resource's own update operation (UpdateRoom), and its input; None
-    # when no field is masked, and then it is not sent.
+    # The resource's own update operation (UpdateRoom, UpdateLoggingConfiguration),
+    # and its input; None when no field is masked, and then it is not sent.
     operation: str
     params: Mapping[str, Any] | None
     # The resource, as the tag operations name it (their resourceArn).
@@ -106,7 +106,7 @@ def applied(current: Mapping[str, str], change: TagDiff) -> dict[str, str]:
 class Part(enum.StrEnum):
     """Part is one piece of an update, as ErrorInfo metadata names it."""
 
-    # The resource's own fields, which its update operation sets (UpdateRoom).
+    # The resource's own fields, which its update operation sets (UpdateRoom and the like).
     FIELDS = "fields"
     # Its tags, when one answer holds for all of them.
     TAGS = "tags"
@@ -129,7 +129,8 @@ REPORT_KEYS: Final[Mapping[State, str]] = {state: state.value for state in State
 
 # What each part and each state mean, for docs/errors.md.
 MEANINGS: Final[Mapping[Part | State, str]] = {
-    Part.FIELDS: "the resource's own fields, which its update operation sets (UpdateRoom)",
+    Part.FIELDS: "the resource's own fields, which its update operation sets (UpdateRoom, "
+    "UpdateLoggingConfiguration)",
     Part.TAGS: "its tags, as one: the tag calls it needs (if any) all ended alike",
     Part.TAGS_REMOVED: "the tags UntagResource removes, named apart when TagResource ended "
     "otherwise",

@@ -147,7 +147,7 @@ def proto_path(path: Iterable[str | int]) -> str:
     return out
 
 
-_AWS_NAME = re.compile(r"^(?P<head>[A-Za-z.]+)(?:\[(?P<index>[^\]]*)\])?$")
+_AWS_NAME = re.compile(r"^(?P<head>[A-Za-z][A-Za-z0-9.]*)(?:\[(?P<index>[^\]]*)\])?$")
 
 
 def proto_path_from_aws_name(name: str) -> str:
@@ -309,11 +309,20 @@ def _aws_violation(entry: Mapping[str, Any], known: Operation | None) -> tuple[s
             # index, nothing the caller needs.
             rest = rest if _INDEX.match(rest) else ""
             message = WITHHELD
-        if member in known.proto_names:
-            path = known.proto_names[member] + rest
+        renamed = known.proto_names.get(member)
+        if renamed is not None:
+            # Past the member, its nested members as the proto names them
+            # (destinationConfiguration.s3.bucketName: s3.bucket_name).
+            nested = "." + proto_path_from_aws_name(rest[1:]) if rest.startswith(".") else rest
+            # A member renamed "" is one whose members the proto holds itself.
+            path = (renamed + nested).lstrip(".") if renamed or nested else ""
+            if not path and known.proto_prefix:
+                path = known.proto_prefix.rstrip(".")  # the message itself
+            else:
+                path = known.proto_prefix + path
         else:
             path = proto_path_from_aws_name(member + rest) if member or rest else ""
-        path = known.proto_prefix + path if path else path
+            path = known.proto_prefix + path if path else path
     return path[:_MAX_TEXT], message[:_MAX_TEXT]
 
 

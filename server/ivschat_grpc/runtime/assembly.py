@@ -15,6 +15,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from ivschat.v1 import chat_service_pb2 as chat_pb
 from ivschat.v1 import chat_service_pb2_grpc as chat_pb_grpc
+from ivschat.v1 import logging_configuration_service_pb2 as lc_pb
+from ivschat.v1 import logging_configuration_service_pb2_grpc as lc_pb_grpc
 from ivschat.v1 import room_service_pb2 as pb
 from ivschat.v1 import room_service_pb2_grpc as pb_grpc
 from opentelemetry.sdk.trace import TracerProvider
@@ -23,13 +25,14 @@ from ivschat_grpc.api.admission import ConcurrencyLimit
 from ivschat_grpc.api.batch_stream import BatchLimits
 from ivschat_grpc.api.chat import ChatService
 from ivschat_grpc.api.drain_gate import DrainGate
+from ivschat_grpc.api.logging_configurations import LoggingConfigurationService
 from ivschat_grpc.api.malformed import MalformedRequestInterceptor, UnaryReader
 from ivschat_grpc.api.rooms import RoomService
 from ivschat_grpc.api.security import AuthInterceptor, server_credentials
 from ivschat_grpc.api.wrapping import HEALTH_PREFIX, Registrar, WrappingInterceptor
 from ivschat_grpc.aws.adapter import IvsChat
 from ivschat_grpc.aws.connection import StaticCredentials
-from ivschat_grpc.core.creator import Creator
+from ivschat_grpc.core.creator import LOGGING_CONFIGURATIONS, ROOMS, Creator, Kind, M
 from ivschat_grpc.core.idempotency import MemoryStore, Store
 from ivschat_grpc.core.lifecycle import Lifecycle
 from ivschat_grpc.core.once import Once, is_record_key
@@ -54,8 +57,11 @@ log = logging.getLogger(__name__)
 
 SERVICE_NAME: Final = pb.DESCRIPTOR.services_by_name["RoomService"].full_name
 CHAT_SERVICE_NAME: Final = chat_pb.DESCRIPTOR.services_by_name["ChatService"].full_name
+LOGGING_SERVICE_NAME: Final = lc_pb.DESCRIPTOR.services_by_name[
+    "LoggingConfigurationService"
+].full_name
 # The names health reports on: the server's own ("") and each service's.
-HEALTH_NAMES: Final = ("", SERVICE_NAME, CHAT_SERVICE_NAME)
+HEALTH_NAMES: Final = ("", SERVICE_NAME, CHAT_SERVICE_NAME, LOGGING_SERVICE_NAME)
 # Reflection serves the files in protobuf's default pool. No service imports
 # these, so a client that resolves a status detail by its type's name (grpcurl
 # decoding google.rpc.BadRequest) needs them in the pool: naming them here puts
@@ -104,10 +110,12 @@ class Service:
     lifecycle: Lifecycle
     pacer: Pacer
     pacers: Mapping[str, Pacer]
-    creator: Creator
+    creator: Creator[pb.Room]
     reader: UnaryReader
     chat: ChatService
     once: Once
+    logging_configurations: LoggingConfigurationService
+    logging_creator: Creator[lc_pb.LoggingConfiguration]
     metrics_port: int | None = None
     health_server: grpc.aio.Server | None = None
     health_port: int | None = None
@@ -137,6 +145,7 @@ class Service:
             log.warning("grace period nearly over with calls at work; answering them now")
             self.rooms.answer_now()
             self.chat.answer_now()
+            self.logging_configurations.answer_now()
             try:
                 await asyncio.wait_for(
                     self.lifecycle.calls_done(), max(0.0, deadline - loop.time())
@@ -146,6 +155,7 @@ class Service:
         await self.server.stop(max(0.0, deadline - loop.time()))
         await self.lifecycle.work_done(max(0.0, deadline - loop.time()))
         await self.creator.close()
+        await self.logging_creator.close()
         await self.once.close()
 
 
@@ -347,15 +357,21 @@ async def build_server(
     )
     # The generated add_* functions take any server.
     registrar: Any = Registrar(server, wrappers, reader)
-    creator = Creator(
-        aws,
-        store,
-        ids.lease_s,
-        ids.settle_s,
-        ids.claim_timeout_s,
-        ids.recheck_s,
-        lifecycle,
-    )
+
+    def creator_of(kind: Kind[M]) -> Creator[M]:
+        # Every kind on the same store and settings: a request_id's record is apart by its key.
+        return Creator(
+            aws,
+            store,
+            ids.lease_s,
+            ids.settle_s,
+            ids.claim_timeout_s,
+            ids.recheck_s,
+            lifecycle,
+            kind=kind,
+        )
+
+    creator = creator_of(ROOMS)
     batch = settings.batch
     rooms = RoomService(
         creator,
@@ -374,6 +390,11 @@ async def build_server(
     once = Once(aws, store, ids.claim_timeout_s, lifecycle)
     chat = ChatService(aws, once, limits.default_timeout_s)
     chat_pb_grpc.add_ChatServiceServicer_to_server(chat, registered)
+    logging_creator = creator_of(LOGGING_CONFIGURATIONS)
+    logging_configurations = LoggingConfigurationService(
+        logging_creator, aws, limits.default_timeout_s, page_tokens
+    )
+    lc_pb_grpc.add_LoggingConfigurationServiceServicer_to_server(logging_configurations, registered)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, registered)
     # Not enable_server_reflection: it registers on the server itself, past the wrappers.
     reflection_pb2_grpc.add_ServerReflectionServicer_to_server(  # type: ignore[no-untyped-call]  # generated, untyped
@@ -441,6 +462,8 @@ async def build_server(
         reader,
         chat,
         once,
+        logging_configurations,
+        logging_creator,
         metrics_port=metrics_port,
         health_server=health_server,
         health_port=health_port,
@@ -450,6 +473,10 @@ async def build_server(
     for name in HEALTH_NAMES:
         await health_servicer.set(name, SERVING)
     log.info(
-        "serving %s and %s on %s", SERVICE_NAME, CHAT_SERVICE_NAME, _address(listen.host, port)
+        "serving %s, %s and %s on %s",
+        SERVICE_NAME,
+        CHAT_SERVICE_NAME,
+        LOGGING_SERVICE_NAME,
+        _address(listen.host, port),
     )
     return service
