@@ -10,7 +10,12 @@ import uuid
 from contextlib import AsyncExitStack
 from typing import Any
 
+import grpc
+import pytest
+from google.protobuf import field_mask_pb2
 from ivschat.v1 import logging_configuration_service_pb2 as lc_pb
+from ivschat.v1 import logging_configuration_service_pb2_grpc as lc_pb_grpc
+from ivschat.v1 import room_service_pb2 as room_pb
 from ivschat_grpc.aws import convert
 from ivschat_grpc.aws.adapter import IvsChat
 from ivschat_grpc.aws.connection import AwsConnection, StaticCredentials
@@ -28,6 +33,8 @@ from ivschat_grpc.emulator import (
     FaultRule,
 )
 
+from tests.support.facade import Facade
+from tests.support.richstatus import field_violations
 from tests.support.waiting import until
 
 CREATE = "CreateLoggingConfiguration"
@@ -87,3 +94,69 @@ async def test_a_certain_failure_after_an_unseen_create_leaves_the_repeat_to_fin
         repeat = await creator.create(request, params, 10)
         await creator.close()
     assert tagged(emulator, request.request_id) == [repeat.resource.arn]
+
+
+# --- 2. AWS's own tags on a resource read and sent back ------------------------------
+
+STACK_TAG = "aws:cloudformation:stack-name"
+
+
+def plant_aws_tag(emu: Emulator, arn: str) -> None:
+    """Give the resource at arn a tag of AWS's own, as CloudFormation gives what it makes."""
+    for resource in (*emu.state.rooms.values(), *emu.state.logging_configurations.values()):
+        if resource["arn"] == arn:
+            resource["tags"][STACK_TAG] = "chat-stack"
+
+
+async def test_a_room_read_and_sent_back_with_aws_own_tag_updates(facade: Facade) -> None:
+    made = await facade.stub.CreateRoom(
+        room_pb.CreateRoomRequest(name="stacked", tags={"team": "a"}), timeout=10
+    )
+    plant_aws_tag(facade.emulator, made.room.arn)
+    room = await facade.stub.GetRoom(room_pb.GetRoomRequest(arn=made.room.arn), timeout=10)
+    assert room.tags[STACK_TAG] == "chat-stack"
+    # Read, change, send back (AIP-134): the tag AWS set comes back as it was.
+    room.tags["team"] = "b"
+    room.name = "renamed"
+    answer = await facade.stub.UpdateRoom(room_pb.UpdateRoomRequest(room=room), timeout=10)
+    assert dict(answer.tags) == {STACK_TAG: "chat-stack", "team": "b"}
+    masked = await facade.stub.UpdateRoom(
+        room_pb.UpdateRoomRequest(room=room, update_mask=field_mask_pb2.FieldMask(paths=["tags"])),
+        timeout=10,
+    )
+    assert dict(masked.tags) == {STACK_TAG: "chat-stack", "team": "b"}
+    assert facade.emulator.state.recorded("UntagResource") == []
+
+
+@pytest.mark.parametrize(
+    ("key", "value"), [(STACK_TAG, "another-stack"), ("AWS:made-up", "x"), ("aws:new", "1")]
+)
+async def test_setting_or_changing_an_aws_tag_is_refused_naming_it_before_anything_changes(
+    facade: Facade, key: str, value: str
+) -> None:
+    lc = lc_pb_grpc.LoggingConfigurationServiceStub(facade.channel)
+    config = await lc.CreateLoggingConfiguration(
+        lc_pb.CreateLoggingConfigurationRequest(
+            logging_configuration=lc_pb.LoggingConfiguration(
+                s3=lc_pb.S3Destination(bucket_name="chat-logs"), tags={"team": "a"}
+            )
+        ),
+        timeout=10,
+    )
+    plant_aws_tag(facade.emulator, config.arn)
+    facade.emulator.state.requests.clear()
+    sent = lc_pb.LoggingConfiguration(
+        arn=config.arn, name="renamed", tags={STACK_TAG: "chat-stack", key: value}
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await lc.UpdateLoggingConfiguration(
+            lc_pb.UpdateLoggingConfigurationRequest(
+                logging_configuration=sent,
+                update_mask=field_mask_pb2.FieldMask(paths=["name", "tags"]),
+            ),
+            timeout=10,
+        )
+    assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert list(field_violations(caught.value)) == [f'logging_configuration.tags["{key}"]']
+    # Only the read was sent: nothing changed.
+    assert [r.operation for r in facade.emulator.state.requests] == ["ListTagsForResource"]
