@@ -17,7 +17,7 @@ from ivschat.v1 import room_service_pb2 as pb
 from ivschat_grpc.aws import convert, validation
 from ivschat_grpc.core.creator import RESERVED_TAG
 from ivschat_grpc.core.page_tokens import BadPageToken, PageTokens
-from ivschat_grpc.core.tag_sync import Update
+from ivschat_grpc.core.tag_sync import Update, is_aws_own, is_kept
 from ivschat_grpc.core.violations import MapKey, Path, Violation
 
 # ListRooms' filters: each request field with its AWS member. Empty is no filter.
@@ -187,8 +187,12 @@ def tags_update(
     read gives the resource and its tags when it is not; tags (None: not
     masked) sit at path in the request. The rules that need the resource's
     current tags are tags_against's.
+
+    AWS's own tags are left to tags_against too: a resource read and sent back
+    carries them, and AWS does not count them in its limit.
     """
-    found = validation.check("Tags", tags) if tags is not None else []
+    own = None if tags is None else {k: v for k, v in tags.items() if not is_aws_own(k)}
+    found = validation.check("Tags", own) if own is not None else []
     violations = [Violation((*path, *v.path), v.message) for v in found]
     update = Update(
         operation=operation,
@@ -204,7 +208,7 @@ def tags_update(
 
 def tags_need_current(desired: Mapping[str, str]) -> bool:
     """Whether tags_against could refuse desired: only then must the tags be read first."""
-    return RESERVED_TAG in desired or len(desired) >= validation.bounds("Tags").max
+    return any(is_kept(key) for key in desired) or len(desired) >= validation.bounds("Tags").max
 
 
 def tags_against(
@@ -212,22 +216,24 @@ def tags_against(
 ) -> list[Violation]:
     """The rules desired (at path) breaks given the resource's current tags.
 
-    The reserved request_id tag is the service's: desired may name it only
-    with the value the resource has (as a resource read and sent back does),
-    and it counts in AWS's limit whenever the resource carries it.
+    The reserved request_id tag is the service's, and the aws: tags are AWS's:
+    desired may name one only with the value the resource has (as a resource
+    read and sent back does). The reserved tag counts in AWS's limit whenever
+    the resource carries it; AWS's own do not.
     """
     out: list[Violation] = []
-    if RESERVED_TAG in desired and desired[RESERVED_TAG] != current.get(RESERVED_TAG):
-        has = "carries another value" if RESERVED_TAG in current else "has none"
+    for key in sorted(k for k in desired if is_kept(k) and desired[k] != current.get(k)):
+        has = "carries another value" if key in current else "has none"
+        whose = "reserved for request_id" if key == RESERVED_TAG else "AWS's own"
         out.append(
             Violation(
-                (*path, MapKey(RESERVED_TAG)),
-                f"is reserved for request_id: it cannot be set or changed (the resource {has}); "
+                (*path, MapKey(key)),
+                f"is {whose}: it cannot be set or changed (the resource {has}); "
                 "leave it out and it is kept",
             )
         )
     most = validation.bounds("Tags").max
-    own = sum(1 for key in desired if key != RESERVED_TAG)
+    own = sum(1 for key in desired if not is_kept(key))
     if RESERVED_TAG in current and own >= most:
         out.append(
             Violation(

@@ -34,7 +34,7 @@ from typing import Any, Final
 
 from botocore.loaders import create_loader
 
-from ivschat_grpc.core.tag_sync import AWS_TAG_PREFIX
+from ivschat_grpc.core.tag_sync import AWS_TAG_PREFIX, is_aws_own
 from ivschat_grpc.core.violations import MapKey, Path, Violation
 
 SERVICE: Final = "ivschat"
@@ -90,7 +90,7 @@ def _tag_chars_ok(text: str) -> bool:
 
 
 def _not_reserved(key: str) -> bool:
-    return not key.lower().startswith(RESERVED_TAG_PREFIX)
+    return not is_aws_own(key)
 
 
 _TAG_CHARS: Final = "letters, digits, spaces and _ . : / = + - @"

@@ -415,7 +415,10 @@ class Creator(Generic[M]):
                 request_id, token, state, params, remaining, priority, control
             )
         except AwsCallError as e:
-            unknown = state.resolve or not certainly_not_created(e)
+            # After an ambiguous attempt, even a certain refusal of the next
+            # leaves the resource maybe made (a lookup can miss a create AWS
+            # is still at work on): the next owner must look before creating.
+            unknown = state.ambiguity or not certainly_not_created(e)
             await asyncio.shield(self._release(request_id, token, unknown=unknown))
             raise
         except BaseException:

@@ -37,9 +37,14 @@ from ivschat_grpc.core.violations import Path
 AWS_TAG_PREFIX: Final = "aws:"
 
 
+def is_aws_own(key: str) -> bool:
+    """Whether a tag is one of AWS's own."""
+    return key.lower().startswith(AWS_TAG_PREFIX)
+
+
 def is_kept(key: str) -> bool:
     """Whether a tag is kept whatever the map sent says: the service's own, or AWS's."""
-    return key == RESERVED_TAG or key.lower().startswith(AWS_TAG_PREFIX)
+    return key == RESERVED_TAG or is_aws_own(key)
 
 
 @dataclass(frozen=True, slots=True)
