@@ -20,7 +20,12 @@ from ivschat_grpc.aws import convert
 from ivschat_grpc.aws.adapter import IvsChat
 from ivschat_grpc.aws.connection import AwsConnection, StaticCredentials
 from ivschat_grpc.core.calls import AwsCallError
-from ivschat_grpc.core.creator import LOGGING_CONFIGURATIONS, RESERVED_TAG, Creator
+from ivschat_grpc.core.creator import (
+    LOGGING_CONFIGURATIONS,
+    RESERVED_TAG,
+    Creator,
+    certainly_not_created,
+)
 from ivschat_grpc.core.idempotency import MemoryStore
 from ivschat_grpc.core.operations import OPERATIONS
 from ivschat_grpc.core.outcomes import Outcome
@@ -85,11 +90,12 @@ async def test_a_certain_failure_after_an_unseen_create_leaves_the_repeat_to_fin
         creator = Creator(
             aws, MemoryStore(3600, 60), lease_s=60, settle_s=0.3, kind=LOGGING_CONFIGURATIONS
         )
-        try:
-            first: Any = await creator.create(request, params, 10)
-        except AwsCallError as e:
-            first = e.code
-        assert first == Outcome.QUOTA_EXCEEDED
+        with pytest.raises(AwsCallError) as caught:
+            await creator.create(request, params, 10)
+        # Not the quota's certain no, which would tell the caller nothing was
+        # made: the first attempt's ambiguity, since that create may have run.
+        assert caught.value.code != Outcome.QUOTA_EXCEEDED
+        assert not certainly_not_created(caught.value)
         await until(lambda: len(tagged(emulator, request.request_id)) == 1)
         repeat = await creator.create(request, params, 10)
         await creator.close()

@@ -491,6 +491,10 @@ class Creator(Generic[M]):
         control: CallControl,
     ) -> Result[M]:
         ambiguous: AwsCallError | None = None
+        # The first ambiguous attempt's failure: after it, no later failure
+        # can say the resource was not made (a lookup can miss a create AWS is
+        # still at work on), so the caller is given this one instead.
+        first: AwsCallError | None = None
         for _ in range(_ROUNDS):
             if state.resolve:
                 if state.settle:
@@ -509,7 +513,10 @@ class Creator(Generic[M]):
                 if not certainly_not_created(e) and e.code != Outcome.DEADLINE_EXCEEDED:
                     state.resolve, state.settle, state.ambiguity = True, True, True
                     ambiguous = e  # find out before retrying
+                    first = first or e
                     continue
+                if first is not None and certainly_not_created(e):
+                    raise first from e
                 raise
             if state.ambiguity:
                 # An earlier attempt may yet show up: converge on one resource.
