@@ -131,8 +131,9 @@ async def test_a_unary_call_without_its_request_is_answered_invalid_argument_at_
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await watch.read()
         assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-        scrape = service_.metrics.scrape().decode()
-    assert f'ivschat_grpc_rpcs_total{{code="INVALID_ARGUMENT",method="{CREATE}"}} 1.0' in scrape
+        counted = f'ivschat_grpc_rpcs_total{{code="INVALID_ARGUMENT",method="{CREATE}"}} 1.0'
+        # abort sends the status before the interceptor counts it: read until counted.
+        await until(lambda: counted in service_.metrics.scrape().decode(), limit_s=5)
     assert not emulator.state.recorded("CreateRoom")
 
 
@@ -421,17 +422,23 @@ async def test_calls_that_die_before_their_request_are_counted_as_their_clients_
         await until(lambda: running() == 1)
         call.cancel()
         await until(lambda: running() == 0)
-        scrape = service_.metrics.scrape().decode()
-    counted = {
-        line.split(" ")[0]
-        for line in scrape.splitlines()
-        if line.startswith("ivschat_grpc_rpcs_total{") and not line.endswith(" 0.0")
-    }
-    assert counted == {
-        f'ivschat_grpc_rpcs_total{{code="DEADLINE_EXCEEDED",method="{CREATE}"}}',
-        'ivschat_grpc_rpcs_total{code="DEADLINE_EXCEEDED",method="/grpc.health.v1.Health/Check"}',
-        f'ivschat_grpc_rpcs_total{{code="CANCELLED",method="{CREATE}"}}',
-    }
+        expected = {
+            f'ivschat_grpc_rpcs_total{{code="DEADLINE_EXCEEDED",method="{CREATE}"}}',
+            'ivschat_grpc_rpcs_total{code="DEADLINE_EXCEEDED",method="/grpc.health.v1.Health/Check"}',
+            f'ivschat_grpc_rpcs_total{{code="CANCELLED",method="{CREATE}"}}',
+        }
+
+        def counted() -> set[str]:
+            scrape = service_.metrics.scrape().decode()
+            return {
+                line.split(" ")[0]
+                for line in scrape.splitlines()
+                if line.startswith("ivschat_grpc_rpcs_total{") and not line.endswith(" 0.0")
+            }
+
+        # A client can see its status a moment before the service counts it.
+        await until(lambda: counted() >= expected, limit_s=5)
+    assert counted() == expected
 
 
 async def test_the_drain_answers_calls_whose_request_is_missing_or_late_and_sends_nothing(
