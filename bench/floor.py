@@ -2,8 +2,8 @@
 
     python -m bench.floor EVENT_LOOP     # uvloop or asyncio; AWS_* from the environment
 
-A bare grpc.aio server whose CreateRoom makes the direct worker's aioboto3
-call and answers: no validation, pacing, metrics, logs or error mapping.
+A bare grpc.aio server whose CreateRoom and CreateChatToken make the direct
+worker's aioboto3 calls and answer: no validation, pacing, metrics, logs or error mapping.
 bench/run.py measures it beside the facade, so what the facade costs beyond
 it is the facade's own code, and what the floor costs beyond a direct call is
 grpc.aio's.
@@ -20,6 +20,9 @@ from typing import Any
 import aioboto3
 import grpc
 from aiobotocore.config import AioConfig
+from google.protobuf.timestamp_pb2 import Timestamp
+from ivschat.v1 import chat_service_pb2 as chat_pb
+from ivschat.v1 import chat_service_pb2_grpc as chat_grpc
 from ivschat.v1 import room_service_pb2 as pb
 from ivschat.v1 import room_service_pb2_grpc as pb_grpc
 from ivschat_grpc.cli.command import loop_factory
@@ -58,6 +61,36 @@ class Floor(pb_grpc.RoomServiceServicer):
         raise AssertionError("abort raises")
 
 
+class ChatFloor(chat_grpc.ChatServiceServicer):
+    """ChatFloor answers CreateChatToken with AWS's token and times, and nothing else."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    async def CreateChatToken(self, request: Any, context: Any) -> chat_pb.CreateChatTokenResponse:
+        r = await self._client.create_chat_token(
+            roomIdentifier=request.room_arn, userId=request.user_id
+        )
+        token, session = Timestamp(), Timestamp()
+        token.FromDatetime(r["tokenExpirationTime"])
+        session.FromDatetime(r["sessionExpirationTime"])
+        return chat_pb.CreateChatTokenResponse(
+            token=r["token"], token_expiration_time=token, session_expiration_time=session
+        )
+
+    async def SendEvent(self, request: Any, context: Any) -> chat_pb.SendEventResponse:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "the floor serves CreateChatToken only")
+        raise AssertionError("abort raises")
+
+    async def DisconnectUser(self, request: Any, context: Any) -> chat_pb.DisconnectUserResponse:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "the floor serves CreateChatToken only")
+        raise AssertionError("abort raises")
+
+    async def DeleteMessage(self, request: Any, context: Any) -> chat_pb.DeleteMessageResponse:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "the floor serves CreateChatToken only")
+        raise AssertionError("abort raises")
+
+
 async def serve() -> None:
     # The direct worker's client, exactly (bench/worker.py).
     config = AioConfig(retries={"total_max_attempts": 1}, max_pool_connections=64)
@@ -65,6 +98,7 @@ async def serve() -> None:
     async with session.client("ivschat", config=config) as client:
         server = grpc.aio.server()
         pb_grpc.add_RoomServiceServicer_to_server(Floor(client), server)
+        chat_grpc.add_ChatServiceServicer_to_server(ChatFloor(client), server)
         port = server.add_insecure_port("127.0.0.1:0")
         await server.start()
         print(f"listening on 127.0.0.1:{port}", flush=True)
