@@ -54,12 +54,17 @@ async def process(
     env: dict[str, str],
     lines: list[str] | None = None,
     module: str = "ivschat_grpc",
+    cpu: int | None = None,
 ) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
     """Run `python -m MODULE ARGS` until its stdout matches pattern; yield the first group.
 
-    Every stdout line read until then is appended to lines, if given.
+    Every stdout line read until then is appended to lines, if given. With
+    cpu, the process runs on that core alone (taskset), so its CPU figures are
+    one core's.
     """
+    pinned = () if cpu is None else ("taskset", "-c", str(cpu))
     proc = await asyncio.create_subprocess_exec(
+        *pinned,
         sys.executable,
         "-m",
         module,
