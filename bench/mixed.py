@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import platform
 import re
 import statistics
@@ -161,7 +162,9 @@ async def setup(target: str, stock_rooms: int) -> dict[str, Any]:
             if request_id is not None:
                 request.request_id = request_id
             async with gate:
-                made = await _paced(lambda: rooms.CreateRoom(request, timeout=SETUP_DEADLINE_S))
+                made: pb.CreateRoomResponse = await _paced(
+                    lambda: rooms.CreateRoom(request, timeout=SETUP_DEADLINE_S)
+                )
             return made.room
 
         async def configuration(with_request_id: bool) -> lc_pb.LoggingConfiguration:
@@ -173,9 +176,10 @@ async def setup(target: str, stock_rooms: int) -> dict[str, Any]:
             request = lc_pb.CreateLoggingConfigurationRequest(logging_configuration=config)
             if with_request_id:
                 request.request_id = str(uuid.uuid4())
-            return await _paced(
+            made: lc_pb.LoggingConfiguration = await _paced(
                 lambda: logging.CreateLoggingConfiguration(request, timeout=SETUP_DEADLINE_S)
             )
+            return made
 
         chat = [room() for _ in range(CHAT_ROOMS)]
         tagged = [room(str(uuid.uuid4())) for _ in range(TAGGED_ROOMS)]
@@ -195,10 +199,25 @@ async def setup(target: str, stock_rooms: int) -> dict[str, Any]:
     }
 
 
+async def leftover_configurations(target: str, kept: list[dict[str, Any]]) -> list[str]:
+    """The logging configurations an earlier phase made and did not delete."""
+    async with grpc.aio.insecure_channel(target) as channel:
+        logging = lc_grpc.LoggingConfigurationServiceStub(channel)
+        request = lc_pb.ListLoggingConfigurationsRequest(page_size=50)
+        listed = await _paced(
+            lambda: logging.ListLoggingConfigurations(request, timeout=SETUP_DEADLINE_S)
+        )
+    keep = {c["arn"] for c in kept}
+    return [c.arn for c in listed.logging_configurations if c.arn not in keep]
+
+
 class Endpoint:
     """Endpoint reads the local endpoint's record of what it served."""
 
-    def __init__(self, url: str, http: aiohttp.ClientSession) -> None:
+    def __init__(
+        self, proc: asyncio.subprocess.Process, url: str, http: aiohttp.ClientSession
+    ) -> None:
+        self.proc = proc
         self.url = url
         self.http = http
 
@@ -398,9 +417,11 @@ async def phase(
     resources: dict[str, Any],
 ) -> dict[str, Any]:
     facade_proc, facade_port, metrics_url = facade
+    endpoint_proc = endpoint.proc
     rates = phase_rates(quotas, under_quota)
-    base = {
-        "target": f"127.0.0.1:{facade_port}",
+    target = f"127.0.0.1:{facade_port}"
+    base: dict[str, Any] = {
+        "target": target,
         "floor": f"127.0.0.1:{floor[1]}" if floor else None,
         "seconds": seconds,
         "resources": resources,
@@ -408,6 +429,9 @@ async def phase(
     }
     chat_rates = {k: r for k, r in rates.items() if k in CHAT_KINDS or k.startswith("floor_")}
     rest_rates = {k: r for k, r in rates.items() if k not in chat_rates}
+    resources["stock_configurations"] = await leftover_configurations(
+        target, resources["configurations"]
+    )
     before = await endpoint.clear()
     async with endpoint.http.get(metrics_url) as reply:
         shed_before = shed_metric(await reply.text())
@@ -416,9 +440,11 @@ async def phase(
     )
     await sleep_until(start)
     cpu0 = cpu_ticks(facade_proc.pid)
+    endpoint_cpu0 = cpu_ticks(endpoint_proc.pid)
     floor_cpu0 = cpu_ticks(floor[0].pid) if floor else 0.0
     await sleep_until(start + seconds)
     cpu1 = cpu_ticks(facade_proc.pid)
+    endpoint_cpu1 = cpu_ticks(endpoint_proc.pid)
     floor_cpu1 = cpu_ticks(floor[0].pid) if floor else 0.0
     snapshot_at = time.monotonic()
     window = await endpoint.records()
@@ -428,6 +454,7 @@ async def phase(
     async with endpoint.http.get(metrics_url) as reply:
         shed_after = shed_metric(await reply.text())
     results = [r for out in outs for r in out["results"]]
+    resources["stock_rooms"] = [arn for out in outs for arn in out["made_rooms"]]
     counted, floor_served = served(window)
     report = analyse(results, quotas, counted, throttles(whole), seconds)
     report = {
@@ -437,6 +464,11 @@ async def phase(
         "throttles_before": sum(throttles(before).values()),
         "endpoint_snapshot_s": round(snapshot_s, 3),
         "facade_cpu_pct_of_one_core": round((cpu1 - cpu0) / seconds * 100, 1),
+        # The rest of the machine's share, for what the facade's figures stand on.
+        "endpoint_cpu_pct": round((endpoint_cpu1 - endpoint_cpu0) / seconds * 100, 1),
+        # The callers' CPU includes their drain after the window.
+        "callers_cpu_pct": round(sum(o["cpu_s"] for o in outs) / seconds * 100, 1),
+        "load_average": round(os.getloadavg()[0], 2),
         **report,
         "shed_total_metric": dict(shed_after - shed_before),
         "unanswered": sum(o["unanswered"] for o in outs),
@@ -522,6 +554,10 @@ def table(p: dict[str, Any]) -> str:
         f"call p50 {shed['p50']} / p99 {shed['p99']} / max {shed['max']} ms ({shed['count']}); "
         f"unanswered {p['unanswered']}; unexpected {p['unexpected'] or 'none'}"
     )
+    lines.append(
+        f"endpoint CPU {p['endpoint_cpu_pct']} %, callers' CPU {p['callers_cpu_pct']} %, "
+        f"load average {p['load_average']}"
+    )
     if p["held_back"]:
         lines.append(f"not sent, to stay under the account's limit: {p['held_back']}")
     if "floor" in p:
@@ -539,7 +575,7 @@ async def run(seconds: float, check: bool) -> dict[str, Any]:
     listening = r"listening on [\d.]+:(\d+)"
     lines: list[str] = []
     async with (
-        process(r"listening on (http://\S+)", *emulator, env=clean_env()) as (_, url),
+        process(r"listening on (http://\S+)", *emulator, env=clean_env()) as (emulator_proc, url),
         aiohttp.ClientSession() as http,
     ):
         env = service_env(url)
@@ -549,7 +585,7 @@ async def run(seconds: float, check: bool) -> dict[str, Any]:
         ) as (facade_proc, metrics_url):
             facade_port = re.findall(listening, "".join(lines))[0]
             facade = (facade_proc, facade_port, metrics_url)
-            endpoint = Endpoint(url, http)
+            endpoint = Endpoint(emulator_proc, url, http)
             quotas = await endpoint.quotas()
             stock = STOCK_ROOMS if check else 3 * STOCK_ROOMS
             resources = await setup(f"127.0.0.1:{facade_port}", stock)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import resource
 import sys
 import time
 import zlib
@@ -43,6 +44,10 @@ GRACE_S: Final = 3.0
 # The local endpoint's limit of logging configurations per account, less the two kept.
 ACCOUNT_LOGGING_CONFIGURATIONS: Final = 10
 KEPT_LOGGING_CONFIGURATIONS: Final = 2
+# The facade's reason for a call that ran out its deadline before it was sent.
+NOT_SENT: Final = "DEADLINE_EXCEEDED_NOT_SENT"
+# How long after a caller's deadline the facade's own attempt has surely ended.
+SETTLED_S: Final = 1.0
 # What a delete names when nothing made is left to delete: with allow_missing
 # it is still one call to AWS, which answers that it does not exist.
 MISSING_ROOM: Final = "arn:aws:ivschat:us-east-1:123456789012:room/AAAAAAAAAAAA"
@@ -81,6 +86,11 @@ CHAINS: Final[Mapping[str, tuple[str, ...]]] = {
 }
 
 
+def cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def refusal(error: grpc.aio.AioRpcError) -> tuple[str, str]:
     """The ErrorInfo reason of a failed call and the operation its metadata names, if any."""
     for key, value in error.trailing_metadata() or ():
@@ -110,9 +120,9 @@ class Load:
     made_configurations: set[str] = field(default_factory=set)
     deleting: set[str] = field(default_factory=set)
     creating: int = 0
-    # Creates whose outcome is unknown (past their deadline): they may exist
-    # until a list says which do.
-    unknown_creates: int = 0
+    # When each create whose outcome is unknown ran out its deadline (it may
+    # have been sent): until a list sent after that says, it may exist.
+    unknown_creates: list[float] = field(default_factory=list)
 
     def _resource(self, name: str, i: int) -> Any:
         pool = self.plan["resources"][name]
@@ -183,7 +193,7 @@ class Load:
             + len(self.made_configurations)
             + len(self.deleting)
             + self.creating
-            + self.unknown_creates
+            + len(self.unknown_creates)
         )
 
     async def create_logging_configuration(self, i: int) -> bool:
@@ -200,8 +210,9 @@ class Load:
             made = await self.logging.CreateLoggingConfiguration(request, timeout=DEADLINE_S)
             self.made_configurations.add(made.arn)
         except grpc.aio.AioRpcError as e:
-            if e.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
-                self.unknown_creates += 1
+            certain = refusal(e)[0] == NOT_SENT or e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            if e.code() == grpc.StatusCode.DEADLINE_EXCEEDED and not certain:
+                self.unknown_creates.append(time.monotonic())
             raise
         finally:
             self.creating -= 1
@@ -214,13 +225,15 @@ class Load:
 
     async def list_logging_configurations(self, i: int) -> None:
         request = lc_pb.ListLoggingConfigurationsRequest(page_size=50)
+        sent = time.monotonic()
         listed = await self.logging.ListLoggingConfigurations(request, timeout=DEADLINE_S)
         # The list is what exists: a create that ran out its deadline is found here.
         kept = {c["arn"] for c in self.plan["resources"]["configurations"]}
         for config in listed.logging_configurations:
             if config.arn not in kept and config.arn not in self.deleting:
                 self.made_configurations.add(config.arn)
-        self.unknown_creates = 0
+        # A create past its deadline by then has reached AWS or never will.
+        self.unknown_creates = [t for t in self.unknown_creates if t + SETTLED_S >= sent]
 
     async def update_logging_configuration_tags(self, i: int) -> None:
         # One key, another value each time: TagResource alone, after the read.
@@ -290,6 +303,7 @@ class Load:
 
     async def run(self) -> dict[str, Any]:
         tasks: set[asyncio.Task[None]] = set()
+        cpu0 = cpu_s()
         await asyncio.gather(
             *(self.arrivals(kind, rate, tasks) for kind, rate in self.plan["rates"].items())
         )
@@ -300,9 +314,12 @@ class Load:
             for task in pending:
                 task.cancel()
         return {
+            "cpu_s": cpu_s() - cpu0,
             "results": self.results,
             "unanswered": unanswered,
             "held_back": dict(self.held_back),
+            # What is left to delete, for the next phase's deletes.
+            "made_rooms": list(self.made_rooms),
         }
 
 
@@ -327,6 +344,7 @@ async def main_async(plan: Mapping[str, Any]) -> dict[str, Any]:
         print("ready", flush=True)
         line = await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
         load.made_rooms.extend(plan["resources"]["stock_rooms"])
+        load.made_configurations.update(plan["resources"]["stock_configurations"])
         load.start = float(line)
         return await load.run()
 
