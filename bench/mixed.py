@@ -5,7 +5,7 @@
 
 The local endpoint runs as its own process and enforces every operation's AWS
 quota (its defaults). The facade runs as its own process with its default
-pacing (AWS's quotas), pinned to one core with taskset. Callers in two
+pacing (AWS's quotas), pinned to one core with taskset. Callers in three
 processes of their own (bench/mixed_worker.py) send open-loop: each kind of
 call at its rate whatever the answers, each with the interactive deadline.
 
@@ -427,17 +427,18 @@ async def phase(
         "resources": resources,
         "event_loop": EVENT_LOOP,
     }
-    chat_rates = {k: r for k, r in rates.items() if k in CHAT_KINDS or k.startswith("floor_")}
-    rest_rates = {k: r for k, r in rates.items() if k not in chat_rates}
+    # Three callers: the tokens (with the floor's), the moderation calls,
+    # and the rest, so that no caller's own loop is what delays a call.
+    tokens = {k: r for k, r in rates.items() if k.endswith("create_chat_token")}
+    moderation = {k: r for k, r in rates.items() if k in CHAT_KINDS and k not in tokens}
+    rest = {k: r for k, r in rates.items() if k not in tokens and k not in moderation}
     resources["stock_configurations"] = await leftover_configurations(
         target, resources["configurations"]
     )
     before = await endpoint.clear()
     async with endpoint.http.get(metrics_url) as reply:
         shed_before = shed_metric(await reply.text())
-    procs, start = await start_workers(
-        [{**base, "rates": chat_rates}, {**base, "rates": rest_rates}]
-    )
+    procs, start = await start_workers([{**base, "rates": r} for r in (tokens, moderation, rest)])
     await sleep_until(start)
     cpu0 = cpu_ticks(facade_proc.pid)
     endpoint_cpu0 = cpu_ticks(endpoint_proc.pid)
