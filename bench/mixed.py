@@ -61,7 +61,7 @@ from ivschat.v1 import room_service_pb2 as pb
 from ivschat.v1 import room_service_pb2_grpc as pb_grpc
 from ivschat_grpc.core.creator import RESERVED_TAG
 
-from bench.mixed_worker import CHAINS
+from bench.mixed_worker import CHAINS, FLOOR_USER
 from bench.procs import clean_env, process, service_env
 from bench.run import cpu_ticks
 
@@ -77,7 +77,6 @@ EXPECTED: Final = frozenset({"OK", "RESOURCE_EXHAUSTED", "DEADLINE_EXCEEDED"})
 # the facade's fault.
 LIMIT_REASONS: Final = frozenset({SHED_REASON, "CONCURRENCY_LIMIT"})
 CHAT: Final = ("CreateChatToken", "SendEvent", "DisconnectUser", "DeleteMessage")
-FLOOR_USER: Final = "floor-"
 
 # Each kind of call's rate, as a multiple of one operation's quota. The pairs
 # that share an operation sum to 2x it: GetRoom is read by GetRoom and by a
@@ -475,6 +474,9 @@ async def phase(
         "unanswered": sum(o["unanswered"] for o in outs),
         "held_back": dict(sum((Counter(o["held_back"]) for o in outs), Counter())),
         "unexpected": unexpected(results),
+        "client_error_details": dict(
+            sum((Counter(o["details"]) for o in outs), Counter()).most_common(5)
+        ),
     }
     if floor:
         floor_ok = [r[2] for r in results if r[0] == "floor_create_chat_token" and r[3] == "OK"]

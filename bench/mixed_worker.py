@@ -44,6 +44,7 @@ GRACE_S: Final = 3.0
 # The local endpoint's limit of logging configurations per account, less the two kept.
 ACCOUNT_LOGGING_CONFIGURATIONS: Final = 10
 KEPT_LOGGING_CONFIGURATIONS: Final = 2
+FLOOR_USER: Final = "floor-"
 # The facade's reason for a call that ran out its deadline before it was sent.
 NOT_SENT: Final = "DEADLINE_EXCEEDED_NOT_SENT"
 # How long after a caller's deadline the facade's own attempt has surely ended.
@@ -115,6 +116,7 @@ class Load:
     results: list[list[Any]] = field(default_factory=list)
     # Creates that were not sent, so as to keep under the account's limit.
     held_back: Counter[str] = field(default_factory=Counter)
+    details: Counter[str] = field(default_factory=Counter)
     # Rooms and logging configurations the load made, for its deletes to take.
     made_rooms: deque[str] = field(default_factory=deque)
     made_configurations: set[str] = field(default_factory=set)
@@ -169,8 +171,9 @@ class Load:
         await self.chat.CreateChatToken(request, timeout=DEADLINE_S)
 
     async def floor_create_chat_token(self, i: int) -> None:
+        # Its own users, so that the endpoint's record tells its tokens from the facade's.
         room = self._resource("chat_rooms", i)
-        request = chat_pb.CreateChatTokenRequest(room_arn=room, user_id=f"user-{i % 1000}")
+        request = chat_pb.CreateChatTokenRequest(room_arn=room, user_id=f"{FLOOR_USER}{i % 1000}")
         await self.floor.CreateChatToken(request, timeout=DEADLINE_S)
 
     async def send_event(self, i: int) -> None:
@@ -279,6 +282,9 @@ class Load:
         except grpc.aio.AioRpcError as e:
             code = e.code().name
             reason, operation = refusal(e)
+            if not reason:
+                # No rich status: grpc's own (a deadline, a cancel), named by its text.
+                self.details[f"{code}: {e.details()}"[:200]] += 1
         latency_ms = (time.monotonic() - sent) * 1000
         self.results.append(
             [kind, round(sent - self.start, 4), round(latency_ms, 3), code, reason, operation]
@@ -318,6 +324,7 @@ class Load:
             "results": self.results,
             "unanswered": unanswered,
             "held_back": dict(self.held_back),
+            "details": dict(self.details.most_common(5)),
             # What is left to delete, for the next phase's deletes.
             "made_rooms": list(self.made_rooms),
         }
