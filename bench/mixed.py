@@ -333,6 +333,7 @@ def analyse(
 ) -> dict[str, Any]:
     """One row per AWS operation, from the endpoint's record and what the callers got."""
     shed: Counter[str] = Counter()
+    shed_at: dict[str, list[float]] = {op: [] for op in quotas}
     refused: dict[str, Counter[str]] = {op: Counter() for op in quotas}
     latencies: dict[str, list[float]] = {op: [] for op in quotas}
     shed_ms: list[float] = []
@@ -355,6 +356,7 @@ def analyse(
                 first_shed_ms.append(latency_ms)
         if code == "RESOURCE_EXHAUSTED" and reason == SHED_REASON:
             shed[op] += 1
+            shed_at[op].append(latency_ms)
         else:
             refused[op][key] += 1
     rows = {}
@@ -369,6 +371,8 @@ def analyse(
             "quota_used": round(counted[op] / (quota * seconds), 4),
             "throttles": throttled[op],
             "shed": shed[op],
+            # From the RPC's send: a shed at a later step waited for the earlier ones.
+            "shed_answer_p99_ms": p99(shed_at[op]),
             "other_refusals": dict(refused[op]),
             "served_p50_ms": p50(latencies[op]),
             "served_p99_ms": p99(latencies[op]),
@@ -549,14 +553,16 @@ def table(p: dict[str, Any]) -> str:
     lines = [
         f"{p['phase']} ({p['seconds']:g} s)",
         f"{'operation':<28} {'quota':>6} {'demand':>7} {'used':>7} {'thr':>4} "
-        f"{'shed':>6} {'p99 ms':>8}  other refusals",
+        f"{'shed':>6} {'shed p99':>8} {'p99 ms':>8}  other refusals",
     ]
     for op, r in p["operations"].items():
         other = ", ".join(f"{k} {v}" for k, v in r["other_refusals"].items()) or "-"
         served_p99 = "-" if r["served_p99_ms"] is None else f"{r['served_p99_ms']:.1f}"
+        shed_p99 = "-" if r["shed_answer_p99_ms"] is None else f"{r['shed_answer_p99_ms']:.1f}"
         lines.append(
             f"{op:<28} {r['quota_per_s']:>6g} {r['demand_x_quota']:>6.2f}x "
-            f"{r['quota_used']:>7.1%} {r['throttles']:>4} {r['shed']:>6} {served_p99:>8}  {other}"
+            f"{r['quota_used']:>7.1%} {r['throttles']:>4} {r['shed']:>6} {shed_p99:>8} "
+            f"{served_p99:>8}  {other}"
         )
     shed = p["first_step_shed_answer_ms"]
     lines.append(
