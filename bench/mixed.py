@@ -595,8 +595,16 @@ async def run(seconds: float, check: bool, serve_args: list[str]) -> dict[str, A
         aiohttp.ClientSession() as http,
     ):
         env = service_env(url)
-        serve = ("serve", "--port", "0", "--log-level", "WARNING", "--metrics-port", "0")
-        serve = (*serve, *serve_args)
+        serve = (
+            "serve",
+            "--port",
+            "0",
+            "--log-level",
+            "WARNING",
+            "--metrics-port",
+            "0",
+            *serve_args,
+        )
         async with process(
             r"metrics at (http://\S+)", *serve, env=env, lines=lines, cpu=FACADE_CPU
         ) as (facade_proc, metrics_url):
