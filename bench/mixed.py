@@ -63,7 +63,7 @@ from ivschat.v1 import room_service_pb2_grpc as pb_grpc
 from ivschat_grpc.core.creator import RESERVED_TAG
 
 from bench.mixed_worker import CHAINS, FLOOR_USER
-from bench.procs import clean_env, process, service_env
+from bench.procs import clean_env, metric_by, process, service_env
 from bench.run import cpu_ticks
 
 # The facade's core, and the floor's in phase 2: each one core of its own,
@@ -407,13 +407,8 @@ def unexpected(results: list[list[Any]]) -> dict[str, int]:
 
 
 def shed_metric(scrape: str) -> Counter[str]:
-    """ivschat_grpc_shed_total by operation, where the facade exports it."""
-    out: Counter[str] = Counter()
-    for labels, value in re.findall(r"ivschat_grpc_shed_total\{([^}]*)\} (\S+)", scrape):
-        op = re.search(r'operation="(\w+)"', labels)
-        if op:
-            out[op[1]] += int(float(value))
-    return out
+    """ivschat_grpc_shed_total by operation."""
+    return metric_by(scrape, "ivschat_grpc_shed_total", "operation")
 
 
 async def phase(

@@ -165,16 +165,17 @@ class Load:
                 self.made_rooms.append(arn)  # maybe still there: a later delete takes it
             raise
 
-    async def create_chat_token(self, i: int) -> None:
+    async def _token(self, chat: Any, users: str, i: int) -> None:
         room = self._resource("chat_rooms", i)
-        request = chat_pb.CreateChatTokenRequest(room_arn=room, user_id=f"user-{i % 1000}")
-        await self.chat.CreateChatToken(request, timeout=DEADLINE_S)
+        request = chat_pb.CreateChatTokenRequest(room_arn=room, user_id=f"{users}{i % 1000}")
+        await chat.CreateChatToken(request, timeout=DEADLINE_S)
+
+    async def create_chat_token(self, i: int) -> None:
+        await self._token(self.chat, "user-", i)
 
     async def floor_create_chat_token(self, i: int) -> None:
         # Its own users, so that the endpoint's record tells its tokens from the facade's.
-        room = self._resource("chat_rooms", i)
-        request = chat_pb.CreateChatTokenRequest(room_arn=room, user_id=f"{FLOOR_USER}{i % 1000}")
-        await self.floor.CreateChatToken(request, timeout=DEADLINE_S)
+        await self._token(self.floor, FLOOR_USER, i)
 
     async def send_event(self, i: int) -> None:
         request = chat_pb.SendEventRequest(room_arn=self._resource("chat_rooms", i), event_name="m")

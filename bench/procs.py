@@ -8,6 +8,7 @@ import os
 import re
 import sys
 import tempfile
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -116,3 +117,13 @@ def memory_mb(pid: int, field: str = "VmRSS") -> float:
     m = re.search(rf"{field}:\s+(\d+) kB", status)
     assert m is not None
     return int(m[1]) / 1024
+
+
+def metric_by(scrape: str, metric: str, label: str) -> Counter[str]:
+    """A Prometheus counter's values summed by one label, from a scrape of the service."""
+    out: Counter[str] = Counter()
+    for labels, value in re.findall(rf"{metric}\{{([^}}]*)\}} (\S+)", scrape):
+        m = re.search(rf'{label}="(\w+)"', labels)
+        if m:
+            out[m[1]] += int(float(value))
+    return out
