@@ -85,3 +85,18 @@ def test_queue_bounds_are_seconds_of_each_quota() -> None:
     assert queue_bound(200, 2.0) == 400
     assert queue_bound(3, 0.1) == 1  # never none
     assert queue_bound(None, 2.0) is None  # unpaced: nothing queues for a rate
+
+
+async def test_a_slot_granted_a_little_late_does_not_push_the_schedule_back() -> None:
+    pacer, now = paced(rate=100)  # a slot every 10 ms, the most the schedule forgives
+    await pacer.acquire(Priority.INTERACTIVE)  # at 0
+    now[0] = 0.0105  # the timer fired half a millisecond late
+    await pacer.acquire(Priority.INTERACTIVE)
+    now[0] = 0.02  # the next slot is still at 20 ms, not at 20.5
+    await asyncio.wait_for(pacer.acquire(Priority.INTERACTIVE), 5)
+    # After an idle spell the schedule starts again from now: no burst to catch up.
+    now[0] = 5.0
+    await pacer.acquire(Priority.INTERACTIVE)
+    with pytest.raises(Shed) as shed:
+        await pacer.acquire(Priority.INTERACTIVE, within_s=0.001)
+    assert shed.value.retry_after_s == pytest.approx(0.01)
