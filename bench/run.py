@@ -27,6 +27,7 @@ results/PART.json, and the run's to results/run.json.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -82,18 +83,30 @@ def cpu_ticks(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+# Worker runs that failed and were run again: the report lists them, so a rerun is never silent.
+WORKER_FAILURES: list[str] = []
+
+
 async def worker(*args: str, cpus: str | None = None) -> dict[str, Any]:
-    proc = await asyncio.create_subprocess_exec(
-        *pinned(cpus),
-        sys.executable,
-        "-m",
-        "bench.worker",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        env=clean_env(),
-    )
-    out, _ = await proc.communicate()
-    assert proc.returncode == 0, f"bench.worker {args} failed"
+    """bench.worker's figures for args; a run that fails is run once more, and listed."""
+    for attempt in range(2):
+        proc = await asyncio.create_subprocess_exec(
+            *pinned(cpus),
+            sys.executable,
+            "-m",
+            "bench.worker",
+            *args,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=clean_env(),
+        )
+        out, err = await proc.communicate()
+        if proc.returncode == 0:
+            break
+        last = err.decode(errors="replace").strip().splitlines()[-1:]
+        WORKER_FAILURES.append(f"{time.strftime('%H:%M:%S')} bench.worker {' '.join(args)}: {last}")
+        print(WORKER_FAILURES[-1], file=sys.stderr)
+        assert attempt == 0, f"bench.worker {args} failed twice"
     result: dict[str, Any] = json.loads(out)
     return result
 
@@ -204,7 +217,12 @@ async def unary() -> dict[str, Any]:
     uv = next(r for r in rows if r["operation"] == "CreateRoom" and r["concurrency"] == 16)
     loops[EVENT_LOOP] = uv["facade"]["cpu_ms_per_call"]
     pinning = {"serving_cpu": SERVING_CPU, "load_cpu": LOAD_CPU}
-    return {"rows": rows, "pinning": pinning, "facade_cpu_ms_per_call_c16_by_loop": loops}
+    return {
+        "rows": rows,
+        "pinning": pinning,
+        "facade_cpu_ms_per_call_c16_by_loop": loops,
+        "worker_failures": list(WORKER_FAILURES),
+    }
 
 
 STORE_CALLS = {1: 1000, 16: 3000}
@@ -390,9 +408,26 @@ def _verdicts(report: dict[str, Any]) -> list[dict[str, Any]]:
     return [{"target": name, "met": met, "value": value} for name, met, value in targets(report)]
 
 
+def _cpu_model() -> str:
+    """The CPU's model name, as lscpu gives it, where /proc/cpuinfo says."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown CPU"
+
+
+def _utc_now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
 async def run(parts: list[str]) -> dict[str, Any]:
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    report: dict[str, Any] = {"machine": machine}
+    machine = (
+        f"{platform.machine()}, {_cpu_model()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}"
+    )
+    # When it ran, to set against anything else the machine was doing then.
+    report: dict[str, Any] = {"machine": machine, "started_utc": _utc_now()}
     if "unary" in parts:
         report["unary"] = await unary()
     if "batch" in parts:
@@ -407,6 +442,7 @@ async def run(parts: list[str]) -> dict[str, Any]:
         report["startup"] = await startup()
     if "stores" in parts:
         report["stores"] = await stores()
+    report["ended_utc"] = _utc_now()
     return report
 
 
@@ -454,7 +490,8 @@ def main() -> int:
     RESULTS.mkdir(exist_ok=True)
     for part in parts:
         # Each part's own file, so that a run of one part leaves the others' figures.
-        own = {"machine": report["machine"], part: report[part]}
+        when = {k: report[k] for k in ("machine", "started_utc", "ended_utc")}
+        own = {**when, part: report[part]}
         own["targets"] = _verdicts(own)
         (RESULTS / f"{part}.json").write_text(json.dumps(own, indent=2) + "\n")
     (RESULTS / "run.json").write_text(json.dumps(report, indent=2) + "\n")
