@@ -131,15 +131,19 @@ async def test_a_delete_that_ran_then_ran_out_of_time_is_not_called_unsent(
     facade: Facade,
 ) -> None:
     room = await made(facade)
-    # AWS deletes the room and answers 500; the deadline passes while the resend
-    # waits for DeleteRoom's next slot (5 a second), with nothing out to AWS.
+    # AWS deletes the room and answers 500; DeleteRoom's next slot (5 a second)
+    # opens too late for the resend, with nothing out to AWS. The resend is shed
+    # at once, or the deadline passes in its backoff: either way the caller is
+    # told the first attempt may have run.
     facade.emulator.state.faults.add(
         FaultRule(operation="DeleteRoom", error="InternalServerException", create=True, times=1),
     )
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await facade.stub.DeleteRoom(pb.DeleteRoomRequest(arn=room.arn), timeout=0.15)
-    assert caught.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
     info = error_info(caught.value)
-    assert info.reason == "DEADLINE_EXCEEDED"  # not DEADLINE_EXCEEDED_NOT_SENT
+    assert (caught.value.code(), info.reason) in {
+        (grpc.StatusCode.INTERNAL, "InternalServerException"),
+        (grpc.StatusCode.DEADLINE_EXCEEDED, "DEADLINE_EXCEEDED"),
+    }  # not DEADLINE_EXCEEDED_NOT_SENT, nor RATE_LIMIT_EXCEEDED
     assert info.metadata["room_may_exist"] == "true"
     assert room.id not in facade.emulator.state.rooms

@@ -27,6 +27,7 @@ BAD: dict[str, tuple[str, str]] = {
     "grace_s": ("-1", "--grace must be positive"),
     "create_rate": ("nan", "--create-rate must be a finite number"),
     "aws_max_in_flight": ("0", "--max-aws-in-flight must be at least 1"),
+    "max_queue_wait": ("1e9", "--max-queue-wait must be at most 600 seconds"),
     "operation_rates": ("GetRoom=6", "--operation-rates must not exceed AWS's quota for GetRoom"),
     "batch_window": ("0", "--batch-window must be at least 1"),
     "max_streams": ("many", "--max-streams must be an integer"),

@@ -41,18 +41,22 @@ def operations_table() -> str:
     """Each operation's quota and retry safety, from core/operations.py."""
     _code()
     from ivschat_grpc.core.operations import OPERATIONS
+    from ivschat_grpc.core.pacing import queue_bound
+    from ivschat_grpc.runtime.settings import Aws
 
+    wait_s = Aws().max_queue_wait_s
     rows = [
-        "| operation | AWS quota, calls a second | resent after an ambiguous outcome "
+        "| operation | AWS quota, calls a second | callers that may queue for it "
+        f"(`--max-queue-wait` {wait_s:g} s) | resent after an ambiguous outcome "
         "| what a caller must assume then | ErrorInfo metadata |",
-        "|---|---|---|---|---|",
+        "|---|---|---|---|---|---|",
     ]
     for op in OPERATIONS.values():
         effect = op.effect or "nothing changed: it is a read"
         key = f"`{op.may_exist_key}=true`" if op.changes else "-"
         rows.append(
-            f"| {op.name} | {op.rate:g} | {'yes' if op.resend_ambiguous else '**no**'} "
-            f"| {effect} | {key} |"
+            f"| {op.name} | {op.rate:g} | {queue_bound(op.rate, wait_s)} "
+            f"| {'yes' if op.resend_ambiguous else '**no**'} | {effect} | {key} |"
         )
     return "\n".join(rows) + "\n"
 

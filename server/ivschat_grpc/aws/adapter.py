@@ -35,10 +35,10 @@ from botocore.exceptions import (
 
 from ivschat_grpc import __version__
 from ivschat_grpc.aws.connection import AwsConnection, StaticCredentials
-from ivschat_grpc.core.calls import Answer, AwsCallError, CallControl, Lookup
+from ivschat_grpc.core.calls import Answer, AwsCallError, CallControl, Lookup, RateLimited
 from ivschat_grpc.core.operations import OPERATIONS, Operation
 from ivschat_grpc.core.outcomes import Outcome, Ran, ran
-from ivschat_grpc.core.pacing import Pacer, Priority
+from ivschat_grpc.core.pacing import Pacer, Priority, Shed
 
 if TYPE_CHECKING:
     from types_aiobotocore_ivschat import IvschatClient
@@ -94,9 +94,15 @@ class AttemptObserver(Protocol):
     def on_attempt(self, outcome: str, seconds: float, retried: bool) -> None:
         """outcome is "OK" or the failure's code; retried says another attempt follows."""
 
+    def on_shed(self, operation: str) -> None:
+        """A call was refused a slot of operation's bucket, unsent."""
+
 
 class _Unobserved:
     def on_attempt(self, outcome: str, seconds: float, retried: bool) -> None:
+        pass
+
+    def on_shed(self, operation: str) -> None:
         pass
 
 
@@ -261,12 +267,25 @@ class IvsChat:
         send = getattr(self._client, _METHODS[name])
         # Only CreateRoom's attempts are counted, as ivschat_grpc_aws_attempts says.
         observed = name == "CreateRoom"
+        loop = asyncio.get_running_loop()
+        # The last failure after which AWS may have run the call, for a change:
+        # a shed resend must not say that nothing happened.
+        ambiguous: AwsCallError | None = None
         try:
-            async with asyncio.timeout(timeout_s):
+            async with asyncio.timeout(timeout_s) as scope:
                 while True:
                     if control.stopped:
                         raise AwsCallError(Outcome.ABANDONED, attempts=control.attempts)
-                    await pacer.acquire(priority)
+                    when = scope.when()
+                    try:
+                        await pacer.acquire(priority, None if when is None else when - loop.time())
+                    except Shed as shed:
+                        if ambiguous is not None:
+                            raise ambiguous from None
+                        self._observer.on_shed(name)
+                        raise RateLimited(
+                            name, shed.retry_after_s, attempts=control.attempts
+                        ) from None
                     try:
                         if control.stopped:
                             raise AwsCallError(Outcome.ABANDONED, attempts=control.attempts)
@@ -283,6 +302,7 @@ class IvsChat:
                             retry = self._may_resend(operation, error) and not last_try
                             if retry and ran(error.code, error.http_status) is Ran.MAYBE:
                                 control.maybe_ran = True
+                                ambiguous = error if operation.changes else None
                             if observed:
                                 self._observer.on_attempt(
                                     error.code, time.perf_counter() - sent_at, retry

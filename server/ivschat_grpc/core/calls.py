@@ -48,6 +48,19 @@ class AwsCallError(CallFailed):
         self.request_id = request_id
 
 
+class RateLimited(AwsCallError):
+    """RateLimited is a call its operation's bucket refused a slot: shed, never sent.
+
+    operation is the bucket's (an Update's tags are TagResource's), and
+    retry_after_s is how long until a slot opens that nobody ahead holds.
+    """
+
+    def __init__(self, operation: str, retry_after_s: float, *, attempts: int = 0) -> None:
+        super().__init__(Outcome.RATE_LIMITED, attempts=attempts)
+        self.operation = operation
+        self.retry_after_s = retry_after_s
+
+
 class Refusal(CallFailed):
     """Refusal is the facade's own no, given before anything was sent to AWS.
 

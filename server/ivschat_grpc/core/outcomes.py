@@ -73,6 +73,9 @@ class Outcome(enum.StrEnum):
     # The caller's deadline fired while the call waited to be sent (for a pacing
     # slot, a connection slot or a retry's backoff).
     DEADLINE_NOT_SENT = "DeadlineExceededNotSent", Ran.NO, False
+    # The operation's bucket had no slot for the call within its deadline, or
+    # too many calls already waited for one: it was refused at once, unsent.
+    RATE_LIMITED = "RateLimited", Ran.NO, False
     # The caller stopped the call (a batch stream ended) before it was sent.
     ABANDONED = "Abandoned", Ran.NO, False
     # A batch item with a request_id whose stream ended while it was being

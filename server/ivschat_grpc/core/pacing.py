@@ -10,18 +10,33 @@ for the next free slot, never behind the batch. That priority ages: while
 batch items wait, at least one slot in BULK_SHARE goes to one of them, so
 unary calls that saturate the quota slow a batch down but never stop it.
 
-Slots are spaced 1/rate apart with no burst. AWS's bucket allows a burst, so
-a steady stream at the rate can never be throttled for going too fast.
+Slots are spaced 1/rate apart, on a schedule: a slot granted a little late
+(the event loop's timers are coarse, and busy) does not push every later
+slot back with it, or a 200-a-second quota would be spent at 80 %. The
+schedule forgives at most CATCH_UP_S of lateness, so two slots are never
+closer than 1/rate minus that: a burst of less than one extra call, which
+AWS's bucket allows, as it must allow a network's jitter.
 
 With a shared slot source (shared.py: one bucket in Redis for every replica),
 the time slots come from there instead, and the in-flight places and the
 order of waiters stay this process's own.
+
+A waiter that cannot have its slot in time is shed, not queued: a caller
+with a deadline is better told at once, with when to come back, than left
+to wait out its deadline. A waiter is refused at arrival when the slots
+promised to those ahead of it leave none before its deadline, or when
+max_waiting interactive callers already wait. One that falls behind while
+it waits (interactive calls went ahead, other replicas drew from a shared
+bucket, AWS was slow to give places back) is refused as soon as too little
+of its deadline is left to send. Batch items wait without a deadline: their
+stream's window bounds them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import enum
+import math
 import time
 from collections import deque
 from collections.abc import Callable
@@ -29,6 +44,12 @@ from typing import Final, Protocol
 
 # While bulk waiters wait, every BULK_SHARE-th slot granted goes to one of them.
 BULK_SHARE: Final = 5
+# The lateness of a slot that the schedule keeps to, at most one interval.
+CATCH_UP_S: Final = 0.01
+# A slot that opens with less than this left of the deadline is not taken: the
+# request would be cut off mid-flight, and a create cut off leaves its caller
+# not knowing whether it ran.
+SEND_RESERVE_S: Final = 0.05
 
 
 class Priority(enum.IntEnum):
@@ -36,6 +57,22 @@ class Priority(enum.IntEnum):
 
     INTERACTIVE = 0
     BULK = 1
+
+
+class Shed(Exception):
+    """Shed is a slot refused: it could not open in time, or too many already wait.
+
+    retry_after_s is how long until a slot opens that nobody ahead holds.
+    """
+
+    def __init__(self, retry_after_s: float) -> None:
+        super().__init__(f"no slot in time; retry after {retry_after_s:.3f} s")
+        self.retry_after_s = retry_after_s
+
+
+def queue_bound(rate: float | None, wait_s: float) -> int | None:
+    """How many interactive callers may wait for an operation's slots: wait_s of its rate."""
+    return None if rate is None else max(1, math.ceil(rate * wait_s))
 
 
 class SlotSource(Protocol):
@@ -58,19 +95,26 @@ class Pacer:
         max_in_flight: int,
         clock: Callable[[], float] = time.monotonic,
         shared: SlotSource | None = None,
+        max_waiting: int | None = None,
     ) -> None:
         if rate is not None and rate <= 0:
             raise ValueError("rate must be positive, or None for no pacing")
         if max_in_flight < 1:
             raise ValueError("max_in_flight must be at least 1")
+        if max_waiting is not None and max_waiting < 1:
+            raise ValueError("max_waiting must be at least 1, or None for no bound")
         self.rate = rate
         self._interval = 0.0 if rate is None else 1.0 / rate
         self._max = max_in_flight
         self._clock = clock
         self._shared = shared
+        self.max_waiting = max_waiting
         self._next = 0.0
         self.in_flight = 0
         self._queues: tuple[deque[asyncio.Future[None]], ...] = (deque(), deque())
+        # Live waiters by priority: those queued whose future is not yet done.
+        # Kept as counts, because arrivals read them and queues hold the dead.
+        self._live = [0, 0]
         self._dispatcher: asyncio.Task[None] | None = None
         self._freed = asyncio.Event()
         # Slots granted from the queues since a bulk waiter last got one.
@@ -79,7 +123,7 @@ class Pacer:
     @property
     def waiting(self) -> int:
         """How many callers wait for a slot: the pacing queue's depth."""
-        return sum(1 for q in self._queues for f in q if not f.done())
+        return self._live[0] + self._live[1]
 
     def waiting_count(self) -> float:
         """waiting, as a metric's callback reads it."""
@@ -87,28 +131,80 @@ class Pacer:
 
     def _take(self) -> None:
         self.in_flight += 1
-        self._next = max(self._clock(), self._next) + self._interval
+        now = self._clock()
+        on_schedule = now - self._next <= min(self._interval, CATCH_UP_S)
+        self._next = (self._next if on_schedule else now) + self._interval
 
-    async def acquire(self, priority: Priority) -> None:
-        """Wait for a send slot. A waiter cancelled before it gets one takes none."""
+    def _opens_at(self, priority: Priority) -> float:
+        """When a slot would open for a new waiter of priority, as far as this process knows.
+
+        Interactive waiters are ahead of it, and bulk ones too if it is bulk;
+        while bulk waiters wait, they take one slot in BULK_SHARE. Other
+        replicas drawing from a shared bucket can only make it later.
+        """
+        interactive, bulk = self._live
+        ahead = interactive if priority is Priority.INTERACTIVE else interactive + bulk
+        interval = self._interval
+        if priority is Priority.INTERACTIVE and bulk:
+            interval *= BULK_SHARE / (BULK_SHARE - 1)
+        return max(self._clock(), self._next) + ahead * interval
+
+    def _refusal(self, priority: Priority) -> Shed:
+        return Shed(max(0.0, self._opens_at(priority) - self._clock()))
+
+    async def acquire(self, priority: Priority, within_s: float | None = None) -> None:
+        """Wait for a send slot, or raise Shed if none can open within within_s seconds.
+
+        A waiter cancelled or shed before it gets a slot takes none.
+        """
+        deadline = None if within_s is None else self._clock() + within_s
         if (
             self._shared is None
             and not self.waiting
             and self.in_flight < self._max
             and self._clock() >= self._next
         ):
+            if deadline is not None and deadline - self._clock() < SEND_RESERVE_S:
+                raise self._refusal(priority)
             self._take()
             return
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if deadline is not None and self._opens_at(priority) > deadline - SEND_RESERVE_S:
+            raise self._refusal(priority)
+        if (
+            priority is Priority.INTERACTIVE
+            and self.max_waiting is not None
+            and self._live[priority] >= self.max_waiting
+        ):
+            raise self._refusal(priority)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
         self._queues[priority].append(future)
+        self._live[priority] += 1
         if self._dispatcher is None or self._dispatcher.done():
             self._dispatcher = asyncio.create_task(self._dispatch())
+        timer = None
+        if deadline is not None:
+            late = deadline - SEND_RESERVE_S - self._clock()
+            timer = loop.call_later(late, self._give_up, future, priority)
         try:
             await future
         except asyncio.CancelledError:
-            if future.done() and not future.cancelled():
+            if not future.done() or future.cancelled():
+                future.cancel()  # the dispatcher skips it
+                self._live[priority] -= 1
+            elif future.exception() is None:
                 self.release()  # granted in the same instant it was cancelled
             raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    def _give_up(self, future: asyncio.Future[None], priority: Priority) -> None:
+        """Shed a waiter whose deadline leaves too little time to send, were it granted now."""
+        if future.done():
+            return
+        self._live[priority] -= 1
+        future.set_exception(self._refusal(priority))
 
     def release(self) -> None:
         """Give back the in-flight place of an answered request."""
@@ -122,6 +218,7 @@ class Pacer:
             while queue:
                 if not queue[0].done():
                     self._since_bulk = 0 if queue is bulk else self._since_bulk + 1
+                    self._live[0 if queue is interactive else 1] -= 1
                     return queue.popleft()
                 queue.popleft()
         return None

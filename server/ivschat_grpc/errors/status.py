@@ -8,6 +8,7 @@ grpc-status-details-bin through grpc_status.rpc_status.
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -20,7 +21,7 @@ from google.protobuf.message import Message as ProtoMessage
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from ivschat_grpc.core.calls import AwsCallError, CallFailed, Refusal
+from ivschat_grpc.core.calls import AwsCallError, CallFailed, RateLimited, Refusal
 from ivschat_grpc.core.operations import OPERATIONS, Operation
 from ivschat_grpc.core.outcomes import Outcome
 from ivschat_grpc.core.tag_sync import Report
@@ -181,9 +182,9 @@ def _violations(entries: Sequence[tuple[str, str]]) -> error_details_pb2.BadRequ
     )
 
 
-def _retry(row: Row) -> error_details_pb2.RetryInfo:
+def _retry(seconds: float) -> error_details_pb2.RetryInfo:
     delay = duration_pb2.Duration()
-    delay.FromTimedelta(timedelta(seconds=row.retry_after_s))
+    delay.FromTimedelta(timedelta(seconds=seconds))
     return error_details_pb2.RetryInfo(retry_delay=delay)
 
 
@@ -206,11 +207,13 @@ def build(
     resource: tuple[str, str] | None = None,
     request_id: str | None = None,
     numbers: Mapping[str, object] | None = None,
+    retry_after_s: float | None = None,
 ) -> Failure:
     """The status of key's row: ErrorInfo first, then the row's detail.
 
     reason overrides the row's (an AWS code nobody listed is its own reason).
-    Each detail kind takes its content from the argument of its name.
+    Each detail kind takes its content from the argument of its name;
+    retry_after_s, if given, replaces the row's fixed delay.
     """
     row = CONTRACT[key]
     reason = reason or row.reason or str(key)
@@ -246,7 +249,10 @@ def build(
         case Detail.QUOTA:
             details.append(_quota(*(quota or ("", "limit reached"))))
         case Detail.RETRY:
-            details.append(_retry(row))
+            details.append(_retry(row.retry_after_s if retry_after_s is None else retry_after_s))
+        case Detail.QUOTA_RETRY:
+            details.append(_quota(*(quota or ("", "limit reached"))))
+            details.append(_retry(row.retry_after_s if retry_after_s is None else retry_after_s))
         case Detail.NONE:
             pass
     message = _message(row, known, numbers or {})
@@ -334,6 +340,8 @@ def from_failed(error: CallFailed, operation: str) -> Failure:
             operation=operation,
             violations=[(proto_path(v.path), v.message) for v in error.violations],
         )
+    if isinstance(error, RateLimited):
+        return rate_limited(error.operation, error.retry_after_s)
     assert isinstance(error, AwsCallError)  # noqa: S101 - the only other kind
     return from_aws(
         error.code,
@@ -341,6 +349,20 @@ def from_failed(error: CallFailed, operation: str) -> Failure:
         http_status=error.http_status,
         fields=error.fields,
         request_id=error.request_id,
+    )
+
+
+def rate_limited(operation: str, retry_after_s: float) -> Failure:
+    """RESOURCE_EXHAUSTED for a call shed by operation's bucket: its quota, and when to retry."""
+    known = OPERATIONS.get(operation)
+    quota = f"{known.rate:g} calls a second per account and region" if known else "its rate"
+    return build(
+        Outcome.RATE_LIMITED,
+        operation=operation,
+        metadata={"operation": operation},
+        quota=(f"operation:{operation}", quota),
+        # Milliseconds: finer says nothing a client can act on.
+        retry_after_s=math.ceil(retry_after_s * 1000) / 1000,
     )
 
 

@@ -35,6 +35,8 @@ class Detail(enum.Enum):
     RESOURCE = "ResourceInfo"
     QUOTA = "QuotaFailure"
     RETRY = "RetryInfo"
+    # A quota of ours that a retry can meet later: which one, and when.
+    QUOTA_RETRY = "QuotaFailure, RetryInfo"
 
 
 class Refused(enum.StrEnum):
@@ -174,6 +176,14 @@ CONTRACT: Final[Mapping[Key, Row]] = {
         "the deadline passed while the call waited for the {operation} rate; it was not sent",
         "DEADLINE_EXCEEDED_NOT_SENT",
         retry_after_s=1.0,
+    ),
+    # RetryInfo says when the bucket's next slot that nobody holds opens.
+    Outcome.RATE_LIMITED: Row(
+        _C.RESOURCE_EXHAUSTED,
+        Detail.QUOTA_RETRY,
+        "no slot of AWS's {operation} quota could be had in time (within the call's "
+        "deadline, or its queue is full); it was not sent, retry after RetryInfo's delay",
+        "RATE_LIMIT_EXCEEDED",
     ),
     Outcome.ABANDONED: Row(
         _C.UNAVAILABLE,
@@ -357,6 +367,8 @@ def contract_markdown(http_statuses: Mapping[str, int]) -> str:
         detail = "" if row.detail is Detail.NONE else row.detail.value
         if row.detail is Detail.RETRY:
             detail += f" ({row.retry_after_s:g} s)"
+        elif row.detail is Detail.QUOTA_RETRY:
+            detail += " (until the next free slot)"
         message = row.message.format_map(_Shown())
         resent = "yes" if isinstance(key, Outcome) and key.resend else "no"
         rows.append(

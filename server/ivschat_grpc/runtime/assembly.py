@@ -36,7 +36,7 @@ from ivschat_grpc.core.idempotency import MemoryStore, Store
 from ivschat_grpc.core.lifecycle import Lifecycle
 from ivschat_grpc.core.once import Once, is_record_key
 from ivschat_grpc.core.operations import OPERATIONS
-from ivschat_grpc.core.pacing import Pacer
+from ivschat_grpc.core.pacing import Pacer, queue_bound
 from ivschat_grpc.core.page_tokens import PageTokens
 from ivschat_grpc.core.sqlite_store import SqliteStore, StateDirError
 from ivschat_grpc.runtime.settings import ConfigError, Settings
@@ -324,10 +324,12 @@ async def build_server(
     else:
         store = MemoryStore(ids.retention_s, ids.claim_timeout_s)
     # One bucket per operation, at AWS's quota; CreateRoom's rate is a setting.
-    pacers = {
-        name: Pacer(settings.aws.rate(name), connection.max_in_flight, shared=slots.get(name))
-        for name in OPERATIONS
-    }
+    pacers: dict[str, Pacer] = {}
+    for name in OPERATIONS:
+        rate = settings.aws.rate(name)
+        bound = queue_bound(rate, settings.aws.max_queue_wait_s)
+        shared = slots.get(name)
+        pacers[name] = Pacer(rate, connection.max_in_flight, shared=shared, max_waiting=bound)
     pacer = pacers["CreateRoom"]
     metrics.pacing_queue.set_function(lambda: pacer.waiting)
     for name, each in pacers.items():

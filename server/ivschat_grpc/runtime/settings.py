@@ -158,6 +158,9 @@ class Aws:
     # Other operations' rates where they differ from AWS's quota (core/operations.py).
     operation_rates: Mapping[str, float | None] = field(default_factory=dict)
     max_in_flight: int = 16
+    # Seconds of its operation's quota that interactive calls may queue for:
+    # beyond it a caller is told at once to come back, rather than kept waiting.
+    max_queue_wait_s: float = 2.0
 
     def rate(self, operation: str) -> float | None:
         """The calls a second this process paces operation to (None: unpaced)."""
@@ -269,6 +272,17 @@ def _slow_rate(raw: str) -> float:
     if rate < MIN_RATE:
         raise ConfigError(f"must be at least {MIN_RATE:g} calls a second")
     return rate
+
+
+# Longer than any deadline worth waiting on a queue for: past it the bound is no bound.
+MAX_QUEUE_WAIT_S: Final = 600.0
+
+
+def _queue_wait(raw: str) -> float:
+    wait = _positive(raw)
+    if wait > MAX_QUEUE_WAIT_S:
+        raise ConfigError(f"must be at most {MAX_QUEUE_WAIT_S:g} seconds, not {wait:g}")
+    return wait
 
 
 def _rate(raw: str) -> float | None:
@@ -813,6 +827,16 @@ OPTIONS: Final[Sequence[Option]] = (
         "AWS calls in flight at once, per operation (16)",
         at="aws.max_in_flight",
         metavar="N",
+    ),
+    Option(
+        "max_queue_wait",
+        "--max-queue-wait",
+        _own("MAX_QUEUE_WAIT"),
+        _queue_wait,
+        "seconds of each operation's quota that callers may queue for; the rest are "
+        "answered RESOURCE_EXHAUSTED at once (2)",
+        at="aws.max_queue_wait_s",
+        metavar="SECONDS",
     ),
     # --- no group: how the process runs
     Option(

@@ -176,6 +176,12 @@ class Metrics:
             "absent without --redis-url",
             registry=r if redis else None,
         )
+        self.shed = Counter(
+            "ivschat_grpc_shed",
+            "calls refused a slot of their operation's quota at once, unsent, by operation",
+            ["operation"],
+            registry=r,
+        )
         self.batch_items = Counter(
             "ivschat_grpc_batch_items", "batch items answered, by code", ["code"], registry=r
         )
@@ -186,6 +192,10 @@ class Metrics:
         self.aws_seconds.labels(outcome).observe(seconds)
         if retried and outcome == Outcome.THROTTLED:
             self.throttles_absorbed.inc()
+
+    def on_shed(self, operation: str) -> None:
+        """Count one call shed by operation's bucket; adapter hook."""
+        self.shed.labels(operation).inc()
 
     def scrape(self) -> bytes:
         """The exposition text."""
