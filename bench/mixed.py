@@ -601,7 +601,7 @@ async def run(seconds: float, check: bool, serve_args: list[str]) -> dict[str, A
             *serve_args,
         )
         async with process(
-            r"metrics at (http://\S+)", *serve, env=env, lines=lines, cpu=FACADE_CPU
+            r"metrics at (http://\S+)", *serve, env=env, lines=lines, cpus=str(FACADE_CPU)
         ) as (facade_proc, metrics_url):
             facade_port = re.findall(listening, "".join(lines))[0]
             facade = (facade_proc, facade_port, metrics_url)
@@ -624,7 +624,7 @@ async def run(seconds: float, check: bool, serve_args: list[str]) -> dict[str, A
             if not check:
                 floor_args = (listening, EVENT_LOOP)
                 async with process(
-                    *floor_args, env=env, module="bench.floor", cpu=FLOOR_CPU
+                    *floor_args, env=env, module="bench.floor", cpus=str(FLOOR_CPU)
                 ) as floor:
                     phases.append(
                         await phase(

@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import sys
 import tempfile
 from collections import Counter
@@ -55,17 +56,15 @@ async def process(
     env: dict[str, str],
     lines: list[str] | None = None,
     module: str = "ivschat_grpc",
-    cpu: int | None = None,
+    cpus: str | None = None,
 ) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
     """Run `python -m MODULE ARGS` until its stdout matches pattern; yield the first group.
 
     Every stdout line read until then is appended to lines, if given. With
-    cpu, the process runs on that core alone (taskset), so its CPU figures are
-    one core's.
+    cpus, the process runs only on those CPUs (pinned()).
     """
-    pinned = () if cpu is None else ("taskset", "-c", str(cpu))
     proc = await asyncio.create_subprocess_exec(
-        *pinned,
+        *pinned(cpus),
         sys.executable,
         "-m",
         module,
@@ -92,11 +91,25 @@ async def process(
             await proc.wait()
 
 
+def pinned(cpus: str | None) -> tuple[str, ...]:
+    """The prefix that runs a command on cpus only (taskset's list, "0" or "0,1"), if given.
+
+    taskset execs the command in its own process, so the process's id is the command's.
+    """
+    if cpus is None:
+        return ()
+    taskset = shutil.which("taskset")
+    if taskset is None:
+        raise RuntimeError("pinning a process to a CPU needs taskset (util-linux)")
+    return (taskset, "--cpu-list", cpus)
+
+
 @asynccontextmanager
-async def endpoint(*extra: str) -> AsyncIterator[str]:
+async def endpoint(*extra: str, cpus: str | None = None) -> AsyncIterator[str]:
     """A local endpoint process with its quota off; yields its URL."""
     args = ("emulator", "--port", "0", "--create-room-rate", "off", *extra)
-    async with process(r"listening on (http://\S+)", *args, env=clean_env()) as (_, url):
+    pattern = r"listening on (http://\S+)"
+    async with process(pattern, *args, env=clean_env(), cpus=cpus) as (_, url):
         yield url
 
 
