@@ -1,7 +1,7 @@
 """The facade against the floor and calling AWS directly: one command, one table, one JSON file.
 
     .venv/bin/python -m bench.run            # every part (about 6 minutes)
-    .venv/bin/python -m bench.run unary      # or: unary batch pacing startup stores
+    .venv/bin/python -m bench.run unary      # or: unary batch pacing startup stores shed
 
 1. Unary: CreateRoom and CreateChatToken, each at concurrency 1, 16 and 64,
    three ways against the same local endpoint (its quotas off): direct
@@ -20,6 +20,9 @@
 5. Stores: CreateRoom with a new request_id per call, through the facade with
    its SQLite store and with its memory store, side by side at concurrency 1
    and 16: CPU per call and p50. The durable store's price.
+6. Shed: CreateChatToken calls that cannot have a slot in their deadline,
+   answered RESOURCE_EXHAUSTED by the facade, beside a floor that answers
+   every call so: CPU per call, p50 and p99 of the answer.
 Each target is printed as met or not. Each part's figures are written to
 results/PART.json, and the run's to results/run.json.
 """
@@ -375,6 +378,17 @@ def targets(report: dict[str, Any]) -> list[tuple[str, bool | None, str]]:
                     f"{c1['p50_added_ms']:+.3f} ms (floor's p50 {c1['floor']['p50_ms']} ms)",
                 )
             )
+    if "shed" in report:
+        worst = max(report["shed"]["rows"], key=lambda r: r["facade"]["p99_ms"])
+        floor = worst["floor"]["p99_ms"]
+        out.append(
+            (
+                "a call that cannot be served in its deadline is answered within 50 ms (p99)",
+                worst["facade"]["p99_ms"] <= 50,
+                f"p99 {worst['facade']['p99_ms']} ms at c={worst['concurrency']} "
+                f"(floor's {floor} ms)",
+            )
+        )
     if "batch" in report:
         growth = report["batch"].get("peak_rss_growth_mb")
         out.append(
@@ -430,6 +444,51 @@ def _utc_now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
+SHED_CALLS = {1: 1000, 16: 3000}
+# One CreateChatToken slot every 100 s: after the first, every call's slot is
+# past its 30 s deadline, and it is shed on arrival.
+SHED_SERVE = (*UNPACED_SERVE, "--operation-rates", "CreateChatToken=0.01")
+
+
+async def shed() -> dict[str, Any]:
+    """CreateChatToken calls shed on arrival, the facade beside the floor that sheds them all.
+
+    The floor (bench/floor.py shed) answers each RESOURCE_EXHAUSTED with the
+    same three details, built per call: what any grpc.aio server pays to say
+    no. Latency is the time to the answer, the target's 50 ms.
+    """
+    rows = []
+    async with endpoint(*UNARY_ENDPOINT, cpus=LOAD_CPU) as url:
+        env = service_env(url)
+        floor_args = (LISTENING, EVENT_LOOP, "shed")
+        async with (
+            process(LISTENING, *SHED_SERVE, env=env, cpus=SERVING_CPU) as facade,
+            process(*floor_args, env=env, module="bench.floor", cpus=SERVING_CPU) as floor,
+        ):
+            servers = {"floor": floor, "facade": facade}
+            for concurrency, calls in SHED_CALLS.items():
+                runs: dict[str, list[dict[str, Any]]] = {"floor": [], "facade": []}
+                order = list(runs)
+                for _ in range(UNARY_ROUNDS):
+                    order.reverse()
+                    for name in order:
+                        proc, port = servers[name]
+                        mode = "grpc-chat-token-shed"
+                        run = await _through(proc, port, concurrency, calls, mode, LOAD_CPU)
+                        runs[name].append(run)
+                fl, fa = _least_cpu(runs["floor"]), _least_cpu(runs["facade"])
+                rows.append(
+                    {
+                        "concurrency": concurrency,
+                        "calls": calls,
+                        "floor": fl,
+                        "facade": fa,
+                        "cpu_ratio": round(fa["cpu_ms_per_call"] / fl["cpu_ms_per_call"], 3),
+                    }
+                )
+    return {"rows": rows, "pinning": {"serving_cpu": SERVING_CPU, "load_cpu": LOAD_CPU}}
+
+
 async def _batch() -> dict[str, Any]:
     report = await batch_bench.run([10_000, 100_000])
     rows = report["rows"]
@@ -444,6 +503,7 @@ PARTS: dict[str, Callable[[], Awaitable[dict[str, Any]]]] = {
     "pacing": pacing,
     "startup": startup,
     "stores": stores,
+    "shed": shed,
 }
 
 
@@ -499,6 +559,15 @@ def main() -> int:
                 f"p99 {x['p99_ms']:6.2f} ms  cpu {x['cpu_ms_per_call']:.3f} ms/call"
             )
         print(f"  sqlite: cpu x{r['cpu_ratio']} of memory, p50 +{r['p50_added_ms']} ms")
+    for r in report.get("shed", {}).get("rows", []):
+        print(f"shed CreateChatToken c={r['concurrency']}, {r['calls']} calls:")
+        for name in ("floor", "facade"):
+            x = r[name]
+            print(
+                f"  {name:<6} {x['calls_per_s']:>7}/s  p50 {x['p50_ms']:6.2f} ms  "
+                f"p99 {x['p99_ms']:6.2f} ms  cpu {x['cpu_ms_per_call']:.3f} ms/call"
+            )
+        print(f"  facade: cpu x{r['cpu_ratio']} of the floor")
     report["targets"] = _verdicts(report)
     for t in report["targets"]:
         print(f"target {t['target']}: {t['value']} -> {'met' if t['met'] else 'NOT met'}")

@@ -5,19 +5,22 @@
     python -m bench.worker grpc HOST:PORT CONCURRENCY CALLS [EVENT_LOOP]
     python -m bench.worker grpc-chat-token HOST:PORT CONCURRENCY CALLS [EVENT_LOOP]
     python -m bench.worker grpc-request-id HOST:PORT CONCURRENCY CALLS [EVENT_LOOP]
+    python -m bench.worker grpc-chat-token-shed HOST:PORT CONCURRENCY CALLS [EVENT_LOOP]
 
 Makes CALLS CreateRoom calls at CONCURRENCY, after a warm-up, and prints one
 JSON line: latencies (ms) and this process's CPU seconds for the measured calls.
 The chat-token modes make CreateChatToken calls instead, all to one room that
 the worker creates first through the same target.
 grpc-request-id gives every call a new request_id, so the service claims and
-records each one in its idempotency store.
+records each one in its idempotency store. grpc-chat-token-shed expects every
+call to be shed (RESOURCE_EXHAUSTED), after the one slot the server has.
 
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import resource
 import sys
@@ -125,6 +128,35 @@ async def via_grpc_chat_token(target: str, concurrency: int, calls: int) -> dict
         return await drive(lambda: stub.CreateChatToken(request, timeout=30), concurrency, calls)
 
 
+async def via_grpc_chat_token_shed(target: str, concurrency: int, calls: int) -> dict[str, Any]:
+    """CreateChatToken calls that the server sheds: each must end RESOURCE_EXHAUSTED."""
+    import grpc
+    from ivschat.v1 import chat_service_pb2 as chat_pb
+    from ivschat.v1 import chat_service_pb2_grpc as chat_grpc
+    from ivschat.v1 import room_service_pb2 as pb
+    from ivschat.v1 import room_service_pb2_grpc as pb_grpc
+
+    async with grpc.aio.insecure_channel(target) as channel:
+        room = await pb_grpc.RoomServiceStub(channel).CreateRoom(
+            pb.CreateRoomRequest(name="bench"), timeout=30
+        )
+        request = chat_pb.CreateChatTokenRequest(room_arn=room.room.arn, user_id=USER_ID)
+        stub = chat_grpc.ChatServiceStub(channel)
+
+        async def shed() -> None:
+            try:
+                await stub.CreateChatToken(request, timeout=30)
+            except grpc.aio.AioRpcError as e:
+                if e.code() is not grpc.StatusCode.RESOURCE_EXHAUSTED:
+                    raise
+                return
+            raise AssertionError("a call that should have been shed was served")
+
+        with contextlib.suppress(grpc.aio.AioRpcError):
+            await stub.CreateChatToken(request, timeout=30)  # the one slot there is, if any
+        return await drive(shed, concurrency, calls)
+
+
 async def via_grpc_with_request_ids(target: str, concurrency: int, calls: int) -> dict[str, Any]:
     import grpc
     from ivschat.v1 import room_service_pb2 as pb
@@ -147,6 +179,7 @@ MODES = {
     "direct-chat-token": direct_chat_token,
     "grpc": via_grpc,
     "grpc-chat-token": via_grpc_chat_token,
+    "grpc-chat-token-shed": via_grpc_chat_token_shed,
     "grpc-request-id": via_grpc_with_request_ids,
 }
 
