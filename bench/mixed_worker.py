@@ -165,8 +165,8 @@ class Load:
                 self.made_rooms.append(arn)  # maybe still there: a later delete takes it
             raise
 
-    async def _token(self, chat: Any, users: str, i: int) -> None:
-        room = self._resource("chat_rooms", i)
+    async def _token(self, chat: Any, users: str, i: int, rooms: str = "chat_rooms") -> None:
+        room = self._resource(rooms, i)
         request = chat_pb.CreateChatTokenRequest(room_arn=room, user_id=f"{users}{i % 1000}")
         await chat.CreateChatToken(request, timeout=DEADLINE_S)
 
@@ -175,7 +175,7 @@ class Load:
 
     async def floor_create_chat_token(self, i: int) -> None:
         # Its own users, so that the endpoint's record tells its tokens from the facade's.
-        await self._token(self.floor, FLOOR_USER, i)
+        await self._token(self.floor, FLOOR_USER, i, "floor_chat_rooms")
 
     async def send_event(self, i: int) -> None:
         request = chat_pb.SendEventRequest(room_arn=self._resource("chat_rooms", i), event_name="m")
