@@ -6,11 +6,22 @@ fix came with (the commit says which).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import random
+import signal
 import uuid
 from contextlib import AsyncExitStack
 from typing import Any
 
+import aiohttp
+import grpc
+from ivschat.v1 import chat_service_pb2 as chat_pb
+from ivschat.v1 import chat_service_pb2_grpc as chat_grpc
+from ivschat.v1 import logging_configuration_service_pb2 as lc_pb
+from ivschat.v1 import logging_configuration_service_pb2_grpc as lc_grpc
 from ivschat.v1 import room_service_pb2 as pb
+from ivschat.v1 import room_service_pb2_grpc as pb_grpc
 from ivschat_grpc.aws import convert
 from ivschat_grpc.aws.adapter import IvsChat
 from ivschat_grpc.aws.connection import AwsConnection, StaticCredentials
@@ -27,6 +38,8 @@ from ivschat_grpc.emulator import (
 )
 
 from tests.support.facade import MakeFacade
+from tests.support.processes import LISTENING, QUIET, read_until, running
+from tests.support.waiting import until
 
 # One slot every 1000 s: a bucket that has given one slot gives no other in any test.
 SPENT = 0.001
@@ -102,3 +115,132 @@ async def test_a_duplicate_whose_delete_is_shed_leaves_the_kept_room_the_answer(
         await creator.close()
     assert out.resource.arn in tagged_rooms(emulator, req.request_id)
     assert again.resource.arn == out.resource.arn
+
+
+# --- 2. bookkeeping: a flood of short deadlines and cancels leaves every bucket idle ---
+
+# Deadlines around the 50 ms kept for the request itself, and none at all.
+DEADLINES = (0.0, 0.001, 0.049, 0.051, 0.08, 0.3, 1.0, 3.0, None)
+# Slow buckets, so that callers queue: two in flight at once, each taking 0.2 s.
+FLOOD_RATES = {"CreateChatToken": 20.0, "TagResource": 3.0, "CreateLoggingConfiguration": 2.0}
+ANSWERS = {
+    grpc.StatusCode.OK,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.CANCELLED,
+}
+
+
+async def test_a_flood_of_short_deadlines_and_cancels_leaves_every_bucket_idle_and_serving(
+    make_facade: MakeFacade, emulator: Emulator
+) -> None:
+    rng = random.Random(19)  # noqa: S311 - the same flood every run, not cryptography
+    async with make_facade(
+        create_rate=3.0, operation_rates=FLOOD_RATES, aws_max_in_flight=2
+    ) as facade:
+        room = (await facade.stub.CreateRoom(pb.CreateRoomRequest(name="r"), timeout=10)).room
+        emulator.state.faults.add(
+            *(FaultRule(operation=op, latency_ms=200) for op in ("CreateRoom", *FLOOD_RATES))
+        )
+        chat = chat_grpc.ChatServiceStub(facade.channel)
+        logging = lc_grpc.LoggingConfigurationServiceStub(facade.channel)
+
+        def call(kind: int, timeout: float | None) -> Any:
+            if kind == 0:
+                return facade.stub.CreateRoom(pb.CreateRoomRequest(name="f"), timeout=timeout)
+            if kind == 1:
+                token = chat_pb.CreateChatTokenRequest(room_arn=room.arn, user_id="viewer")
+                return chat.CreateChatToken(token, timeout=timeout)
+            if kind == 2:
+                tags = pb.Room(arn=room.arn, tags={"n": str(rng.random())})
+                update = pb.UpdateRoomRequest(room=tags, update_mask={"paths": ["tags"]})
+                return facade.stub.UpdateRoom(update, timeout=timeout)
+            config = lc_pb.LoggingConfiguration(s3=lc_pb.S3Destination(bucket_name="chat-logs"))
+            create = lc_pb.CreateLoggingConfigurationRequest(logging_configuration=config)
+            return logging.CreateLoggingConfiguration(create, timeout=timeout)
+
+        loop = asyncio.get_running_loop()
+        calls = []
+        for _ in range(160):
+            made = call(rng.randrange(4), rng.choice(DEADLINES))
+            if rng.random() < 0.3:
+                loop.call_later(rng.uniform(0, 0.5), made.cancel)
+            calls.append(made)
+        codes = []
+        for made in calls:
+            try:
+                await made
+                codes.append(grpc.StatusCode.OK)
+            except grpc.aio.AioRpcError as e:
+                codes.append(e.code())
+            except asyncio.CancelledError:
+                codes.append(grpc.StatusCode.CANCELLED)
+        pacers = facade.service.pacers
+        await until(lambda: all(p.waiting == 0 and p.in_flight == 0 for p in pacers.values()))
+        emulator.state.faults.clear()
+        # Nothing is left wedged: each bucket serves a caller who can wait for its slot.
+        for kind in range(4):
+            await call(kind, 30)
+    assert set(codes) <= ANSWERS, set(codes) - ANSWERS
+    assert grpc.StatusCode.RESOURCE_EXHAUSTED in codes
+
+
+# --- 3. drain: callers queued for a slot when SIGTERM comes --------------------------
+
+
+def queue_depth(scrape: str, operation: str) -> float:
+    line = f'ivschat_grpc_bucket_queue_depth{{operation="{operation}"}} '
+    return next((float(r.split()[-1]) for r in scrape.splitlines() if r.startswith(line)), 0.0)
+
+
+async def test_sigterm_answers_every_caller_queued_for_a_slot_and_exits_clean(
+    endpoint: Emulator,
+) -> None:
+    # One CreateRoom a second, and room in its queue for all: the callers wait
+    # for their slots, far from their deadlines, as the drain begins.
+    args = ("--create-rate", "1", "--max-queue-wait", "60", "--grace", "1", *QUIET)
+    async with running("serve", "--port", "0", "--metrics-port", "0", *args) as (proc, lines):
+        port = (await read_until(proc, lines, LISTENING))[1]
+        metrics = (await read_until(proc, lines, r"metrics at (http://\S+)"))[1]
+        channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+        stub = pb_grpc.RoomServiceStub(channel)
+        await stub.CreateRoom(pb.CreateRoomRequest(name="first"), timeout=10)
+        requests = [pb.CreateRoomRequest(name=f"q{i}") for i in range(12)]
+        for request in requests[::2]:  # half of them exactly once
+            request.request_id = str(uuid.uuid4())
+        calls = [asyncio.ensure_future(stub.CreateRoom(r, timeout=60)) for r in requests]
+
+        async def items() -> Any:
+            for i in range(4):
+                yield pb.BatchCreateRoomsRequest(
+                    correlation_id=f"b{i}", room=pb.CreateRoomRequest(name=f"b{i}")
+                )
+            await asyncio.Event().wait()  # the stream stays open
+
+        batch = stub.BatchCreateRooms(items(), timeout=60)
+
+        async def queued() -> bool:
+            async with aiohttp.ClientSession() as http, http.get(metrics) as resp:
+                return queue_depth(await resp.text(), "CreateRoom") >= 14
+
+        await until(queued)
+        proc.send_signal(signal.SIGTERM)
+        answers = await asyncio.gather(*calls, return_exceptions=True)
+        items_answered = []
+        with contextlib.suppress(grpc.aio.AioRpcError):
+            async for item in batch:
+                items_answered.append(item)
+        await channel.close()
+        code = await asyncio.wait_for(proc.wait(), 30)
+    made = {r["name"] for r in endpoint.state.rooms.values()}
+    for answer in answers:
+        if isinstance(answer, BaseException):
+            assert isinstance(answer, grpc.aio.AioRpcError), answer
+            # Not sent, so nothing to mind: UNAVAILABLE, retry elsewhere.
+            assert answer.code() == grpc.StatusCode.UNAVAILABLE, (answer.code(), answer.details())
+    served = {a.room.name for a in answers if not isinstance(a, BaseException)}
+    served |= {i.room.name for i in items_answered if i.HasField("room")}
+    # Every room made was answered as made; no caller lost its answer.
+    assert made == {"first", *served}
+    assert len(items_answered) == 4
+    assert code == 0
