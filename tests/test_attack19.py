@@ -16,6 +16,7 @@ from typing import Any
 
 import aiohttp
 import grpc
+import pytest
 from ivschat.v1 import chat_service_pb2 as chat_pb
 from ivschat.v1 import chat_service_pb2_grpc as chat_grpc
 from ivschat.v1 import logging_configuration_service_pb2 as lc_pb
@@ -39,6 +40,7 @@ from ivschat_grpc.emulator import (
 
 from tests.support.facade import MakeFacade
 from tests.support.processes import LISTENING, QUIET, read_until, running
+from tests.support.richstatus import error_info
 from tests.support.waiting import until
 
 # One slot every 1000 s: a bucket that has given one slot gives no other in any test.
@@ -244,3 +246,37 @@ async def test_sigterm_answers_every_caller_queued_for_a_slot_and_exits_clean(
     assert made == {"first", *served}
     assert len(items_answered) == 4
     assert code == 0
+
+
+# --- 4. a create with a request_id behind a backlog longer than its deadline -----------
+
+
+async def test_a_create_with_a_request_id_that_cannot_have_its_slot_in_time_is_shed_at_once(
+    make_facade: MakeFacade, emulator: Emulator
+) -> None:
+    # The owner of a request_id works on past its caller's deadline, so that
+    # a create it sent is recorded. But it waited for its slot past it too:
+    # the caller waited out its deadline and was told DEADLINE_EXCEEDED, room
+    # may exist, and the owner sat in the queue for its slot, ahead of callers
+    # still waiting, to make a room 20 s later that nobody waited for.
+    async with make_facade(create_rate=0.1, max_queue_wait=60.0) as facade:
+        await facade.stub.CreateRoom(pb.CreateRoomRequest(name="first"), timeout=10)
+        ahead = [
+            asyncio.ensure_future(
+                facade.stub.CreateRoom(pb.CreateRoomRequest(name="ahead"), timeout=120)
+            )
+            for _ in range(2)
+        ]
+        pacer = facade.service.pacers["CreateRoom"]
+        await until(lambda: pacer.waiting == 2)
+        request = pb.CreateRoomRequest(name="late", request_id=str(uuid.uuid4()))
+        with pytest.raises(grpc.aio.AioRpcError) as shed:
+            await facade.stub.CreateRoom(request, timeout=5)
+        still_waiting = pacer.waiting
+        for call in ahead:
+            call.cancel()
+        await asyncio.gather(*ahead, return_exceptions=True)
+    assert shed.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, shed.value.details()
+    assert error_info(shed.value).reason == "RATE_LIMIT_EXCEEDED"
+    assert still_waiting == 2  # those ahead, and not the late one's owner
+    assert tagged_rooms(emulator, request.request_id) == []

@@ -320,6 +320,9 @@ class Creator(Generic[M]):
         def remaining() -> float | None:
             return None if deadline is None else max(0.0, deadline - loop.time())
 
+        # The owner works on past the caller's deadline, for what it sent, but
+        # waits for no slot past it: the caller is told at once instead.
+        control.wait_until = deadline
         digest = fingerprint(request)
         while True:
             claimed_at = loop.time()
