@@ -17,6 +17,7 @@ from typing import Any
 import aiohttp
 import grpc
 import pytest
+from google.rpc import error_details_pb2
 from ivschat.v1 import chat_service_pb2 as chat_pb
 from ivschat.v1 import chat_service_pb2_grpc as chat_grpc
 from ivschat.v1 import logging_configuration_service_pb2 as lc_pb
@@ -280,3 +281,36 @@ async def test_a_create_with_a_request_id_that_cannot_have_its_slot_in_time_is_s
     assert error_info(shed.value).reason == "RATE_LIMIT_EXCEEDED"
     assert still_waiting == 2  # those ahead, and not the late one's owner
     assert tagged_rooms(emulator, request.request_id) == []
+
+
+# --- 5. a batch item with a request_id has its owner's budget --------------------------
+
+
+async def test_a_batch_item_with_a_request_id_is_shed_unsent_past_its_owners_budget(
+    make_facade: MakeFacade, emulator: Emulator
+) -> None:
+    # operations.md said batch items are never shed. One with a request_id
+    # has its owner's budget (the lease, 5 s here), and its slot is 10 s away.
+    settings = {"idempotency_lease_s": 5.0, "idempotency_claim_timeout_s": 1.0}
+    async with make_facade(create_rate=0.1, **settings) as facade:
+
+        async def items() -> Any:
+            yield pb.BatchCreateRoomsRequest(
+                correlation_id="plain", room=pb.CreateRoomRequest(name="plain")
+            )
+            yield pb.BatchCreateRoomsRequest(
+                correlation_id="once",
+                room=pb.CreateRoomRequest(name="once", request_id=str(uuid.uuid4())),
+            )
+
+        answers = {
+            a.correlation_id: a async for a in facade.stub.BatchCreateRooms(items(), timeout=60)
+        }
+    assert answers["plain"].HasField("room")
+    shed = answers["once"].error
+    assert shed.code == grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
+    [info] = [d for d in shed.details if d.Is(error_details_pb2.ErrorInfo.DESCRIPTOR)]
+    unpacked = error_details_pb2.ErrorInfo()
+    info.Unpack(unpacked)
+    assert unpacked.reason == "RATE_LIMIT_EXCEEDED"
+    assert [r["name"] for r in emulator.state.rooms.values()] == ["plain"]
