@@ -41,7 +41,7 @@ from ivschat_grpc.emulator import (
 
 from tests.support.facade import MakeFacade
 from tests.support.processes import LISTENING, QUIET, read_until, running
-from tests.support.richstatus import error_info
+from tests.support.richstatus import detail, error_info
 from tests.support.waiting import until
 
 # One slot every 1000 s: a bucket that has given one slot gives no other in any test.
@@ -309,8 +309,5 @@ async def test_a_batch_item_with_a_request_id_is_shed_unsent_past_its_owners_bud
     assert answers["plain"].HasField("room")
     shed = answers["once"].error
     assert shed.code == grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
-    [info] = [d for d in shed.details if d.Is(error_details_pb2.ErrorInfo.DESCRIPTOR)]
-    unpacked = error_details_pb2.ErrorInfo()
-    info.Unpack(unpacked)
-    assert unpacked.reason == "RATE_LIMIT_EXCEEDED"
+    assert detail(shed, error_details_pb2.ErrorInfo).reason == "RATE_LIMIT_EXCEEDED"
     assert [r["name"] for r in emulator.state.rooms.values()] == ["plain"]
