@@ -39,9 +39,10 @@ from ivschat_grpc.emulator import (
     FaultRule,
 )
 
-from tests.support.facade import MakeFacade
+from tests.support.env import use_emulator_credentials
+from tests.support.facade import MakeFacade, facade_settings, serving
 from tests.support.processes import LISTENING, QUIET, read_until, running
-from tests.support.richstatus import detail, error_info
+from tests.support.richstatus import detail, error_info, status_of
 from tests.support.waiting import until
 
 # One slot every 1000 s: a bucket that has given one slot gives no other in any test.
@@ -311,3 +312,33 @@ async def test_a_batch_item_with_a_request_id_is_shed_unsent_past_its_owners_bud
     assert shed.code == grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
     assert detail(shed, error_details_pb2.ErrorInfo).reason == "RATE_LIMIT_EXCEEDED"
     assert [r["name"] for r in emulator.state.rooms.values()] == ["plain"]
+
+
+# --- 6. replicas: a slot another replica took, seen by this one ------------------------
+
+
+async def test_a_replica_sheds_at_once_with_the_shared_buckets_next_slot_not_its_own_guess(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch, redis_url: str
+) -> None:
+    # Replica A takes the shared bucket's slot; B's next is 10 s away. B knew
+    # only its own grants, so it let a caller with 5 s in: the caller waited
+    # out nearly all of it and was then told to retry after 0 s, into the
+    # same wait. B learns the slot's time from Redis before granting it.
+    use_emulator_credentials(monkeypatch)
+    shared = {"grace_s": 1.0, "create_rate": 0.1, "redis_url": redis_url}
+    async with AsyncExitStack() as stack:
+        stubs = []
+        for _ in range(2):
+            settings = facade_settings(emulator, **shared)
+            service, channel = await stack.enter_async_context(serving(settings))
+            stubs.append((service, pb_grpc.RoomServiceStub(channel)))
+        (_, a), (b_service, b) = stubs
+        await a.CreateRoom(pb.CreateRoomRequest(name="a"), timeout=10)
+        with pytest.raises(grpc.aio.AioRpcError) as shed:
+            await b.CreateRoom(pb.CreateRoomRequest(name="b"), timeout=5)
+        waiting = b_service.pacers["CreateRoom"].waiting
+    assert shed.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    retry = detail(status_of(shed.value), error_details_pb2.RetryInfo).retry_delay
+    assert retry.ToTimedelta().total_seconds() > 4  # A's slot's successor, 10 s after it
+    assert waiting == 0
+    assert [r["name"] for r in emulator.state.rooms.values()] == ["a"]
