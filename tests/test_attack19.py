@@ -342,3 +342,40 @@ async def test_a_replica_sheds_at_once_with_the_shared_buckets_next_slot_not_its
     assert retry.ToTimedelta().total_seconds() > 4  # A's slot's successor, 10 s after it
     assert waiting == 0
     assert [r["name"] for r in emulator.state.rooms.values()] == ["a"]
+
+
+# --- 7. RetryInfo: a caller that honours it is served ---------------------------------
+
+
+async def test_callers_that_sleep_retryinfos_delay_and_retry_are_all_served(
+    make_facade: MakeFacade, emulator: Emulator
+) -> None:
+    # Twenty callers at once on a bucket of 4 a second with 1 s deadlines: most
+    # are shed. Each sleeps what RetryInfo says and comes back; every delay is
+    # sane (never negative, never past the queue's few seconds), and each is
+    # served within a bounded number of tries.
+    async with make_facade(create_rate=4.0) as facade:
+        delays: list[float] = []
+        codes: set[grpc.StatusCode] = set()
+
+        async def caller(n: int) -> int:
+            for attempt in range(1, 30):
+                try:
+                    await facade.stub.CreateRoom(pb.CreateRoomRequest(name=f"c{n}"), timeout=1)
+                except grpc.aio.AioRpcError as e:
+                    codes.add(e.code())
+                    retry = detail(status_of(e), error_details_pb2.RetryInfo).retry_delay
+                    delays.append(retry.ToTimedelta().total_seconds())
+                    await asyncio.sleep(delays[-1])  # what RetryInfo asks of a client
+                else:
+                    return attempt
+            raise AssertionError(f"caller {n} was never served")
+
+        tries = await asyncio.gather(*(caller(n) for n in range(20)))
+    assert sorted(r["name"] for r in emulator.state.rooms.values()) == sorted(
+        f"c{n}" for n in range(20)
+    )
+    assert codes == {grpc.StatusCode.RESOURCE_EXHAUSTED}
+    assert delays
+    assert all(0 <= d <= 3 for d in delays), delays
+    assert max(tries) < 30
