@@ -216,7 +216,9 @@ class Pacer:
         from it, and waiters that would give up before it are shed now, not
         left to wait out their deadlines for it.
         """
-        self._next = max(self._next, opens)
+        if opens <= self._next:
+            return  # no later than this process counted on: nobody fell behind for it
+        self._next = opens
         for priority, queue in zip(Priority, self._queues, strict=True):
             for future in queue:
                 if self._give_up_at.get(future, opens) < opens:
