@@ -29,7 +29,15 @@ import grpc
 from ivschat.v1 import room_service_pb2 as pb
 from ivschat.v1 import room_service_pb2_grpc as pb_grpc
 
-from bench.procs import UNPACED_SERVE, endpoint, memory_mb, process, service_env, verdict
+from bench.procs import (
+    UNPACED_SERVE,
+    endpoint,
+    memory_mb,
+    metric_by,
+    process,
+    service_env,
+    verdict,
+)
 
 SHED = frozenset({"RESOURCE_EXHAUSTED"})
 # grpc/grpc#36066: an aio client can report a server's early end of a stream
@@ -94,12 +102,7 @@ async def batch_streamer(stub: Any, n: int, until: float, tally: Tally) -> None:
 
 def answered_by_server(scrape: str) -> Counter[str]:
     """RPCs the server finished, by code, from its Prometheus metrics."""
-    out: Counter[str] = Counter()
-    for labels, value in re.findall(r"ivschat_grpc_rpcs_total\{([^}]*)\} (\S+)", scrape):
-        code = re.search(r'code="(\w+)"', labels)
-        if code:
-            out[code[1]] += int(float(value))
-    return out
+    return metric_by(scrape, "ivschat_grpc_rpcs_total", "code")
 
 
 async def run(seconds: float, callers: int, streams: int) -> dict[str, Any]:

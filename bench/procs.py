@@ -6,8 +6,10 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import sys
 import tempfile
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -54,12 +56,15 @@ async def process(
     env: dict[str, str],
     lines: list[str] | None = None,
     module: str = "ivschat_grpc",
+    cpus: str | None = None,
 ) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
     """Run `python -m MODULE ARGS` until its stdout matches pattern; yield the first group.
 
-    Every stdout line read until then is appended to lines, if given.
+    Every stdout line read until then is appended to lines, if given. With
+    cpus, the process runs only on those CPUs (pinned()).
     """
     proc = await asyncio.create_subprocess_exec(
+        *pinned(cpus),
         sys.executable,
         "-m",
         module,
@@ -86,11 +91,25 @@ async def process(
             await proc.wait()
 
 
+def pinned(cpus: str | None) -> tuple[str, ...]:
+    """The prefix that runs a command on cpus only (taskset's list, "0" or "0,1"), if given.
+
+    taskset execs the command in its own process, so the process's id is the command's.
+    """
+    if cpus is None:
+        return ()
+    taskset = shutil.which("taskset")
+    if taskset is None:
+        raise RuntimeError("pinning a process to a CPU needs taskset (util-linux)")
+    return (taskset, "--cpu-list", cpus)
+
+
 @asynccontextmanager
-async def endpoint(*extra: str) -> AsyncIterator[str]:
+async def endpoint(*extra: str, cpus: str | None = None) -> AsyncIterator[str]:
     """A local endpoint process with its quota off; yields its URL."""
     args = ("emulator", "--port", "0", "--create-room-rate", "off", *extra)
-    async with process(r"listening on (http://\S+)", *args, env=clean_env()) as (_, url):
+    pattern = r"listening on (http://\S+)"
+    async with process(pattern, *args, env=clean_env(), cpus=cpus) as (_, url):
         yield url
 
 
@@ -111,3 +130,13 @@ def memory_mb(pid: int, field: str = "VmRSS") -> float:
     m = re.search(rf"{field}:\s+(\d+) kB", status)
     assert m is not None
     return int(m[1]) / 1024
+
+
+def metric_by(scrape: str, metric: str, label: str) -> Counter[str]:
+    """A Prometheus counter's values summed by one label, from a scrape of the service."""
+    out: Counter[str] = Counter()
+    for labels, value in re.findall(rf"{metric}\{{([^}}]*)\}} (\S+)", scrape):
+        m = re.search(rf'{label}="(\w+)"', labels)
+        if m:
+            out[m[1]] += int(float(value))
+    return out

@@ -317,5 +317,6 @@ async def test_a_flood_of_chat_tokens_is_answered_each_with_a_status(
     assert throttled == []
     failures = [a for a in answers if isinstance(a, grpc.aio.AioRpcError)]
     assert len(failures) + sum(isinstance(a, pb.CreateChatTokenResponse) for a in answers) == 2000
-    # Past --max-concurrent-rpcs (256) a call is refused at once, with a status saying so.
+    # Past its bucket's queue (400 callers) or --max-concurrent-rpcs, a call is refused
+    # at once, with a status saying so.
     assert {f.code() for f in failures} <= {grpc.StatusCode.RESOURCE_EXHAUSTED}

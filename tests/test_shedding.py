@@ -167,3 +167,26 @@ async def test_a_saturated_create_room_batch_delays_no_get_room_nor_chat_token(
     assert got.arn == room.arn
     assert token.token
     assert still_waiting == 5
+
+
+async def test_callers_queued_for_one_saturated_quota_take_no_places_from_another(
+    make_facade: MakeFacade,
+) -> None:
+    # 300 callers may queue for CreateChatToken, more than the old default of
+    # 256 RPCs at once: they held every place, and GetRoom was refused.
+    rates = {"CreateChatToken": 1.0}
+    async with make_facade(operation_rates=rates, max_queue_wait=300.0) as facade:
+        room = (await facade.stub.CreateRoom(pb.CreateRoomRequest(name="r"), timeout=10)).room
+        chat = chat_grpc.ChatServiceStub(facade.channel)
+        request = chat_pb.CreateChatTokenRequest(room_arn=room.arn, user_id="viewer")
+        await chat.CreateChatToken(request, timeout=10)  # the slot now; the next in 1 s
+        queued = [
+            asyncio.ensure_future(chat.CreateChatToken(request, timeout=400)) for _ in range(300)
+        ]
+        # A slot a second goes to one of them while they arrive: past 256 is what counts.
+        await until(lambda: facade.service.pacers["CreateChatToken"].waiting >= 290)
+        got = await facade.stub.GetRoom(pb.GetRoomRequest(arn=room.arn), timeout=10)
+        for call in queued:
+            call.cancel()
+        await asyncio.gather(*queued, return_exceptions=True)
+    assert got.arn == room.arn

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import logging
 import os
@@ -57,6 +58,11 @@ def _configure_logging(level: str | int, json_lines: bool = True) -> None:
 _Flags = Callable[[argparse.ArgumentParser], None]
 
 
+# The server extra's modules that serve imports only when a flag asks for them
+# (runtime/assembly.py): looked for, not imported, so start-up does not pay for them.
+_DEFERRED_SERVER_MODULES = ("redis", "opentelemetry.instrumentation.grpc")
+
+
 def _missing_server_module() -> str | None:
     """The module of the server extra that is not installed, if one is not."""
     try:
@@ -66,6 +72,13 @@ def _missing_server_module() -> str | None:
         if not e.name or e.name.split(".")[0] == "ivschat_grpc":
             raise  # our own module missing is a broken install, not a missing extra
         return e.name
+    for name in _DEFERRED_SERVER_MODULES:
+        try:
+            found = importlib.util.find_spec(name)
+        except ModuleNotFoundError as e:  # a parent package is missing
+            return e.name
+        if found is None:
+            return name
     return None
 
 

@@ -10,8 +10,12 @@ for the next free slot, never behind the batch. That priority ages: while
 batch items wait, at least one slot in BULK_SHARE goes to one of them, so
 unary calls that saturate the quota slow a batch down but never stop it.
 
-Slots are spaced 1/rate apart with no burst. AWS's bucket allows a burst, so
-a steady stream at the rate can never be throttled for going too fast.
+Slots are spaced 1/rate apart, on a schedule: a slot granted a little late
+(the event loop's timers are coarse, and busy) does not push every later
+slot back with it, or a 200-a-second quota would be spent at 80 %. The
+schedule forgives at most CATCH_UP_S of lateness, so two slots are never
+closer than 1/rate minus that: a burst of less than one extra call, which
+AWS's bucket allows, as it must allow a network's jitter.
 
 With a shared slot source (shared.py: one bucket in Redis for every replica),
 the time slots come from there instead, and the in-flight places and the
@@ -42,6 +46,8 @@ from typing import Final, Protocol
 
 # While bulk waiters wait, every BULK_SHARE-th slot granted goes to one of them.
 BULK_SHARE: Final = 5
+# The lateness of a slot that the schedule keeps to, at most one interval.
+CATCH_UP_S: Final = 0.01
 # A slot that opens with less than this left of the deadline is not taken: the
 # request would be cut off mid-flight, and a create cut off leaves its caller
 # not knowing whether it ran.
@@ -129,7 +135,9 @@ class Pacer:
 
     def _take(self) -> None:
         self.in_flight += 1
-        self._next = max(self._clock(), self._next) + self._interval
+        now = self._clock()
+        on_schedule = now - self._next <= min(self._interval, CATCH_UP_S)
+        self._next = (self._next if on_schedule else now) + self._interval
 
     def _opens_at(self, priority: Priority) -> float:
         """When a slot would open for a new waiter of priority, as far as this process knows.

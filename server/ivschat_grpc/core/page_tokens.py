@@ -23,10 +23,12 @@ import hashlib
 import json
 import os
 from collections.abc import Mapping
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+# cryptography is imported at the first token sealed or opened, not at start-up:
+# its import was a tenth of the time the service took to SERVING.
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 KEY_BYTES: Final = 32
 _NONCE_BYTES: Final = 12
@@ -72,12 +74,20 @@ _FIRST_LISTING: Final = "ListRooms"
 class PageTokens:
     """PageTokens seals AWS's nextToken with its listing and the filters' digest, and opens it."""
 
-    __slots__ = ("_aead",)
+    __slots__ = ("_cipher", "_key")
 
     def __init__(self, key: bytes) -> None:
         if len(key) != KEY_BYTES:
             raise ValueError(f"a page token key is {KEY_BYTES} bytes")
-        self._aead = AESGCM(key)
+        self._key = key
+        self._cipher: AESGCM | None = None
+
+    def _aead(self) -> AESGCM:
+        if self._cipher is None:
+            from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+            self._cipher = AESGCM(self._key)
+        return self._cipher
 
     @classmethod
     def random(cls) -> PageTokens:
@@ -94,7 +104,7 @@ class PageTokens:
         if listing != _FIRST_LISTING:
             body["l"] = listing
         payload = json.dumps(body).encode()
-        sealed = _VERSION + nonce + self._aead.encrypt(nonce, payload, _PURPOSE)
+        sealed = _VERSION + nonce + self._aead().encrypt(nonce, payload, _PURPOSE)
         return base64.urlsafe_b64encode(sealed).decode().rstrip("=")
 
     def open(self, token: str, filters: Mapping[str, str], *, listing: str) -> str:
@@ -111,8 +121,11 @@ class PageTokens:
         if len(sealed) <= 1 + _NONCE_BYTES or sealed[:1] != _VERSION:
             raise BadPageToken(NOT_OURS)
         nonce, ciphertext = sealed[1 : 1 + _NONCE_BYTES], sealed[1 + _NONCE_BYTES :]
+        cipher = self._aead()
+        from cryptography.exceptions import InvalidTag
+
         try:
-            payload = json.loads(self._aead.decrypt(nonce, ciphertext, _PURPOSE))
+            payload = json.loads(cipher.decrypt(nonce, ciphertext, _PURPOSE))
         except InvalidTag:
             raise BadPageToken(NOT_OURS) from None
         issued_by = str(payload.get("l", _FIRST_LISTING))
@@ -124,5 +137,5 @@ class PageTokens:
 
 
 def new_key() -> bytes:
-    """A new random key."""
-    return AESGCM.generate_key(bit_length=8 * KEY_BYTES)
+    """A new random key: the OS's random bytes, as AESGCM.generate_key gives them."""
+    return os.urandom(KEY_BYTES)

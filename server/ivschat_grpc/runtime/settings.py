@@ -83,7 +83,10 @@ class Limits:
     # A call without a deadline gets this one, so nothing waits on AWS forever.
     default_timeout_s: float = 30.0
     grace_s: float = 10.0
-    max_concurrent_rpcs: int = 256
+    # Above what every bucket's queue (--max-queue-wait of each quota: 1,140
+    # callers at 2 s) and its calls in flight hold together, so that callers
+    # queued for one saturated quota never take the places of another's.
+    max_concurrent_rpcs: int = 2048
     # Health has a budget of its own, so probes and the service never crowd each other out.
     max_health_rpcs: int = 32
     # A stream that owes nothing (no item in flight, every answer handed over)
@@ -586,7 +589,7 @@ OPTIONS: Final[Sequence[Option]] = (
         "--max-concurrent-rpcs",
         _own("MAX_CONCURRENT_RPCS"),
         _int(1),
-        "authenticated RPCs at once, streams included; more are refused RESOURCE_EXHAUSTED (256)",
+        "authenticated RPCs at once, streams included; more are refused RESOURCE_EXHAUSTED (2048)",
         at="limits.max_concurrent_rpcs",
         metavar="N",
     ),
