@@ -276,7 +276,10 @@ class IvsChat:
                 while True:
                     if control.stopped:
                         raise AwsCallError(Outcome.ABANDONED, attempts=control.attempts)
-                    when = scope.when()
+                    when = min(
+                        (w for w in (scope.when(), control.wait_until) if w is not None),
+                        default=None,
+                    )
                     try:
                         await pacer.acquire(priority, None if when is None else when - loop.time())
                     except Shed as shed:

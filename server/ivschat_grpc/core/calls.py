@@ -87,6 +87,10 @@ class CallControl:
     # An earlier attempt, resent, may have run: its effect may be why a later
     # attempt fails (a delete finding no room).
     maybe_ran: bool = False
+    # When the caller stops waiting (the loop's time), where the call's own
+    # timeout outlives it (an owner of a request_id): no slot is waited for
+    # past it, since a call sent then would be answered to nobody.
+    wait_until: float | None = None
 
     def may_have_created(self, with_request_id: bool) -> bool:
         """Whether AWS may have made the room: a request is out, or, with a

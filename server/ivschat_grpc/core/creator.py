@@ -320,6 +320,9 @@ class Creator(Generic[M]):
         def remaining() -> float | None:
             return None if deadline is None else max(0.0, deadline - loop.time())
 
+        # The owner works on past the caller's deadline, for what it sent, but
+        # waits for no slot past it: the caller is told at once instead.
+        control.wait_until = deadline
         digest = fingerprint(request)
         while True:
             claimed_at = loop.time()
@@ -520,7 +523,12 @@ class Creator(Generic[M]):
                 raise
             if state.ambiguity:
                 # An earlier attempt may yet show up: converge on one resource.
-                found = await self._find(params, request_id, remaining())
+                try:
+                    found = await self._find(params, request_id, remaining())
+                except AwsCallError:
+                    # The lookup was shed or timed out, but this resource exists:
+                    # it is the answer, and the look its record owes converges later.
+                    found = [dict(created.result)]
                 return await self._settle(request_id, token, found, remaining, control)
             resource = self._kind.to_message(created.result)
             return await self._record(request_id, token, resource, created, control)
@@ -538,7 +546,12 @@ class Creator(Generic[M]):
         """Keep one resource of those tagged with request_id (the earliest), delete the rest."""
         keep, *extra = sorted(found, key=lambda r: (r.get("createTime"), r.get("arn")))
         for duplicate in extra:
-            await self._delete(duplicate["arn"], remaining())
+            try:
+                await self._delete(duplicate["arn"], remaining())
+            except AwsCallError as e:
+                # The kept one exists, so it is still the answer; the look the
+                # record owes deletes what is left.
+                log.warning("could not delete what %s made twice (%s)", self._kind.create, e.code)
         resource = self._kind.to_message(keep)
         # Only ambiguity leads here: a late create may yet duplicate the resource.
         due = time.time() + self._recheck_s

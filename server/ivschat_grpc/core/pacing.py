@@ -26,10 +26,12 @@ with a deadline is better told at once, with when to come back, than left
 to wait out its deadline. A waiter is refused at arrival when the slots
 promised to those ahead of it leave none before its deadline, or when
 max_waiting interactive callers already wait. One that falls behind while
-it waits (interactive calls went ahead, other replicas drew from a shared
-bucket, AWS was slow to give places back) is refused as soon as too little
-of its deadline is left to send. Batch items wait without a deadline: their
-stream's window bounds them.
+it waits (interactive calls went ahead, AWS was slow to give places back) is
+refused as soon as too little of its deadline is left to send; one that
+other replicas drew a shared bucket's slots ahead of, as soon as the bucket
+says when this process's next slot opens, which later arrivals are then
+told from too. Batch items wait without a deadline: their stream's window
+bounds them.
 """
 
 from __future__ import annotations
@@ -115,6 +117,8 @@ class Pacer:
         # Live waiters by priority: those queued whose future is not yet done.
         # Kept as counts, because arrivals read them and queues hold the dead.
         self._live = [0, 0]
+        # When each queued waiter with a deadline gives up (this pacer's clock).
+        self._give_up_at: dict[asyncio.Future[None], float] = {}
         self._dispatcher: asyncio.Task[None] | None = None
         self._freed = asyncio.Event()
         # Slots granted from the queues since a bulk waiter last got one.
@@ -184,6 +188,7 @@ class Pacer:
             self._dispatcher = asyncio.create_task(self._dispatch())
         timer = None
         if deadline is not None:
+            self._give_up_at[future] = deadline - SEND_RESERVE_S
             late = deadline - SEND_RESERVE_S - self._clock()
             timer = loop.call_later(late, self._give_up, future, priority)
         try:
@@ -198,6 +203,7 @@ class Pacer:
         finally:
             if timer is not None:
                 timer.cancel()
+                del self._give_up_at[future]
 
     def _give_up(self, future: asyncio.Future[None], priority: Priority) -> None:
         """Shed a waiter whose deadline leaves too little time to send, were it granted now."""
@@ -210,6 +216,21 @@ class Pacer:
         """Give back the in-flight place of an answered request."""
         self.in_flight -= 1
         self._freed.set()
+
+    def _learn(self, opens: float) -> None:
+        """Take in when the shared bucket's next slot for this process opens.
+
+        Other replicas may have drawn the slots before it: arrivals are told
+        from it, and waiters that would give up before it are shed now, not
+        left to wait out their deadlines for it.
+        """
+        if opens <= self._next:
+            return  # no later than this process counted on: nobody fell behind for it
+        self._next = opens
+        for priority, queue in zip(Priority, self._queues, strict=True):
+            for future in queue:
+                if self._give_up_at.get(future, opens) < opens:
+                    self._give_up(future, priority)
 
     def _pop(self) -> asyncio.Future[None] | None:
         interactive, bulk = self._queues
@@ -243,6 +264,7 @@ class Pacer:
                 # grant it to whoever waits first by then (wasted if nobody).
                 delay = await self._shared.reserve()
                 if delay > 0:
+                    self._learn(self._clock() + delay)
                     await asyncio.sleep(delay)
             else:
                 delay = self._next - self._clock()
