@@ -15,7 +15,7 @@ import asyncio
 import os
 import sys
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, NoReturn
 
 import aioboto3
 import grpc
@@ -32,6 +32,11 @@ from ivschat.v1 import room_service_pb2_grpc as pb_grpc
 from ivschat_grpc.cli.command import loop_factory
 
 
+async def _unimplemented(context: Any, served: str) -> NoReturn:
+    await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"the floor serves {served} only")
+    raise AssertionError("abort raises")
+
+
 class Floor(pb_grpc.RoomServiceServicer):
     """Floor answers CreateRoom with the room's ARN, ID and name, and nothing else."""
 
@@ -45,24 +50,20 @@ class Floor(pb_grpc.RoomServiceServicer):
     async def BatchCreateRooms(
         self, request_iterator: Any, context: Any
     ) -> AsyncIterator[pb.BatchCreateRoomsResponse]:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "the floor serves CreateRoom only")
-        yield pb.BatchCreateRoomsResponse()  # never reached: abort raises
+        await _unimplemented(context, "CreateRoom")
+        yield pb.BatchCreateRoomsResponse()  # never reached: it raises
 
     async def GetRoom(self, request: Any, context: Any) -> pb.Room:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "the floor serves CreateRoom only")
-        raise AssertionError("abort raises")
+        await _unimplemented(context, "CreateRoom")
 
     async def ListRooms(self, request: Any, context: Any) -> pb.ListRoomsResponse:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "the floor serves CreateRoom only")
-        raise AssertionError("abort raises")
+        await _unimplemented(context, "CreateRoom")
 
     async def UpdateRoom(self, request: Any, context: Any) -> pb.Room:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "the floor serves CreateRoom only")
-        raise AssertionError("abort raises")
+        await _unimplemented(context, "CreateRoom")
 
     async def DeleteRoom(self, request: Any, context: Any) -> Any:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "the floor serves CreateRoom only")
-        raise AssertionError("abort raises")
+        await _unimplemented(context, "CreateRoom")
 
 
 def _shed_status() -> tuple[tuple[str, str | bytes], ...]:
@@ -108,16 +109,13 @@ class ChatFloor(chat_grpc.ChatServiceServicer):
         )
 
     async def SendEvent(self, request: Any, context: Any) -> chat_pb.SendEventResponse:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "the floor serves CreateChatToken only")
-        raise AssertionError("abort raises")
+        await _unimplemented(context, "CreateChatToken")
 
     async def DisconnectUser(self, request: Any, context: Any) -> chat_pb.DisconnectUserResponse:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "the floor serves CreateChatToken only")
-        raise AssertionError("abort raises")
+        await _unimplemented(context, "CreateChatToken")
 
     async def DeleteMessage(self, request: Any, context: Any) -> chat_pb.DeleteMessageResponse:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "the floor serves CreateChatToken only")
-        raise AssertionError("abort raises")
+        await _unimplemented(context, "CreateChatToken")
 
 
 async def serve(shed: bool) -> None:

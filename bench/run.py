@@ -521,6 +521,15 @@ async def run(parts: list[str]) -> dict[str, Any]:
     return report
 
 
+def _print_ways(row: dict[str, Any], names: tuple[str, ...]) -> None:
+    for name in names:
+        x = row[name]
+        print(
+            f"  {name:<6} {x['calls_per_s']:>7}/s  p50 {x['p50_ms']:6.2f} ms  "
+            f"p99 {x['p99_ms']:6.2f} ms  cpu {x['cpu_ms_per_call']:.3f} ms/call"
+        )
+
+
 def main() -> int:
     parts = sys.argv[1:] or list(PARTS)
     report = asyncio.run(run(parts))
@@ -528,12 +537,7 @@ def main() -> int:
     unary_report = report.get("unary", {})
     for r in unary_report.get("rows", []):
         print(f"unary {r['operation']} c={r['concurrency']}, {r['calls']} calls:")
-        for name in ("direct", "floor", "facade"):
-            x = r[name]
-            print(
-                f"  {name:<6} {x['calls_per_s']:>7}/s  p50 {x['p50_ms']:6.2f} ms  "
-                f"p99 {x['p99_ms']:6.2f} ms  cpu {x['cpu_ms_per_call']:.3f} ms/call"
-            )
+        _print_ways(r, ("direct", "floor", "facade"))
         print(
             f"  facade: cpu x{r['cpu_ratio']} of the floor, p50 {r['p50_added_ms']:+.3f} ms | "
             f"cpu x{r['direct_cpu_ratio']} of direct (floor x{r['floor_direct_cpu_ratio']})"
@@ -552,21 +556,11 @@ def main() -> int:
         print(f"start-up: {report['startup']}")
     for r in report.get("stores", {}).get("rows", []):
         print(f"request_id stores, c={r['concurrency']}, {r['calls']} calls:")
-        for name in ("memory", "sqlite"):
-            x = r[name]
-            print(
-                f"  {name:<6} {x['calls_per_s']:>7}/s  p50 {x['p50_ms']:6.2f} ms  "
-                f"p99 {x['p99_ms']:6.2f} ms  cpu {x['cpu_ms_per_call']:.3f} ms/call"
-            )
+        _print_ways(r, ("memory", "sqlite"))
         print(f"  sqlite: cpu x{r['cpu_ratio']} of memory, p50 +{r['p50_added_ms']} ms")
     for r in report.get("shed", {}).get("rows", []):
         print(f"shed CreateChatToken c={r['concurrency']}, {r['calls']} calls:")
-        for name in ("floor", "facade"):
-            x = r[name]
-            print(
-                f"  {name:<6} {x['calls_per_s']:>7}/s  p50 {x['p50_ms']:6.2f} ms  "
-                f"p99 {x['p99_ms']:6.2f} ms  cpu {x['cpu_ms_per_call']:.3f} ms/call"
-            )
+        _print_ways(r, ("floor", "facade"))
         print(f"  facade: cpu x{r['cpu_ratio']} of the floor")
     report["targets"] = _verdicts(report)
     for t in report["targets"]:

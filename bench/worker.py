@@ -112,40 +112,38 @@ async def via_grpc(target: str, concurrency: int, calls: int) -> dict[str, Any]:
         return await drive(lambda: stub.CreateRoom(request, timeout=30), concurrency, calls)
 
 
-async def via_grpc_chat_token(target: str, concurrency: int, calls: int) -> dict[str, Any]:
-    import grpc
+async def chat_token_call(channel: Any) -> Callable[[], Awaitable[Any]]:
+    """One CreateChatToken call, again and again, to a room made first through channel."""
     from ivschat.v1 import chat_service_pb2 as chat_pb
     from ivschat.v1 import chat_service_pb2_grpc as chat_grpc
     from ivschat.v1 import room_service_pb2 as pb
     from ivschat.v1 import room_service_pb2_grpc as pb_grpc
 
+    room = await pb_grpc.RoomServiceStub(channel).CreateRoom(
+        pb.CreateRoomRequest(name="bench"), timeout=30
+    )
+    request = chat_pb.CreateChatTokenRequest(room_arn=room.room.arn, user_id=USER_ID)
+    stub = chat_grpc.ChatServiceStub(channel)
+    return lambda: stub.CreateChatToken(request, timeout=30)
+
+
+async def via_grpc_chat_token(target: str, concurrency: int, calls: int) -> dict[str, Any]:
+    import grpc
+
     async with grpc.aio.insecure_channel(target) as channel:
-        room = await pb_grpc.RoomServiceStub(channel).CreateRoom(
-            pb.CreateRoomRequest(name="bench"), timeout=30
-        )
-        request = chat_pb.CreateChatTokenRequest(room_arn=room.room.arn, user_id=USER_ID)
-        stub = chat_grpc.ChatServiceStub(channel)
-        return await drive(lambda: stub.CreateChatToken(request, timeout=30), concurrency, calls)
+        return await drive(await chat_token_call(channel), concurrency, calls)
 
 
 async def via_grpc_chat_token_shed(target: str, concurrency: int, calls: int) -> dict[str, Any]:
     """CreateChatToken calls that the server sheds: each must end RESOURCE_EXHAUSTED."""
     import grpc
-    from ivschat.v1 import chat_service_pb2 as chat_pb
-    from ivschat.v1 import chat_service_pb2_grpc as chat_grpc
-    from ivschat.v1 import room_service_pb2 as pb
-    from ivschat.v1 import room_service_pb2_grpc as pb_grpc
 
     async with grpc.aio.insecure_channel(target) as channel:
-        room = await pb_grpc.RoomServiceStub(channel).CreateRoom(
-            pb.CreateRoomRequest(name="bench"), timeout=30
-        )
-        request = chat_pb.CreateChatTokenRequest(room_arn=room.room.arn, user_id=USER_ID)
-        stub = chat_grpc.ChatServiceStub(channel)
+        token = await chat_token_call(channel)
 
         async def shed() -> None:
             try:
-                await stub.CreateChatToken(request, timeout=30)
+                await token()
             except grpc.aio.AioRpcError as e:
                 if e.code() is not grpc.StatusCode.RESOURCE_EXHAUSTED:
                     raise
@@ -153,7 +151,7 @@ async def via_grpc_chat_token_shed(target: str, concurrency: int, calls: int) ->
             raise AssertionError("a call that should have been shed was served")
 
         with contextlib.suppress(grpc.aio.AioRpcError):
-            await stub.CreateChatToken(request, timeout=30)  # the one slot there is, if any
+            await token()  # the one slot there is, if any
         return await drive(shed, concurrency, calls)
 
 
